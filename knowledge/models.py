@@ -34,7 +34,12 @@ class Hit(BaseModel):
     """A search result: a chunk, its fused score, and the per-retriever evidence."""
 
     chunk: Chunk
-    score: float
+    score: float = Field(description="Fused ranking score (higher is better); only for ordering.")
+    relevance: float = Field(
+        default=0.0,
+        description="Absolute relevance in [0, 1], comparable across queries: what a "
+        "'nothing relevant found' threshold is applied to.",
+    )
     dense_score: float | None = None
     lexical_score: float | None = None
 
