@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from bot.cli import ask, evaluate, heygen, knowledge
+from bot.cli.output import settings
 
 app = typer.Typer(
     name="avatarbot",
@@ -16,6 +17,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _validate_settings() -> None:
+    """Fail at start, naming the variable, when a setting is invalid."""
+    settings()
+
+
 app.add_typer(knowledge.app, name="knowledge", help="Load, list, remove and search documents.")
 app.add_typer(heygen.app, name="heygen", help="HeyGen catalog and test renders.")
 app.add_typer(evaluate.app, name="eval", help="Measure retrieval quality.")
