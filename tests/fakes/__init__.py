@@ -1,0 +1,1 @@
+"""Loopback fake servers that speak external APIs contracts, failures included."""
