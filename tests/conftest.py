@@ -1,0 +1,13 @@
+"""Shared fixtures: small and generic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir shared by tests that load the real onnx-minilm model (assembled once)."""
+    return tmp_path_factory.mktemp("models-data")
