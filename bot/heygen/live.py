@@ -1,0 +1,359 @@
+"""One small interface over both live-avatar APIs, returning one session shape.
+
+    backend = build_live_backend(settings, clients)          # LIVEAVATAR or STREAMING
+    session = await backend.create_session(avatar_id, voice_id)
+    await backend.speak(session, "Hello!")                  # say it verbatim
+    await backend.keep_alive(session); await backend.stop(session)
+
+The rest of the bot (bot/avatar/) only sees `LiveSession` and `LiveBackend`; which vendor API
+runs underneath is a setting (`HEYGEN_LIVE_API`).
+
+How speech travels differs:
+- HeyGen streaming v1: `speak` is `POST /v1/streaming.task` with task_type `repeat`.
+- LiveAvatar: there is no speak endpoint. The avatar obeys `avatar.speak_text` events
+  published on the LiveKit data topic `agent-control` by a participant in the session's room
+  (https://docs.liveavatar.com/docs/full-mode/events). `LiveAvatarBackend` hands events to an
+  `AgentControlChannel` (transport apart from API). `LiveKitAgentControl` is the production
+  channel: it joins the room with the `livekit` package (imported lazily, an optional
+  dependency) using the session's agent token. Tests use a loopback channel into the fake.
+
+What a later session must wire for LiveAvatar speech in production:
+1. `pip install livekit` (Python real-time SDK; add it to pyproject when enabling this).
+2. An agent token: `POST /v1/sessions/start` returns `livekit_agent_token` (documented for
+   CUSTOM mode; if LiveAvatar does not grant it in FULL mode, `speak` raises
+   AgentControlError and the viewer page must publish the events itself with its client
+   token, e.g. the bot relays sentences to the page over its own websocket/SSE).
+3. Call `close()` on the channel (done by `stop`) so the room connection is not leaked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from bot.config import LiveApi, Settings
+from bot.heygen import liveavatar, streaming_v1
+from bot.heygen.errors import HeyGenError
+
+Quality = Literal["low", "medium", "high"]
+
+
+class LiveSession(BaseModel):
+    """A running live-avatar session, the same shape from either backend.
+
+    `access_token` is the LiveKit token for the viewer page (safe to hand to a browser;
+    never log it). `session_token`/`agent_token` are server-side only.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    backend: LiveApi
+    session_id: str
+    livekit_url: str
+    access_token: SecretStr
+    agent_token: SecretStr | None = None
+    session_token: SecretStr | None = None  # LiveAvatar bearer token for keep-alive/stop
+    idle_timeout_seconds: int | None = None  # ends this long after the last activity
+    max_duration_seconds: int | None = None  # hard cap, when the API tells us
+    created_at: float = Field(default_factory=time.time)  # unix seconds
+
+
+class SpeakResult(BaseModel):
+    """What the backend told us about one utterance (for pacing and logs)."""
+
+    id: str  # task id (streaming v1) or event id (LiveAvatar)
+    duration_ms: float | None = None  # known only for streaming v1
+
+
+# --- errors: HeyGenError subclasses, so one `except HeyGenError` still catches them --------
+
+
+class LiveSessionGone(HeyGenError):
+    """The session expired (idle timeout), was stopped, or never existed: make a new one."""
+
+
+class LiveConcurrencyLimit(HeyGenError):
+    """The account runs as many sessions as its plan allows; stop one or wait."""
+
+
+class AgentControlError(HeyGenError):
+    """An `agent-control` event could not be published into the session's LiveKit room."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, service="LiveKit")
+
+    def __str__(self) -> str:
+        return f"LiveKit: {self.message}"
+
+
+def _classified(exc: HeyGenError) -> HeyGenError:
+    """`exc` as LiveSessionGone / LiveConcurrencyLimit when it is one of those."""
+    if exc.is_concurrency_limit:
+        cls: type[HeyGenError] = LiveConcurrencyLimit
+    elif exc.is_session_not_found or exc.status == 404:
+        cls = LiveSessionGone
+    else:
+        return exc
+    return cls(exc.message, status=exc.status, code=exc.code, body=exc.body,
+               retry_after=exc.retry_after, service=exc.service, method=exc.method,
+               path=exc.path)
+
+
+@contextlib.asynccontextmanager
+async def _translated_errors() -> Any:
+    try:
+        yield
+    except (LiveSessionGone, LiveConcurrencyLimit, AgentControlError):
+        raise
+    except HeyGenError as exc:
+        new = _classified(exc)
+        if new is exc:
+            raise
+        raise new from exc
+
+
+# --- the interface ----------------------------------------------------------------------
+
+
+@runtime_checkable
+class LiveBackend(Protocol):
+    """What the bot needs from a live-avatar API."""
+
+    name: LiveApi
+
+    async def create_session(
+        self, avatar_id: str, voice_id: str | None = None, *, language: str = "en",
+        quality: Quality | None = None,
+    ) -> LiveSession: ...
+
+    async def speak(self, session: LiveSession, text: str) -> SpeakResult: ...
+
+    async def interrupt(self, session: LiveSession) -> None: ...
+
+    async def keep_alive(self, session: LiveSession) -> None: ...
+
+    async def stop(self, session: LiveSession) -> None: ...
+
+
+class AgentControlChannel(Protocol):
+    """Carries `agent-control` events into a LiveAvatar session's LiveKit room."""
+
+    async def publish(self, session: LiveSession, event: liveavatar.AgentControlEvent) -> None:
+        ...
+
+    async def close(self, session: LiveSession) -> None: ...
+
+
+async def _stop_quietly(stop: Any) -> None:
+    """Best-effort cleanup after a failed start: the original error is what matters."""
+    with contextlib.suppress(HeyGenError):
+        await stop()
+
+
+# --- LiveAvatar ---------------------------------------------------------------------------
+
+
+class LiveAvatarBackend:
+    """LiveAvatar FULL mode: HTTP for the lifecycle, LiveKit data events for speech."""
+
+    name = LiveApi.LIVEAVATAR
+
+    def __init__(self, client: liveavatar.LiveAvatarClient, channel: AgentControlChannel,
+                 *, context_id: str | None = None, sandbox: bool = False) -> None:
+        self.client = client
+        self.channel = channel
+        self.context_id = context_id
+        self.sandbox = sandbox
+
+    async def create_session(
+        self, avatar_id: str, voice_id: str | None = None, *, language: str = "en",
+        quality: Quality | None = None,
+    ) -> LiveSession:
+        request = liveavatar.SessionTokenRequest(
+            avatar_id=avatar_id,
+            avatar_persona=liveavatar.AvatarPersona(
+                voice_id=voice_id, context_id=self.context_id, language=language),
+            video_settings=(liveavatar.VideoSettings(quality=liveavatar.VideoQuality(quality))
+                            if quality else None),
+            is_sandbox=self.sandbox,
+        )
+        async with _translated_errors():
+            minted = await self.client.create_session_token(request)
+            try:
+                started = await self.client.start_session(minted.session_token)
+            except HeyGenError as exc:
+                if exc.status is None or exc.is_server_error:
+                    # The room may have started even though we got no answer: end it so it
+                    # does not hold a concurrency slot (or bill) until its idle timeout.
+                    await _stop_quietly(lambda: self.client.stop_session(
+                        minted.session_id, minted.session_token))
+                raise
+        return LiveSession(
+            backend=self.name,
+            session_id=started.session_id,
+            livekit_url=started.livekit_url,
+            access_token=started.livekit_client_token,
+            agent_token=started.livekit_agent_token,
+            session_token=minted.session_token,
+            idle_timeout_seconds=liveavatar.IDLE_TIMEOUT_SECONDS,
+            max_duration_seconds=started.max_session_duration,
+        )
+
+    async def speak(self, session: LiveSession, text: str) -> SpeakResult:
+        event = liveavatar.SpeakText(session_id=session.session_id, text=text)
+        await self.channel.publish(session, event)
+        return SpeakResult(id=event.event_id)
+
+    async def interrupt(self, session: LiveSession) -> None:
+        await self.channel.publish(session, liveavatar.Interrupt(session_id=session.session_id))
+
+    async def keep_alive(self, session: LiveSession) -> None:
+        async with _translated_errors():
+            await self.client.keep_alive(session.session_id, session.session_token)
+
+    async def stop(self, session: LiveSession) -> None:
+        """End the session; a session that is already gone counts as stopped."""
+        try:
+            async with _translated_errors():
+                await self.client.stop_session(session.session_id, session.session_token)
+        except LiveSessionGone:
+            pass
+        finally:
+            await self.channel.close(session)
+
+
+class LiveKitAgentControl:
+    """Publishes `agent-control` events by joining the room as a backend participant.
+
+    Needs the optional `livekit` package and an agent token (see the module docstring).
+    One room connection per session, opened on first use, closed by `close()`.
+    """
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, Any] = {}
+        self._lock = asyncio.Lock()
+
+    async def _room(self, session: LiveSession) -> Any:
+        async with self._lock:
+            room = self._rooms.get(session.session_id)
+            if room is not None:
+                return room
+            try:
+                from livekit import rtc  # optional dependency, imported only when used
+            except ImportError:
+                raise AgentControlError(
+                    "the `livekit` package is not installed; `pip install livekit` to send "
+                    "LiveAvatar speech from the server"
+                ) from None
+            if session.agent_token is None:
+                raise AgentControlError(
+                    "LiveAvatar granted no agent token for this session, so the server cannot "
+                    "join its room; the viewer page must publish agent-control events"
+                )
+            room = rtc.Room()
+            try:
+                await room.connect(session.livekit_url, session.agent_token.get_secret_value())
+            except Exception as exc:  # livekit raises its own ConnectError types
+                raise AgentControlError(f"could not join the room ({type(exc).__name__})") \
+                    from None
+            self._rooms[session.session_id] = room
+            return room
+
+    async def publish(self, session: LiveSession, event: liveavatar.AgentControlEvent) -> None:
+        room = await self._room(session)
+        await room.local_participant.publish_data(
+            event.to_bytes(), reliable=True, topic=liveavatar.AGENT_CONTROL_TOPIC)
+
+    async def close(self, session: LiveSession) -> None:
+        async with self._lock:
+            room = self._rooms.pop(session.session_id, None)
+        if room is not None:
+            await room.disconnect()
+
+
+# --- HeyGen streaming v1 ------------------------------------------------------------------
+
+
+class StreamingBackend:
+    """HeyGen streaming v1 (LiveKit transport): every action is an HTTP call."""
+
+    name = LiveApi.STREAMING
+
+    def __init__(self, client: streaming_v1.StreamingClient, *,
+                 idle_timeout_seconds: int = streaming_v1.DEFAULT_IDLE_TIMEOUT_SECONDS) -> None:
+        self.client = client
+        self.idle_timeout_seconds = idle_timeout_seconds
+
+    async def create_session(
+        self, avatar_id: str, voice_id: str | None = None, *, language: str = "en",
+        quality: Quality | None = None,
+    ) -> LiveSession:
+        request = streaming_v1.NewSessionRequest(
+            avatar_id=avatar_id,
+            voice=streaming_v1.VoiceSetting(voice_id=voice_id) if voice_id else None,
+            quality=streaming_v1.AvatarQuality(quality) if quality else None,
+            language=language,
+            activity_idle_timeout=self.idle_timeout_seconds,
+        )
+        async with _translated_errors():
+            new = await self.client.new_session(request)
+            try:
+                await self.client.start_session(new.session_id)
+            except HeyGenError:
+                # streaming.new already holds a concurrency slot: give it back.
+                await _stop_quietly(lambda: self.client.stop_session(new.session_id))
+                raise
+        return LiveSession(
+            backend=self.name,
+            session_id=new.session_id,
+            livekit_url=new.url,
+            access_token=new.access_token,
+            agent_token=new.livekit_agent_token,
+            idle_timeout_seconds=self.idle_timeout_seconds,
+            max_duration_seconds=new.session_duration_limit,
+        )
+
+    async def speak(self, session: LiveSession, text: str) -> SpeakResult:
+        async with _translated_errors():
+            result = await self.client.repeat(session.session_id, text)
+        return SpeakResult(id=result.task_id, duration_ms=result.duration_ms)
+
+    async def interrupt(self, session: LiveSession) -> None:
+        async with _translated_errors():
+            await self.client.interrupt(session.session_id)
+
+    async def keep_alive(self, session: LiveSession) -> None:
+        async with _translated_errors():
+            await self.client.keep_alive(session.session_id)
+
+    async def stop(self, session: LiveSession) -> None:
+        """Close the session; a session that is already gone counts as stopped."""
+        try:
+            async with _translated_errors():
+                await self.client.stop_session(session.session_id)
+        except LiveSessionGone:
+            pass
+
+
+# --- factory ------------------------------------------------------------------------------
+
+
+class _ApiFactory(Protocol):
+    def heygen_api(self) -> Any: ...
+
+    def liveavatar_api(self) -> Any: ...
+
+
+def build_live_backend(settings: Settings, clients: _ApiFactory, *,
+                       channel: AgentControlChannel | None = None) -> LiveBackend:
+    """The backend `HEYGEN_LIVE_API` selects, over the shared HTTP session in `clients`
+    (a `bot.heygen.clients.HeyGenClients`). A missing key raises MissingApiKeyError naming
+    the variable."""
+    if settings.heygen_live_api is LiveApi.STREAMING:
+        return StreamingBackend(streaming_v1.StreamingClient(clients.heygen_api()))
+    return LiveAvatarBackend(liveavatar.LiveAvatarClient(clients.liveavatar_api()),
+                             channel if channel is not None else LiveKitAgentControl())

@@ -1,0 +1,329 @@
+"""A loopback fake of the LiveAvatar session API and of the LiveKit room it starts.
+
+HTTP side (what `bot/heygen/liveavatar.py` calls), checked like the real service:
+- `POST /v1/sessions/token` needs `X-API-KEY`; the body must be a FULL-mode config with a
+  known avatar (and a known voice when one is given). Answers `{code, data, message}`.
+- `POST /v1/sessions/start` needs `Authorization: Bearer <session token>` of a minted,
+  not yet started session; refuses with code 10007 past the concurrency limit.
+- `POST /v1/sessions/keep-alive` and `/v1/sessions/stop` take the session token, or the
+  API key plus `session_id`. An expired or unknown session answers code 10006.
+Sessions end after `idle_timeout` seconds without activity on the fake's `clock`; tests move
+the clock (`fake.clock.advance(...)`), nothing sleeps. Faults come from tests/fakes/faults.py
+with route names `session_token`, `session_start`, `session_keep_alive`, `session_stop`.
+
+LiveKit side: the real service hands out a room URL and tokens; a backend participant
+publishes `agent-control` events into the room. `LoopbackAgentControl` is the test transport
+that does that against this fake: `FakeLiveAvatar.deliver()` checks the room, the token and
+the documented event JSON, and records what the avatar was told (`fake.spoken(session_id)`).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as pysecrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.heygen.errors import CODE_CONCURRENT_LIMIT, CODE_SESSION_NOT_FOUND
+from bot.heygen.live import AgentControlError, LiveSession
+from bot.heygen.liveavatar import AGENT_CONTROL_TOPIC, AgentControlEvent
+from tests.fakes.clock import FakeClock
+from tests.fakes.faults import Faults, install_faults
+
+API_KEY = "la-test-key-5f2c9a"
+AVATAR_ID = "la-avatar-1"
+VOICE_ID = "la-voice-1"
+SUCCESS = 1000
+_COMMANDS = {
+    "avatar.speak_text", "avatar.speak_response", "avatar.interrupt",
+    "avatar.start_listening", "avatar.stop_listening",
+    "user.start_push_to_talk", "user.stop_push_to_talk",
+}
+_WITH_TEXT = {"avatar.speak_text", "avatar.speak_response"}
+
+
+def envelope(data: Any = None, *, code: int = SUCCESS, message: str = "success") -> dict:
+    return {"code": code, "data": data, "message": message}
+
+
+def error_body(status: int, code: int | str | None, message: str) -> dict:
+    return envelope(None, code=code if code is not None else status, message=message)
+
+
+@dataclass
+class FakeSession:
+    session_id: str
+    token: str
+    config: dict[str, Any]
+    created_at: float
+    last_activity: float
+    state: str = "minted"  # minted -> started -> stopped
+    end_reason: str | None = None
+    client_token: str = ""
+    agent_token: str = ""
+    commands: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def room_url(self) -> str:
+        return f"wss://fake-livekit.invalid/rooms/{self.session_id}"
+
+
+class FakeLiveAvatar:
+    """State and routes of the fake; `app()` builds the aiohttp application."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = API_KEY,
+        avatars: set[str] | None = None,
+        voices: set[str] | None = None,
+        idle_timeout: float = 300.0,
+        max_concurrent: int = 2,
+        grant_agent_token: bool = True,
+        clock: FakeClock | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self.avatars = avatars if avatars is not None else {AVATAR_ID}
+        self.voices = voices if voices is not None else {VOICE_ID}
+        self.idle_timeout = idle_timeout
+        self.max_concurrent = max_concurrent
+        self.grant_agent_token = grant_agent_token
+        self.clock = clock or FakeClock()
+        self.faults = Faults()
+        self.sessions: dict[str, FakeSession] = {}
+
+    # --- what tests read ---------------------------------------------------------------
+
+    def spoken(self, session_id: str) -> list[str]:
+        """Texts the avatar was told to say verbatim, in order."""
+        return [c["text"] for c in self.sessions[session_id].commands
+                if c["event_type"] == "avatar.speak_text"]
+
+    def commands(self, session_id: str) -> list[str]:
+        return [c["event_type"] for c in self.sessions[session_id].commands]
+
+    def active(self) -> list[FakeSession]:
+        self._expire()
+        return [s for s in self.sessions.values() if s.state == "started"]
+
+    # --- the LiveKit room ----------------------------------------------------------------
+
+    def deliver(self, room_url: str, token: str, topic: str, payload: bytes) -> None:
+        """A participant published `payload` on `topic` in the room at `room_url`.
+
+        Raises AgentControlError the way a LiveKit connection would fail: unknown room,
+        a token that does not admit to it, or a room that has closed.
+        """
+        self._expire()
+        session = next((s for s in self.sessions.values() if s.room_url == room_url), None)
+        if session is None or session.state == "minted":
+            raise AgentControlError(f"no LiveKit room at {room_url}")
+        if token not in (session.agent_token, session.client_token) or not token:
+            raise AgentControlError("LiveKit rejected the token for this room")
+        if session.state != "started":
+            raise AgentControlError(f"the room closed ({session.end_reason})")
+        if topic != AGENT_CONTROL_TOPIC:
+            return  # other topics reach participants but the agent ignores them
+        event = json.loads(payload.decode("utf-8"))
+        problems = _event_problems(event, session.session_id)
+        if problems:
+            raise AssertionError(f"malformed agent-control event {event!r}: {problems}")
+        session.commands.append(event)
+        session.last_activity = self.clock()
+
+    # --- HTTP ----------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        install_faults(app, self.faults, error_body=error_body)
+        app.router.add_post("/v1/sessions/token", self._token, name="session_token")
+        app.router.add_post("/v1/sessions/start", self._start, name="session_start")
+        app.router.add_post("/v1/sessions/keep-alive", self._keep_alive,
+                            name="session_keep_alive")
+        app.router.add_post("/v1/sessions/stop", self._stop, name="session_stop")
+        return app
+
+    def _expire(self) -> None:
+        now = self.clock()
+        for s in self.sessions.values():
+            if s.state == "started" and now - s.last_activity >= self.idle_timeout:
+                s.state, s.end_reason = "stopped", "IDLE_TIMEOUT"
+
+    def _has_api_key(self, request: web.Request) -> bool:
+        return bool(self.api_key) and request.headers.get("X-API-KEY") == self.api_key
+
+    def _bearer_session(self, request: web.Request) -> FakeSession | bool | None:
+        """The session a Bearer token names; None without a Bearer header; False if bad."""
+        auth = request.headers.get("Authorization", "")
+        if not auth:
+            return None
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        return next((s for s in self.sessions.values() if s.token == token), False)
+
+    async def _json(self, request: web.Request) -> dict[str, Any] | None:
+        raw = await request.read()
+        if not raw:
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    async def _token(self, request: web.Request) -> web.Response:
+        self._expire()
+        if not self._has_api_key(request):
+            return _error(401, 401, "Invalid API key")
+        body = await self._json(request)
+        if body is None:
+            return _validation("body", "Input should be a valid JSON object")
+        if body.get("mode", "FULL") != "FULL":
+            return _validation("mode", "Input should be 'FULL'")
+        avatar_id = body.get("avatar_id")
+        if not isinstance(avatar_id, str) or not avatar_id:
+            return _validation("avatar_id", "Field required")
+        persona = body.get("avatar_persona") or {}
+        if not isinstance(persona, dict):
+            return _validation("avatar_persona", "Input should be a valid object")
+        video = body.get("video_settings") or {}
+        if video.get("quality", "high") not in {"very_high", "high", "medium", "low"}:
+            return _validation("video_settings.quality", "Input should be a known quality")
+        if video.get("encoding", "VP8") not in {"H264", "VP8"}:
+            return _validation("video_settings.encoding", "Input should be 'H264' or 'VP8'")
+        if avatar_id not in self.avatars:
+            return _error(404, 404, f"Avatar {avatar_id} not found")
+        voice_id = persona.get("voice_id")
+        if voice_id is not None and voice_id not in self.voices:
+            return _error(404, 404, f"Voice {voice_id} not found")
+        now = self.clock()
+        session = FakeSession(
+            session_id=str(uuid.uuid4()), token="la-session-" + pysecrets.token_urlsafe(16),
+            config=body, created_at=now, last_activity=now,
+        )
+        self.sessions[session.session_id] = session
+        return web.json_response(envelope(
+            {"session_id": session.session_id, "session_token": session.token}))
+
+    async def _start(self, request: web.Request) -> web.Response:
+        self._expire()
+        session = self._bearer_session(request)
+        if not session:
+            return _error(401, 401, "Missing or invalid session token")
+        assert isinstance(session, FakeSession)
+        if session.state != "minted":
+            return _error(400, 400, f"Session {session.session_id} was already started")
+        if len(self.active()) >= self.max_concurrent:
+            return _error(400, CODE_CONCURRENT_LIMIT,
+                          "Concurrent limit reached, please close other sessions")
+        session.state = "started"
+        session.last_activity = self.clock()
+        session.client_token = "lk-client-" + pysecrets.token_urlsafe(12)
+        session.agent_token = ("lk-agent-" + pysecrets.token_urlsafe(12)
+                               if self.grant_agent_token else "")
+        data: dict[str, Any] = {
+            "session_id": session.session_id,
+            "livekit_url": session.room_url,
+            "livekit_client_token": session.client_token,
+            "max_session_duration": session.config.get("max_session_duration", 1200),
+            "ws_url": None,
+        }
+        if session.agent_token:
+            data["livekit_agent_token"] = session.agent_token
+        return web.json_response(envelope(data), status=201)
+
+    async def _session_for(self, request: web.Request) -> FakeSession | web.Response:
+        """Authenticate a session-scoped call: Bearer token, or API key + session_id."""
+        self._expire()
+        body = await self._json(request)
+        if body is None:
+            return _validation("body", "Input should be a valid JSON object")
+        bearer = self._bearer_session(request)
+        if bearer is False:
+            return _error(401, 401, "Missing or invalid session token")
+        if isinstance(bearer, FakeSession):
+            if body.get("session_id") not in (None, bearer.session_id):
+                return _error(403, 403, "The session token belongs to another session")
+            session: FakeSession | None = bearer
+        elif self._has_api_key(request):
+            session_id = body.get("session_id")
+            if not isinstance(session_id, str):
+                return _validation("session_id", "Field required with an API key")
+            session = self.sessions.get(session_id)
+        else:
+            return _error(401, 401, "Invalid API key")
+        if session is None:
+            return _error(404, CODE_SESSION_NOT_FOUND, "Session not found")
+        return session
+
+    async def _keep_alive(self, request: web.Request) -> web.Response:
+        session = await self._session_for(request)
+        if isinstance(session, web.Response):
+            return session
+        if session.state != "started":
+            return _error(404, CODE_SESSION_NOT_FOUND,
+                          f"Session {session.session_id} is not active ({session.end_reason})")
+        session.last_activity = self.clock()
+        return web.json_response(envelope(None))
+
+    async def _stop(self, request: web.Request) -> web.Response:
+        session = await self._session_for(request)
+        if isinstance(session, web.Response):
+            return session
+        body = await self._json(request) or {}
+        if session.state != "stopped":
+            session.state, session.end_reason = "stopped", body.get("reason", "UNKNOWN")
+        # Stopping a stopped session is answered like the first stop: safe to repeat.
+        return web.json_response(envelope(None))
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    return web.json_response(envelope(None, code=code, message=message), status=status)
+
+
+def _validation(field_name: str, message: str) -> web.Response:
+    # FastAPI's 422 shape, as the real service answers schema errors.
+    return web.json_response(
+        {"detail": [{"loc": ["body", *field_name.split(".")], "msg": message,
+                     "type": "value_error"}]},
+        status=422,
+    )
+
+
+def _event_problems(event: Any, session_id: str) -> list[str]:
+    """What is wrong with an agent-control event, per the documented JSON structure."""
+    if not isinstance(event, dict):
+        return ["not a JSON object"]
+    problems = []
+    event_type = event.get("event_type")
+    if event_type not in _COMMANDS:
+        problems.append(f"unknown event_type {event_type!r}")
+    if event.get("session_id") != session_id:
+        problems.append("session_id does not name this room's session")
+    if event_type in _WITH_TEXT and not (isinstance(event.get("text"), str) and event["text"]):
+        problems.append("text missing")
+    if "event_id" in event and not isinstance(event["event_id"], str):
+        problems.append("event_id is not a string")
+    return problems
+
+
+class LoopbackAgentControl:
+    """`AgentControlChannel` for tests: publishes into `FakeLiveAvatar`'s room in-process,
+    with the agent token LiveAvatar granted, exactly the bytes LiveKit would carry."""
+
+    def __init__(self, fake: FakeLiveAvatar) -> None:
+        self.fake = fake
+        self.closed: list[str] = []
+
+    async def publish(self, session: LiveSession, event: AgentControlEvent) -> None:
+        if session.agent_token is None:
+            raise AgentControlError("no agent token for this session")
+        self.fake.deliver(session.livekit_url, session.agent_token.get_secret_value(),
+                          AGENT_CONTROL_TOPIC, event.to_bytes())
+
+    async def close(self, session: LiveSession) -> None:
+        self.closed.append(session.session_id)
