@@ -1,0 +1,154 @@
+"""The extractive composer on real documents: readable, cited, relevant answers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from knowledge.composer import compose, prose_units
+from knowledge.models import Chunk, Hit
+from knowledge.sources import load_file
+
+SAMPLE = Path(__file__).resolve().parents[1] / "knowledge" / "sample"
+EVAL_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "anthropic-docs" / "corpus"
+
+
+def sections(path: Path) -> dict[str, Chunk]:
+    """A real document cut at its `## ` headings, one chunk per section."""
+    doc = load_file(path, max_bytes=10_000_000)
+    out: dict[str, Chunk] = {}
+    for i, part in enumerate(re.split(r"(?m)^(?=## )", doc.text)):
+        first_line = part.splitlines()[0]
+        heading = first_line.lstrip("# ").split(" {#")[0] if part.startswith("## ") else ""
+        out[heading] = Chunk(
+            id=f"{path.name}:{i}", source=str(path), title=doc.title, section=heading, text=part
+        )
+    return out
+
+
+def hits(*chunks: Chunk) -> list[Hit]:
+    return [Hit(chunk=c, score=1.0 / (i + 1), relevance=0.6) for i, c in enumerate(chunks)]
+
+
+def cited_text(answer: str, number: int) -> str:
+    """The answer text that ends with citation `[number]`, back to the previous citation."""
+    before = answer.split(f"[{number}]")[0]
+    return re.split(r"\[\d+\]\.?", before)[-1]
+
+
+def assert_readable(text: str) -> None:
+    assert text and (text[0].isupper() or text[0] == "`")
+    assert text.rstrip().endswith((".", "!", "?"))
+    for noise in ("#", "```", "|", "](", "<", "{#"):
+        assert noise not in text, f"markup {noise!r} left in: {text}"
+    assert len(text) <= 800
+
+
+def test_how_to_add_documents_is_answered_from_the_right_section() -> None:
+    loading = sections(SAMPLE / "loading-knowledge.md")
+    asking = sections(SAMPLE / "asking-questions.md")
+    privacy = sections(SAMPLE / "privacy-and-secrets.html")
+    ranked = hits(
+        asking["When the bot does not know"],
+        loading["Add documents from the command line"],
+        privacy["What the bot stores"],
+    )
+    result = compose("How do I add documents to the knowledge base?", ranked)
+    assert_readable(result.text)
+    assert "avatarbot knowledge add" in result.text
+    number = next(n for n, i in enumerate(result.cited, 1) if i == 1)
+    assert "avatarbot knowledge add" in cited_text(result.text, number)
+    # Sentences about other things are not dragged in from the distractors.
+    assert "ANSWER_MIN_SCORE" not in result.text
+
+
+def test_every_citation_points_at_the_passage_its_sentences_came_from() -> None:
+    config = sections(SAMPLE / "configuration.rst")
+    avatar = sections(SAMPLE / "avatar-delivery.md")
+    ranked = hits(config["Answering"], avatar["Answer videos with /ask-video"], config["Storage"])
+    result = compose("How long can the spoken answer be, and how do I change the limit?", ranked)
+    assert_readable(result.text)
+    numbers = [int(n) for n in re.findall(r"\[(\d+)\]", result.text)]
+    assert numbers and sorted(set(numbers)) == list(range(1, len(result.cited) + 1))
+    for number, hit_index in enumerate(result.cited, 1):
+        passage = " ".join(ranked[hit_index].chunk.text.replace("`", "").split())
+        for sentence in re.split(r"(?<=[.!?])\s+", cited_text(result.text, number).strip()):
+            words = sentence.rstrip(".").replace("`", "").split()[:6]
+            assert " ".join(words) in passage
+    assert "SPOKEN_MAX_SECONDS" in result.text
+
+
+def test_a_lead_in_keeps_its_list_of_steps() -> None:
+    tool = sections(EVAL_CORPUS / "test-and-evaluate-eval-tool.md")
+    result = compose(
+        "How can you create multiple test cases for an evaluation in the Evaluation tool?",
+        hits(tool["Creating Test Cases"], tool["Understanding Results"]),
+    )
+    assert_readable(result.text)
+    assert "To add more test cases: Click the ‘Add Test Case’ button." in result.text
+    assert "Repeat to create multiple scenarios" in result.text
+    assert result.cited[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("page", "question", "expected"),
+    [
+        (
+            "build-with-claude-embeddings.md",
+            "What embeddings provider does Anthropic recommend for customized domain-specific "
+            "models?",
+            "Voyage AI",
+        ),
+        (
+            "test-and-evaluate-strengthen-guardrails-reduce-latency.md",
+            "How can I reduce latency?",
+            "model",
+        ),
+    ],
+)
+def test_answers_from_real_web_pages(page: str, question: str, expected: str) -> None:
+    ranked = hits(*list(sections(EVAL_CORPUS / page).values())[:6])
+    result = compose(question, ranked)
+    assert_readable(result.text)
+    assert expected in result.text
+    assert len(re.findall(r"[.!?](?:\s|$)", result.text)) <= 8
+
+
+def test_markup_is_turned_into_prose() -> None:
+    text = (
+        "# Setup\n\n## Tokens {#tokens}\n\n"
+        "Create the **bot token** in the [app settings](https://api.slack.com/apps) page.\n\n"
+        "| Variable | Meaning |\n|---|---|\n"
+        "| SLACK_BOT_TOKEN | The bot token used for the Web API |\n\n"
+        "```bash\nexport SLACK_BOT_TOKEN=xoxb-123. # not prose\n```\n\n"
+        "- Store the bot token in `.env` and never commit it.\n"
+        "- Rotate the bot token when someone leaves.\n"
+    )
+    units = prose_units(text)
+    assert units[0] == "Create the bot token in the app settings page."
+    assert "SLACK_BOT_TOKEN – The bot token used for the Web API." in units
+    assert not any("export" in u or u == "Setup" for u in units)
+    assert "Rotate the bot token when someone leaves." in " ".join(units)
+
+
+def test_overlapping_chunks_do_not_repeat_a_sentence() -> None:
+    text = load_file(SAMPLE / "asking-questions.md", max_bytes=10_000_000).text
+    start = text.index("## Follow-up questions")
+    first = Chunk(id="a", source="s", title="Asking", text=text[start : start + 420])
+    second = Chunk(id="b", source="s", title="Asking", text=text[start + 150 : start + 700])
+    result = compose("How do follow-up questions in a thread work?", hits(first, second))
+    sentences = re.split(r"(?<=[.!?])\s+", re.sub(r"\s*\[\d+\]", "", result.text))
+    assert len(sentences) == len(set(sentences))
+    # The second chunk starts mid-sentence; that fragment is not used.
+    fragment = " ".join(second.text.split()[:4])
+    assert not result.text.startswith(fragment)
+    assert fragment[0].islower() or fragment not in result.text
+
+
+def test_a_question_the_passages_do_not_touch_composes_nothing() -> None:
+    loading = sections(SAMPLE / "loading-knowledge.md")
+    result = compose("What is the capital of France?", hits(*loading.values()))
+    assert result.text == ""
+    assert result.cited == ()
