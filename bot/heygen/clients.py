@@ -15,9 +15,20 @@ from contextlib import asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Settings
+from bot.config import Settings, VideoApi
 from bot.heygen.errors import MissingApiKeyError
 from bot.heygen.http import ApiClient, HttpSession
+from bot.heygen.video import (
+    Catalog,
+    V2Catalog,
+    V2Renderer,
+    V3Catalog,
+    V3Renderer,
+    VideoRenderer,
+)
+from bot.heygen.videos_v2 import VideosV2
+from bot.heygen.videos_v3 import VideosV3
+from bot.heygen.webhooks import Webhooks
 
 if TYPE_CHECKING:
     import aiohttp
@@ -67,9 +78,41 @@ class HeyGenClients:
             secrets=[secret], service="LiveAvatar", **self._api_options,
         )
 
+    # --- HeyGen families (built on first use, sharing one ApiClient) ------------------------
+
     @cached_property
     def _heygen(self) -> ApiClient:
         return self.heygen_api()
+
+    @cached_property
+    def videos_v3(self) -> VideosV3:
+        return VideosV3(self._heygen)
+
+    @cached_property
+    def videos_v2(self) -> VideosV2:
+        return VideosV2(self._heygen)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self._heygen)
+
+    def renderer(self, api: VideoApi | None = None) -> VideoRenderer:
+        """The renderer for `api`, default HEYGEN_VIDEO_API."""
+        chosen = api or self.settings.heygen_video_api
+        if chosen == VideoApi.V2:
+            return V2Renderer(self.videos_v2)
+        return V3Renderer(self.videos_v3)
+
+    def catalog(self, api: VideoApi | None = None) -> Catalog:
+        chosen = api or self.settings.heygen_video_api
+        if chosen == VideoApi.V2:
+            return V2Catalog(self.videos_v2)
+        return V3Catalog(self.videos_v3, self.videos_v2)
+
+    @property
+    def video(self) -> VideoRenderer:
+        """The renderer HEYGEN_VIDEO_API selects; callers never learn which version it is."""
+        return self.renderer()
 
 
 @asynccontextmanager

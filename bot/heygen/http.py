@@ -2,14 +2,15 @@
 
 `ApiClient` sends one JSON request with a timeout, retries what is safe to retry, and turns
 every failure into a `HeyGenError` with secrets redacted. It does not know any envelope:
-family modules unwrap `{code, message, data}` (HeyGen v1/v2, LiveAvatar) or
-`{error, data}` (HeyGen v2 video/catalog, v3) themselves. `HttpSession` owns the one
+family modules unwrap `{code, message, data}` (HeyGen v1, LiveAvatar) or `{error, data}`
+(HeyGen v2 and v3) themselves (see `envelopes.py`). `HttpSession` owns the one
 `aiohttp.ClientSession` a process shares.
 
 Retry policy (why each case is safe):
-- `idempotent=True` (GETs, and calls the API documents as safe to repeat: keep-alive, stop,
-  interrupt): retried on 429, 5xx, timeouts and connection errors, with exponential backoff
-  and full jitter, honouring `Retry-After` (seconds or HTTP-date).
+- `idempotent=True` (GETs, calls the API documents as safe to repeat: keep-alive, stop,
+  interrupt, and v3 creates sent with an `Idempotency-Key`, which the server replays):
+  retried on 429, 5xx, timeouts and connection errors, with exponential backoff and full
+  jitter, honouring `Retry-After` (seconds or HTTP-date).
 - `idempotent=False` (creates): retried only when the server provably did nothing:
   * 429 *with* `Retry-After`: the gateway rejected the request before it ran;
   * a connect failure (`ClientConnectorError`): no byte of the request left this process.
@@ -30,6 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -48,6 +50,9 @@ Sleep = Callable[[float], Awaitable[None]]
 
 _SENSITIVE_HEADERS = ("x-api-key", "authorization")
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# v3 answers 409 "request_in_progress" when a retry with the same Idempotency-Key arrives while
+# the first is still running (https://developers.heygen.com/reference/create-video).
+_IN_PROGRESS = "request_in_progress"
 _MAX_BODY_CHARS = 2000  # keep error bodies readable in logs
 
 
@@ -185,7 +190,7 @@ class ApiClient:
         if not idempotent:
             return None
         if isinstance(exc, HeyGenTimeout | HeyGenConnectionError) or (
-            exc.status in _RETRYABLE_STATUS
+            exc.status in _RETRYABLE_STATUS or exc.code == _IN_PROGRESS
         ):
             return exc.retry_after if exc.retry_after is not None else self.backoff(attempt)
         return None
@@ -268,6 +273,11 @@ def _status_text(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return f"HTTP {status}"
+
+
+def path_segment(value: str) -> str:
+    """An id as exactly one URL path segment, so odd input can never change the path."""
+    return quote(value, safe="")
 
 
 def _query_value(value: Any) -> str:

@@ -1,0 +1,281 @@
+"""One render/catalog interface above HeyGen v3 and v2, chosen by HEYGEN_VIDEO_API.
+
+Code above `bot.heygen` (video jobs, CLI, Slack) uses `VideoRenderer` and `Catalog` only and
+never learns which API version renders: statuses are normalised (`VideoStatus`), v2's
+"waiting" counts as pending, and failure details land in `VideoJob.error_*`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from bot.config import VideoApi
+from bot.heygen.errors import HeyGenTimeout
+from bot.heygen.videos_v2 import (
+    Character,
+    ColorBackground,
+    Dimension,
+    GenerateVideoRequest,
+    TextVoice,
+    V2VideoStatus,
+    VideoInput,
+    VideosV2,
+)
+from bot.heygen.videos_v3 import (
+    AspectRatio,
+    Background,
+    CaptionSetting,
+    CreateVideoRequest,
+    V3VideoStatus,
+    VideosV3,
+)
+
+
+class VideoStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def done(self) -> bool:
+        return self in (VideoStatus.COMPLETED, VideoStatus.FAILED)
+
+
+class Orientation(StrEnum):
+    LANDSCAPE = "landscape"
+    PORTRAIT = "portrait"
+
+
+class RenderRequest(BaseModel):
+    """What to render, in our terms."""
+
+    script: str = Field(min_length=1, max_length=5000)
+    avatar_id: str = Field(min_length=1)
+    voice_id: str | None = None
+    title: str | None = None
+    orientation: Orientation = Orientation.LANDSCAPE
+    captions: bool = False
+    background_color: str | None = None  # e.g. "#FFFFFF"
+    callback_url: str | None = None
+    # Our job id: echoed in the webhook, and used as v3's Idempotency-Key so resubmitting the
+    # same job after a crash returns the same video rather than rendering twice.
+    job_id: str | None = None
+
+
+class VideoJob(BaseModel):
+    """A render's state, the same whichever API version produced it."""
+
+    video_id: str
+    status: VideoStatus
+    video_url: str | None = None
+    thumbnail_url: str | None = None
+    duration: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class VideoRenderer(Protocol):
+    api: VideoApi
+
+    async def submit(self, request: RenderRequest) -> str:
+        """Start a render; return HeyGen's video id."""
+        ...
+
+    async def status(self, video_id: str) -> VideoJob: ...
+
+
+class V3Renderer:
+    api = VideoApi.V3
+
+    def __init__(self, client: VideosV3) -> None:
+        self.client = client
+
+    async def submit(self, request: RenderRequest) -> str:
+        body = CreateVideoRequest(
+            avatar_id=request.avatar_id, script=request.script, voice_id=request.voice_id,
+            title=request.title,
+            aspect_ratio=(AspectRatio.PORTRAIT if request.orientation == Orientation.PORTRAIT
+                          else AspectRatio.LANDSCAPE),
+            caption=CaptionSetting() if request.captions else None,
+            background=(Background(value=request.background_color)
+                        if request.background_color else None),
+            callback_url=request.callback_url, callback_id=request.job_id,
+        )
+        created = await self.client.create_video(body, idempotency_key=request.job_id)
+        return created.video_id
+
+    async def status(self, video_id: str) -> VideoJob:
+        d = await self.client.get_video(video_id)
+        return VideoJob(
+            video_id=d.id, status=_V3_STATUS[d.status], video_url=d.video_url,
+            thumbnail_url=d.thumbnail_url, duration=d.duration, error_code=d.failure_code,
+            error_message=d.failure_message,
+        )
+
+
+class V2Renderer:
+    api = VideoApi.V2
+
+    def __init__(self, client: VideosV2) -> None:
+        self.client = client
+
+    async def submit(self, request: RenderRequest) -> str:
+        if not request.voice_id:
+            # v2 has no "avatar's default voice" fallback; say so before spending a request.
+            raise ValueError("the v2 API needs a voice id (set HEYGEN_VOICE_ID or --voice)")
+        size = (Dimension(width=720, height=1280) if request.orientation == Orientation.PORTRAIT
+                else Dimension(width=1280, height=720))
+        body = GenerateVideoRequest(
+            video_inputs=[VideoInput(
+                character=Character(avatar_id=request.avatar_id),
+                voice=TextVoice(voice_id=request.voice_id, input_text=request.script),
+                background=(ColorBackground(value=request.background_color)
+                            if request.background_color else None),
+            )],
+            dimension=size, caption=request.captions, title=request.title,
+            callback_id=request.job_id, callback_url=request.callback_url,
+        )
+        return (await self.client.generate_video(body)).video_id
+
+    async def status(self, video_id: str) -> VideoJob:
+        s = await self.client.video_status(video_id)
+        err = s.error
+        return VideoJob(
+            video_id=s.id, status=_V2_STATUS[s.status], video_url=s.video_url,
+            thumbnail_url=s.thumbnail_url, duration=s.duration,
+            error_code=str(err.code) if err and err.code is not None else None,
+            error_message=(err.message or err.detail) if err else None,
+        )
+
+
+_V3_STATUS = {
+    V3VideoStatus.PENDING: VideoStatus.PENDING,
+    V3VideoStatus.PROCESSING: VideoStatus.PROCESSING,
+    V3VideoStatus.COMPLETED: VideoStatus.COMPLETED,
+    V3VideoStatus.FAILED: VideoStatus.FAILED,
+}
+_V2_STATUS = {
+    V2VideoStatus.PENDING: VideoStatus.PENDING,
+    V2VideoStatus.WAITING: VideoStatus.PENDING,
+    V2VideoStatus.PROCESSING: VideoStatus.PROCESSING,
+    V2VideoStatus.COMPLETED: VideoStatus.COMPLETED,
+    V2VideoStatus.FAILED: VideoStatus.FAILED,
+}
+
+
+async def wait_until_done(
+    renderer: VideoRenderer,
+    video_id: str,
+    *,
+    poll_interval: float = 5.0,
+    max_wait: float = 30 * 60,
+    on_update: Callable[[VideoJob], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> VideoJob:
+    """Poll `status` until the render completes or fails (polling is the webhook fallback)."""
+    deadline = clock() + max_wait
+    while True:
+        job = await renderer.status(video_id)
+        if on_update is not None:
+            on_update(job)
+        if job.status.done:
+            return job
+        if clock() >= deadline:
+            raise HeyGenTimeout(f"video {video_id} still {job.status} after {max_wait:g}s")
+        await sleep(poll_interval)
+
+
+# --- catalog --------------------------------------------------------------------------------
+
+
+class AvatarInfo(BaseModel):
+    avatar_id: str  # what a render takes
+    name: str
+    gender: str | None = None
+    default_voice_id: str | None = None
+    preview_image_url: str | None = None
+
+
+class VoiceInfo(BaseModel):
+    voice_id: str
+    name: str
+    language: str | None = None
+    gender: str | None = None
+
+
+class TemplateInfo(BaseModel):
+    template_id: str
+    name: str
+
+
+class Catalog(Protocol):
+    async def avatars(self) -> list[AvatarInfo]: ...
+    async def voices(self) -> list[VoiceInfo]: ...
+    async def templates(self) -> list[TemplateInfo]: ...
+
+
+MAX_PAGES = 20  # a catalog listing is for humans; stop paging after a few thousand entries
+
+
+class V3Catalog:
+    """Avatars are v3 *looks* (their ids are render avatar ids). v3 has no templates, so
+    templates come from the legacy v2 endpoint (https://developers.heygen.com/template-api)."""
+
+    def __init__(self, v3: VideosV3, v2: VideosV2) -> None:
+        self.v3, self.v2 = v3, v2
+
+    async def avatars(self) -> list[AvatarInfo]:
+        out: list[AvatarInfo] = []
+        token: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await self.v3.list_looks(token=token)
+            out += [AvatarInfo(avatar_id=lk.id, name=lk.name, gender=lk.gender,
+                               default_voice_id=lk.default_voice_id,
+                               preview_image_url=lk.preview_image_url) for lk in page.data]
+            if not (page.has_more and page.next_token):
+                break
+            token = page.next_token
+        return out
+
+    async def voices(self) -> list[VoiceInfo]:
+        out: list[VoiceInfo] = []
+        token: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await self.v3.list_voices(token=token)
+            out += [VoiceInfo(voice_id=v.voice_id, name=v.name, language=v.language,
+                              gender=v.gender) for v in page.data]
+            if not (page.has_more and page.next_token):
+                break
+            token = page.next_token
+        return out
+
+    async def templates(self) -> list[TemplateInfo]:
+        return [TemplateInfo(template_id=t.template_id, name=t.name)
+                for t in await self.v2.list_templates()]
+
+
+class V2Catalog:
+    def __init__(self, v2: VideosV2) -> None:
+        self.v2 = v2
+
+    async def avatars(self) -> list[AvatarInfo]:
+        return [AvatarInfo(avatar_id=a.avatar_id, name=a.avatar_name, gender=a.gender,
+                           default_voice_id=a.default_voice_id,
+                           preview_image_url=a.preview_image_url)
+                for a in await self.v2.list_avatars()]
+
+    async def voices(self) -> list[VoiceInfo]:
+        return [VoiceInfo(voice_id=v.voice_id, name=v.name, language=v.language,
+                          gender=v.gender) for v in await self.v2.list_voices()]
+
+    async def templates(self) -> list[TemplateInfo]:
+        return [TemplateInfo(template_id=t.template_id, name=t.name)
+                for t in await self.v2.list_templates()]
