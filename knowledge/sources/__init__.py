@@ -11,12 +11,17 @@ Everything that fails raises SourceError(source, reason) with a short reason for
 from knowledge.sources.errors import Skipped, SourceError
 from knowledge.sources.files import load_file, walk_folder
 from knowledge.sources.parsers import SUPPORTED_EXTENSIONS, parse_bytes
+from knowledge.sources.urlguard import UrlPolicy
+from knowledge.sources.web import fetch_url, open_session
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
     "Skipped",
     "SourceError",
+    "UrlPolicy",
+    "fetch_url",
     "load_file",
+    "open_session",
     "parse_bytes",
     "walk_folder",
 ]
