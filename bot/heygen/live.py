@@ -242,6 +242,11 @@ class LiveKitAgentControl:
             room = self._rooms.get(session.session_id)
             if room is not None:
                 return room
+            if session.agent_token is None:
+                raise AgentControlError(
+                    "LiveAvatar granted no agent token for this session, so the server cannot "
+                    "join its room; the viewer page must publish agent-control events"
+                )
             try:
                 from livekit import rtc  # optional dependency, imported only when used
             except ImportError:
@@ -249,11 +254,6 @@ class LiveKitAgentControl:
                     "the `livekit` package is not installed; `pip install livekit` to send "
                     "LiveAvatar speech from the server"
                 ) from None
-            if session.agent_token is None:
-                raise AgentControlError(
-                    "LiveAvatar granted no agent token for this session, so the server cannot "
-                    "join its room; the viewer page must publish agent-control events"
-                )
             room = rtc.Room()
             try:
                 await room.connect(session.livekit_url, session.agent_token.get_secret_value())
