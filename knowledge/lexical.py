@@ -17,7 +17,7 @@ import numpy as np
 import Stemmer
 
 _STEMMER = Stemmer.Stemmer("english")
-_STOPWORDS = "en"
+_STOPWORDS = "en_plus"  # the longer list: also drops question words (how, should, …)
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -107,9 +107,10 @@ class LexicalIndex:
         return [(self.ids[i], float(scores[i])) for i in order]
 
     def idf(self, term: str) -> float:
-        """BM25's idf; a term absent from the corpus gets the largest possible value."""
+        """BM25's idf; a term absent from the corpus weighs as much as the rarest present one
+        (not more: an unknown word is as often a typo or filler as the crux of the question)."""
         n = len(self.ids)
-        df = self._doc_freq.get(term, 0)
+        df = max(1, self._doc_freq.get(term, 0))
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
     def coverage(self, query: str, text: str) -> float:
