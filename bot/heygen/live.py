@@ -18,7 +18,9 @@ How speech travels differs:
   dependency) using the session's agent token. Tests use a loopback channel into the fake.
 
 What a later session must wire for LiveAvatar speech in production:
-1. `pip install livekit` (Python real-time SDK; add it to pyproject when enabling this).
+1. `pip install livekit` (the Python real-time SDK; 1.2 checked: a server process joins
+   a room as a participant with a token and `publish_data(..., topic=...)`). Add it to
+   pyproject when enabling this.
 2. An agent token: `POST /v1/sessions/start` returns `livekit_agent_token` (documented for
    CUSTOM mode; if LiveAvatar does not grant it in FULL mode, `speak` raises
    AgentControlError and the viewer page must publish the events itself with its client
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -38,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from bot.config import LiveApi, Settings
 from bot.heygen import liveavatar, streaming_v1
 from bot.heygen.errors import HeyGenError
+from bot.heygen.http import ApiClient
 
 Quality = Literal["low", "medium", "high"]
 
@@ -104,7 +108,7 @@ def _classified(exc: HeyGenError) -> HeyGenError:
 
 
 @contextlib.asynccontextmanager
-async def _translated_errors() -> Any:
+async def _translated_errors() -> AsyncIterator[None]:
     try:
         yield
     except (LiveSessionGone, LiveConcurrencyLimit, AgentControlError):
@@ -148,7 +152,7 @@ class AgentControlChannel(Protocol):
     async def close(self, session: LiveSession) -> None: ...
 
 
-async def _stop_quietly(stop: Any) -> None:
+async def _stop_quietly(stop: Callable[[], Awaitable[None]]) -> None:
     """Best-effort cleanup after a failed start: the original error is what matters."""
     with contextlib.suppress(HeyGenError):
         await stop()
@@ -254,12 +258,13 @@ class LiveKitAgentControl:
                     "the `livekit` package is not installed; `pip install livekit` to send "
                     "LiveAvatar speech from the server"
                 ) from None
+            # livekit 1.2 API: Room.connect(url, token); LocalParticipant.publish_data(
+            # payload, *, reliable, topic); Room.disconnect() (all coroutines).
             room = rtc.Room()
             try:
                 await room.connect(session.livekit_url, session.agent_token.get_secret_value())
-            except Exception as exc:  # livekit raises its own ConnectError types
-                raise AgentControlError(f"could not join the room ({type(exc).__name__})") \
-                    from None
+            except rtc.ConnectError as exc:
+                raise AgentControlError(f"could not join the room ({exc.message})") from None
             self._rooms[session.session_id] = room
             return room
 
@@ -343,9 +348,11 @@ class StreamingBackend:
 
 
 class _ApiFactory(Protocol):
-    def heygen_api(self) -> Any: ...
+    """What the factory needs of `bot.heygen.clients.HeyGenClients`."""
 
-    def liveavatar_api(self) -> Any: ...
+    def heygen_api(self) -> ApiClient: ...
+
+    def liveavatar_api(self) -> ApiClient: ...
 
 
 def build_live_backend(settings: Settings, clients: _ApiFactory, *,
