@@ -1,0 +1,38 @@
+"""The knowledge library: documents in, cited passages out. Knows nothing of Slack or avatars.
+
+    from knowledge import KnowledgeBase, KnowledgeConfig
+    kb = KnowledgeBase(KnowledgeConfig(data_dir="./data"))
+    kb.add(["./handbook", "notes.md"], datasource="default")
+    hits = kb.search("how do I rotate tokens?", k=5)       # or: await kb.asearch(...)
+
+Names are imported lazily so `import knowledge.sources` does not load Chroma.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "KnowledgeConfig": "knowledge.config",
+    "Document": "knowledge.models",
+    "Chunk": "knowledge.models",
+    "Hit": "knowledge.models",
+    "KnowledgeBase": "knowledge.index",
+    "AddReport": "knowledge.index",
+    "DocumentInfo": "knowledge.index",
+    "Stats": "knowledge.index",
+    "Upload": "knowledge.index",
+    "KnowledgeError": "knowledge.index",
+    "EmbeddingMismatchError": "knowledge.index",
+    "EmbeddingError": "knowledge.embeddings",
+    "StoreError": "knowledge.store",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'knowledge' has no attribute {name!r}")
