@@ -184,6 +184,16 @@ async def test_stop_ends_the_session_and_frees_the_slot(stack: Stack) -> None:
         assert stack.channel.closed == [first.session_id, first.session_id]
 
 
+async def test_list_open_reports_running_sessions(stack: Stack) -> None:
+    assert await stack.backend.list_open() == []
+    session = await stack.backend.create_session(stack.avatar_id, stack.voice_id)
+    listed = await stack.backend.list_open()
+    assert [o.session_id for o in listed] == [session.session_id]
+    assert listed[0].created_at is not None
+    await stack.backend.stop(session)
+    assert await stack.backend.list_open() == []
+
+
 async def test_a_failed_start_gives_its_slot_back(stack: Stack) -> None:
     stack.faults.add(stack.route("start"), Fault.server_error(500))
     with pytest.raises(HeyGenError) as info:

@@ -17,6 +17,7 @@ from bot.heygen.liveavatar import (
     Interrupt,
     LiveAvatarClient,
     SessionEndReason,
+    SessionListType,
     SessionTokenRequest,
     SpeakText,
     StartListening,
@@ -131,6 +132,20 @@ async def test_keep_alive_and_stop_also_work_with_the_api_key_alone(
     assert [s.session_id for s in fake.active()] == [minted.session_id]
     await client.stop_session(minted.session_id)
     assert fake.sessions[minted.session_id].state == "stopped"
+
+
+async def test_list_sessions_shows_active_then_historic(
+        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
+    minted, _ = await started(client)
+    active = await client.list_sessions()
+    assert [e.id for e in active.results] == [minted.session_id] and active.count == 1
+    assert active.results[0].created_at is not None
+    await client.stop_session(minted.session_id, minted.session_token)
+    assert (await client.list_sessions()).results == []
+    historic = await client.list_sessions(SessionListType.HISTORIC)
+    assert [e.id for e in historic.results] == [minted.session_id]
+    assert fake.faults.requests("session_list")[0].query == {
+        "type": "active", "page": "1", "page_size": "100"}
 
 
 # --- idle timeout and keep-alive ----------------------------------------------------------

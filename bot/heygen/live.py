@@ -4,6 +4,7 @@
     session = await backend.create_session(avatar_id, voice_id)
     await backend.speak(session, "Hello!")                  # say it verbatim
     await backend.keep_alive(session); await backend.stop(session)
+    await backend.list_open()                               # what the account has running
 
 The rest of the bot (bot/avatar/) only sees `LiveSession` and `LiveBackend`; which vendor API
 runs underneath is a setting (`HEYGEN_LIVE_API`).
@@ -71,6 +72,14 @@ class SpeakResult(BaseModel):
 
     id: str  # task id (streaming v1) or event id (LiveAvatar)
     duration_ms: float | None = None  # known only for streaming v1
+
+
+class OpenSession(BaseModel):
+    """A session the vendor reports as open (whoever started it): for cleanup and status."""
+
+    session_id: str
+    status: str | None = None  # vendor wording (e.g. "connected"); None when not reported
+    created_at: float | None = None  # unix seconds
 
 
 # --- errors: HeyGenError subclasses, so one `except HeyGenError` still catches them --------
@@ -141,6 +150,8 @@ class LiveBackend(Protocol):
     async def keep_alive(self, session: LiveSession) -> None: ...
 
     async def stop(self, session: LiveSession) -> None: ...
+
+    async def list_open(self) -> list[OpenSession]: ...
 
 
 class AgentControlChannel(Protocol):
@@ -228,6 +239,12 @@ class LiveAvatarBackend:
             pass
         finally:
             await self.channel.close(session)
+
+    async def list_open(self) -> list[OpenSession]:
+        page = await self.client.list_sessions(liveavatar.SessionListType.ACTIVE)
+        return [OpenSession(session_id=e.id, status="active",
+                            created_at=e.created_at.timestamp() if e.created_at else None)
+                for e in page.results]
 
 
 class LiveKitAgentControl:
@@ -342,6 +359,10 @@ class StreamingBackend:
                 await self.client.stop_session(session.session_id)
         except LiveSessionGone:
             pass
+
+    async def list_open(self) -> list[OpenSession]:
+        return [OpenSession(session_id=s.session_id, status=s.status, created_at=s.created_at)
+                for s in await self.client.list_sessions()]
 
 
 # --- factory ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -147,6 +148,31 @@ class StartedSession(_Model):
     livekit_agent_token: SecretStr | None = None
     max_session_duration: int | None = None  # seconds
     ws_url: str | None = None  # LITE mode's websocket; unused in FULL mode
+
+
+class SessionListType(StrEnum):
+    ACTIVE = "active"
+    HISTORIC = "historic"
+
+
+class SessionEntry(_Model):
+    """One entry of `GET /v1/sessions`
+    (https://docs.liveavatar.com/api-reference/sessions/list-sessions)."""
+
+    id: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    duration: float | None = None  # seconds
+    mode: str | None = None
+    is_sandbox: bool | None = None
+    credits_consumed: float | None = None
+
+
+class SessionPage(_Model):
+    count: int = 0
+    results: list[SessionEntry] = []
+    next: str | None = None
+    previous: str | None = None
 
 
 class KeepAliveRequest(_Model):
@@ -316,3 +342,16 @@ class LiveAvatarClient:
         body = StopSessionRequest(session_id=session_id, reason=reason).model_dump(mode="json")
         headers = _bearer(session_token) if session_token is not None else None
         await self._call("/v1/sessions/stop", json=body, headers=headers, idempotent=True)
+
+    async def list_sessions(
+        self, kind: SessionListType = SessionListType.ACTIVE, *, page: int = 1,
+        page_size: int = 100,
+    ) -> SessionPage:
+        """`GET /v1/sessions?type=active|historic`: the account's sessions, one page."""
+        path = "/v1/sessions"
+        payload = await self.api.request(
+            "GET", path, params={"type": kind.value, "page": page, "page_size": page_size},
+            idempotent=True,
+        )
+        return _parse(SessionPage, unwrap(payload, method="GET", path=path), method="GET",
+                      path=path)

@@ -9,7 +9,8 @@ HTTP side (what `bot/heygen/liveavatar.py` calls), checked like the real service
   API key plus `session_id`. An expired or unknown session answers code 10006.
 Sessions end after `idle_timeout` seconds without activity on the fake's `clock`; tests move
 the clock (`fake.clock.advance(...)`), nothing sleeps. Faults come from tests/fakes/faults.py
-with route names `session_token`, `session_start`, `session_keep_alive`, `session_stop`.
+with route names `session_token`, `session_start`, `session_keep_alive`, `session_stop`,
+`session_list`.
 
 LiveKit side: the real service hands out a room URL and tokens; a backend participant
 publishes `agent-control` events into the room. `LoopbackAgentControl` is the test transport
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import secrets as pysecrets
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +146,7 @@ class FakeLiveAvatar:
         app.router.add_post("/v1/sessions/keep-alive", self._keep_alive,
                             name="session_keep_alive")
         app.router.add_post("/v1/sessions/stop", self._stop, name="session_stop")
+        app.router.add_get("/v1/sessions", self._list, name="session_list")
         return app
 
     def _expire(self) -> None:
@@ -279,6 +282,39 @@ class FakeLiveAvatar:
             session.state, session.end_reason = "stopped", body.get("reason", "UNKNOWN")
         # Stopping a stopped session is answered like the first stop: safe to repeat.
         return web.json_response(envelope(None))
+
+
+    async def _list(self, request: web.Request) -> web.Response:
+        self._expire()
+        if not self._has_api_key(request):
+            return _error(401, 401, "Invalid API key")
+        kind = request.query.get("type")
+        if kind not in ("active", "historic"):
+            return _validation("type", "Input should be 'active' or 'historic'")
+        try:
+            page = int(request.query.get("page", "1"))
+            size = int(request.query.get("page_size", "20"))
+        except ValueError:
+            return _validation("page", "Input should be a valid integer")
+        if page < 1 or not 1 <= size <= 100:
+            return _validation("page_size", "Input should be between 1 and 100")
+        wanted = "started" if kind == "active" else "stopped"
+        rows = [s for s in self.sessions.values() if s.state == wanted]
+        chunk = rows[(page - 1) * size: page * size]
+        iso = "%Y-%m-%dT%H:%M:%SZ"
+        return web.json_response(envelope({
+            "count": len(rows),
+            "results": [{
+                "id": s.session_id,
+                "created_at": time.strftime(iso, time.gmtime(s.created_at)),
+                "updated_at": time.strftime(iso, time.gmtime(s.last_activity)),
+                "duration": round(self.clock() - s.created_at),
+                "mode": "FULL", "is_sandbox": bool(s.config.get("is_sandbox")),
+                "credits_consumed": 0,
+            } for s in chunk],
+            "next": None if page * size >= len(rows) else f"?page={page + 1}",
+            "previous": None if page == 1 else f"?page={page - 1}",
+        }))
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
