@@ -297,3 +297,18 @@ async def test_a_rate_limited_create_with_retry_after_is_sent_again_once(
     assert sleeps.delays == [1.0]
     assert len(fake.faults.requests("streaming_new")) == 2
     assert len(fake.sessions) == 1
+
+
+async def test_the_routes_work_mounted_in_the_whole_heygen_fake(tmp_path: Path) -> None:
+    from tests.fakes.heygen import FakeHeyGen
+
+    heygen = FakeHeyGen()
+    assert heygen.streaming is not None
+    async with serve(heygen.app()) as url:
+        settings = load_settings(heygen_api_base=url, heygen_api_key=heygen.api_key,
+                                 avatarbot_data_dir=tmp_path)
+        async with heygen_clients(settings) as clients:
+            client = StreamingClient(clients.heygen_api())
+            session_id = await running(client)
+            await client.repeat(session_id, "Mounted and speaking.")
+    assert heygen.streaming.spoken(session_id) == ["Mounted and speaking."]
