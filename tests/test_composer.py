@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from knowledge.composer import compose, prose_units
-from knowledge.models import Chunk, Hit
+from knowledge.models import Chunk
 from knowledge.sources import load_file
-
-SAMPLE = Path(__file__).resolve().parents[1] / "knowledge" / "sample"
-EVAL_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "anthropic-docs" / "corpus"
-
-
-def sections(path: Path) -> dict[str, Chunk]:
-    """A real document cut at its `## ` headings, one chunk per section."""
-    doc = load_file(path, max_bytes=10_000_000)
-    out: dict[str, Chunk] = {}
-    for i, part in enumerate(re.split(r"(?m)^(?=## )", doc.text)):
-        first_line = part.splitlines()[0]
-        heading = first_line.lstrip("# ").split(" {#")[0] if part.startswith("## ") else ""
-        out[heading] = Chunk(
-            id=f"{path.name}:{i}", source=str(path), title=doc.title, section=heading, text=part
-        )
-    return out
-
-
-def hits(*chunks: Chunk) -> list[Hit]:
-    return [Hit(chunk=c, score=1.0 / (i + 1), relevance=0.6) for i, c in enumerate(chunks)]
+from tests.knowledge_hits import EVAL_CORPUS, SAMPLE, hits, sections
 
 
 def cited_text(answer: str, number: int) -> str:

@@ -1,0 +1,321 @@
+"""The Answerer: a question (plus thread history) in, a streamed, cited answer out.
+
+    async for event in answerer.stream(question, history, datasources):
+        match event:
+            case TextDelta(text): ...           # show/speak as it arrives
+            case AnswerDone(answer): ...        # final text, sources, grounded, spoken
+
+Two ways to write the answer: a LangChain chat model (streamed with `astream`, `[n]`
+citations of numbered passages) when one is given, else the extractive composer. Both end in
+the same `Answer`. Nothing relevant (best relevance under `min_relevance`), a model that
+refuses, or a model that fails all end in an honest answer with `grounded=False` — the
+failure is said, with the sources that were found, never raised past the stream and never
+hidden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from pydantic import BaseModel, Field
+
+from knowledge.composer import compose
+from knowledge.llm import NO_ANSWER, LLMError, Turn, answer_messages, describe_failure
+from knowledge.llm import standalone_question as rewrite_question
+from knowledge.models import Hit
+from knowledge.sentences import split_sentences
+from knowledge.spoken import spoken_variant
+
+log = logging.getLogger(__name__)
+
+NOTHING_FOUND = (
+    "I couldn't find anything in the knowledge base that answers this. Try rephrasing the "
+    "question with the words your documents use, or ask the knowledge-base admins to add a "
+    "document that covers it."
+)
+_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+class Retriever(Protocol):
+    """What the Answerer needs from a knowledge base (`KnowledgeBase` fits)."""
+
+    async def asearch(
+        self, query: str, k: int = 5, datasources: Sequence[str] | None = None
+    ) -> list[Hit]: ...
+
+
+class AnswerStatus(StrEnum):
+    ANSWERED = "answered"
+    NOTHING_FOUND = "nothing_found"  # no passage reached the relevance threshold
+    LLM_REFUSED = "llm_refused"  # the model said the passages do not answer it
+    LLM_FAILED = "llm_failed"  # HTTP error, broken stream, timeout
+
+
+class Source(BaseModel):
+    """A cited passage; `number` is the `[n]` used in the answer text."""
+
+    number: int
+    title: str
+    section: str = ""
+    link: str = Field(description="Deep link when known, else the source path or URL.")
+    score: float
+    relevance: float
+
+
+class Answer(BaseModel):
+    question: str
+    standalone_question: str = Field(description="What was searched (rewritten follow-ups).")
+    text: str
+    sources: list[Source]
+    grounded: bool = Field(description="True when the text is built from cited passages.")
+    spoken: str = Field(description="Plain speech for the avatar, cut to the time limit.")
+    status: AnswerStatus
+    error: str | None = Field(default=None, description="Why the language model failed.")
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerDone:
+    answer: Answer
+
+
+AnswerEvent = TextDelta | AnswerDone
+
+
+def _source(number: int, hit: Hit) -> Source:
+    c = hit.chunk
+    return Source(
+        number=number,
+        title=c.title,
+        section=c.section,
+        link=c.link or c.source,
+        score=hit.score,
+        relevance=hit.relevance,
+    )
+
+
+def cited_numbers(text: str, limit: int) -> list[int]:
+    """The distinct `[n]` numbers in `text` that refer to one of `limit` passages."""
+    found: list[int] = []
+    for group in _CITATION.findall(text):
+        for part in group.split(","):
+            n = int(part)
+            if 1 <= n <= limit and n not in found:
+                found.append(n)
+    return sorted(found)
+
+
+def drop_unknown_citations(text: str, limit: int) -> str:
+    """Remove `[n]` marks that point at no passage (a model may invent them)."""
+
+    def keep(m: re.Match[str]) -> str:
+        nums = [p.strip() for p in m.group(1).split(",") if 1 <= int(p) <= limit]
+        return f" [{', '.join(nums)}]" if nums else ""
+
+    return re.sub(r"\s?" + _CITATION.pattern, keep, text)
+
+
+class Answerer:
+    def __init__(
+        self,
+        retriever: Retriever,
+        *,
+        chat_model: BaseChatModel | None = None,
+        min_relevance: float = 0.2,
+        top_k: int = 5,
+        spoken_max_seconds: float = 60.0,
+        llm_timeout_seconds: float = 60.0,
+    ) -> None:
+        self.retriever = retriever
+        self.chat_model = chat_model
+        self.min_relevance = min_relevance
+        self.top_k = top_k
+        self.spoken_max_seconds = spoken_max_seconds
+        self.llm_timeout = llm_timeout_seconds
+
+    async def answer(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        datasources: Sequence[str] | None = None,
+    ) -> Answer:
+        """The whole answer at once (the stream, drained)."""
+        async for event in self.stream(question, history, datasources):
+            if isinstance(event, AnswerDone):
+                return event.answer
+        raise AssertionError("stream ended without an answer")  # pragma: no cover
+
+    async def stream(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        datasources: Sequence[str] | None = None,
+    ) -> AsyncIterator[AnswerEvent]:
+        question = question.strip()
+        query, rewrite_error = question, None
+        if history and self.chat_model is not None:
+            try:
+                query = await rewrite_question(
+                    self.chat_model, question, history, self.llm_timeout
+                )
+            except LLMError as exc:
+                rewrite_error = exc
+                query = _with_last_user_turn(question, history)
+        elif history:
+            # No model to rewrite with: the previous question keeps the search on topic.
+            query = _with_last_user_turn(question, history)
+        hits = await self.retriever.asearch(query, k=self.top_k, datasources=datasources)
+        relevant = [h for h in hits if h.relevance >= self.min_relevance]
+        final = _Finisher(question, query, self.spoken_max_seconds)
+        if not relevant:
+            yield TextDelta(NOTHING_FOUND)
+            yield AnswerDone(final(NOTHING_FOUND, AnswerStatus.NOTHING_FOUND, []))
+        elif rewrite_error is not None:
+            text = _failure_text(rewrite_error, partial="")
+            yield TextDelta(text)
+            sources = [_source(i, h) for i, h in enumerate(relevant, 1)]
+            yield AnswerDone(
+                final(text, AnswerStatus.LLM_FAILED, sources, error=rewrite_error.reason)
+            )
+        elif self.chat_model is None:
+            async for event in self._extractive(query, relevant, final):
+                yield event
+        else:
+            async for event in self._generate(query, relevant, final):
+                yield event
+
+    async def _extractive(
+        self, query: str, hits: list[Hit], final: _Finisher
+    ) -> AsyncIterator[AnswerEvent]:
+        composition = compose(query, hits)
+        if not composition.text:
+            yield TextDelta(NOTHING_FOUND)
+            yield AnswerDone(final(NOTHING_FOUND, AnswerStatus.NOTHING_FOUND, []))
+            return
+        # Same contract as the streamed model: the text arrives sentence by sentence.
+        for i, sentence in enumerate(split_sentences(composition.text)):
+            yield TextDelta(sentence if i == 0 else " " + sentence)
+        sources = [_source(n, hits[i]) for n, i in enumerate(composition.cited, 1)]
+        yield AnswerDone(final(composition.text, AnswerStatus.ANSWERED, sources))
+
+    async def _generate(
+        self, query: str, hits: list[Hit], final: _Finisher
+    ) -> AsyncIterator[AnswerEvent]:
+        assert self.chat_model is not None
+        received = ""  # everything the model sent
+        start: int | None = None  # where the shown text begins; None while held back
+        error: LLMError | None = None
+        chunks = self.chat_model.astream(answer_messages(query, hits)).__aiter__()
+        try:
+            while True:
+                try:
+                    # Bounds the wait for the first token and every gap after it.
+                    async with asyncio.timeout(self.llm_timeout):
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                piece = chunk.text if isinstance(chunk.text, str) else ""
+                if not piece:
+                    continue
+                before = len(received)
+                received += piece
+                if start is None:
+                    if NO_ANSWER.startswith(received.strip()):
+                        continue  # could still be the NO_ANSWER marker: hold it back
+                    start = len(received) - len(received.lstrip())
+                    before = start
+                yield TextDelta(received[before:])
+        except Exception as exc:  # any provider failure ends in words, never a crash
+            error = describe_failure(exc)
+            log.warning("language model failed: %s", error.reason)
+        finally:
+            await _aclose(chunks)
+
+        shown = received[start:] if start is not None else ""
+        every_source = [_source(i, h) for i, h in enumerate(hits, 1)]
+        if error is not None:
+            notice = _failure_text(error, partial=shown)
+            yield TextDelta(("\n\n" if shown else "") + notice)
+            text = (shown.rstrip() + "\n\n" + notice) if shown else notice
+            yield AnswerDone(
+                final(text, AnswerStatus.LLM_FAILED, every_source, error=error.reason)
+            )
+            return
+        if not shown:
+            # The marker, an empty reply or a structured refusal: no answer in the passages.
+            if received.strip() == NO_ANSWER:
+                text, reason = NOTHING_FOUND, None
+            else:
+                reason = "the language model returned no answer"
+                text = _failure_text(LLMError(reason, refused=True), partial="")
+            yield TextDelta(text)
+            yield AnswerDone(final(text, AnswerStatus.LLM_REFUSED, every_source, error=reason))
+            return
+        text = drop_unknown_citations(shown.strip(), len(hits))
+        numbers = cited_numbers(text, len(hits))
+        # A model that cites nothing still answered from these passages, but unverifiably.
+        sources = [s for s in every_source if s.number in numbers] or every_source
+        yield AnswerDone(final(text, AnswerStatus.ANSWERED, sources, grounded=bool(numbers)))
+
+
+@dataclass(frozen=True)
+class _Finisher:
+    """Builds the final Answer for one question: the parts every path shares."""
+
+    question: str
+    query: str
+    spoken_max_seconds: float
+
+    def __call__(
+        self,
+        text: str,
+        status: AnswerStatus,
+        sources: list[Source],
+        *,
+        grounded: bool = True,
+        error: str | None = None,
+    ) -> Answer:
+        return Answer(
+            question=self.question,
+            standalone_question=self.query,
+            text=text,
+            sources=sources,
+            grounded=grounded and status is AnswerStatus.ANSWERED,
+            spoken=spoken_variant(text, self.spoken_max_seconds),
+            status=status,
+            error=error,
+        )
+
+
+def _failure_text(error: LLMError, partial: str) -> str:
+    if partial:
+        return f"_The answer stopped early: {error.reason}. It may be incomplete._"
+    return (
+        f"Sorry, I couldn't write an answer: {error.reason}. "
+        "The sources below matched your question."
+    )
+
+
+def _with_last_user_turn(question: str, history: Sequence[Turn]) -> str:
+    earlier = [text for role, text in history if role == "user" and text.strip() != question]
+    return f"{earlier[-1]} {question}" if earlier else question
+
+
+async def _aclose(iterator: object) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:  # closing a broken stream may fail again; already reported
+            log.debug("closing the model stream failed", exc_info=True)
