@@ -8,6 +8,7 @@ and the right thing at each fake (an `avatar.speak_text` event in the LiveKit ro
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,17 @@ async def test_create_session_gives_the_standard_shape(stack: Stack) -> None:
     assert session.idle_timeout_seconds and session.idle_timeout_seconds > 0
     assert session.max_duration_seconds and session.max_duration_seconds > 0
     assert session.access_token.get_secret_value() not in repr(session)
+
+
+async def test_a_stored_session_keeps_working_after_a_restart(stack: Stack) -> None:
+    session = await stack.backend.create_session(stack.avatar_id, stack.voice_id)
+    record = json.loads(json.dumps(session.to_record()))  # what a store would keep
+    restored = LiveSession.from_record(record)
+    assert restored == session
+    await stack.backend.speak(restored, "Back after a restart.")
+    await stack.backend.stop(restored)
+    assert stack.spoken(session.session_id) == ["Back after a restart."]
+    assert stack.state(session.session_id) == "stopped"
 
 
 async def test_speak_makes_the_avatar_say_each_sentence_in_order(stack: Stack) -> None:

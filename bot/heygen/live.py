@@ -66,6 +66,19 @@ class LiveSession(BaseModel):
     max_duration_seconds: int | None = None  # hard cap, when the API tells us
     created_at: float = Field(default_factory=time.time)  # unix seconds
 
+    def to_record(self) -> dict[str, Any]:
+        """Plain JSON-able dict with the tokens revealed, for the session store only
+        (so a restarted process can keep using, or stop, a session it started)."""
+        record = self.model_dump(mode="json")
+        for name in ("access_token", "agent_token", "session_token"):
+            secret = getattr(self, name)
+            record[name] = secret.get_secret_value() if secret is not None else None
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> LiveSession:
+        return cls.model_validate(record)
+
 
 class SpeakResult(BaseModel):
     """What the backend told us about one utterance (for pacing and logs)."""
