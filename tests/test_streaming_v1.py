@@ -47,26 +47,35 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
-async def make_client(fake: FakeStreaming, sleeps: Sleeps, tmp_path: Path, *,
-                      key: str = API_KEY, timeout_s: float = 10.0
-                      ) -> AsyncIterator[StreamingClient]:
+async def make_client(
+    fake: FakeStreaming,
+    sleeps: Sleeps,
+    tmp_path: Path,
+    *,
+    key: str = API_KEY,
+    timeout_s: float = 10.0,
+) -> AsyncIterator[StreamingClient]:
     async with serve(fake.app()) as url:
-        settings = load_settings(heygen_api_base=url, heygen_api_key=key,
-                                 heygen_timeout_seconds=timeout_s, avatarbot_data_dir=tmp_path)
+        settings = load_settings(
+            heygen_api_base=url,
+            heygen_api_key=key,
+            heygen_timeout_seconds=timeout_s,
+            avatarbot_data_dir=tmp_path,
+        )
         async with heygen_clients(settings, sleep=sleeps) as clients:
             yield StreamingClient(clients.heygen_api())
 
 
 @pytest.fixture
-async def client(fake: FakeStreaming, sleeps: Sleeps, tmp_path: Path
-                 ) -> AsyncIterator[StreamingClient]:
+async def client(
+    fake: FakeStreaming, sleeps: Sleeps, tmp_path: Path
+) -> AsyncIterator[StreamingClient]:
     async for c in make_client(fake, sleeps, tmp_path):
         yield c
 
 
 def new_request(**overrides: object) -> NewSessionRequest:
-    fields: dict[str, object] = {"avatar_id": AVATAR_ID,
-                                 "voice": VoiceSetting(voice_id=VOICE_ID)}
+    fields: dict[str, object] = {"avatar_id": AVATAR_ID, "voice": VoiceSetting(voice_id=VOICE_ID)}
     fields.update(overrides)
     return NewSessionRequest(**fields)  # type: ignore[arg-type]
 
@@ -81,33 +90,49 @@ async def running(client: StreamingClient) -> str:
 
 
 async def test_new_sends_the_documented_body_and_returns_the_livekit_room(
-        client: StreamingClient, fake: FakeStreaming) -> None:
-    session = await client.new_session(new_request(
-        quality=AvatarQuality.MEDIUM, video_encoding=VideoEncoding.H264, language="en",
-        knowledge_base="You answer questions about the handbook.",
-        activity_idle_timeout=300,
-        voice=VoiceSetting(voice_id=VOICE_ID, rate=1.1, emotion=VoiceEmotion.FRIENDLY,
-                           elevenlabs_settings=ElevenLabsSettings(stability=0.5)),
-    ))
+    client: StreamingClient, fake: FakeStreaming
+) -> None:
+    session = await client.new_session(
+        new_request(
+            quality=AvatarQuality.MEDIUM,
+            video_encoding=VideoEncoding.H264,
+            language="en",
+            knowledge_base="You answer questions about the handbook.",
+            activity_idle_timeout=300,
+            voice=VoiceSetting(
+                voice_id=VOICE_ID,
+                rate=1.1,
+                emotion=VoiceEmotion.FRIENDLY,
+                elevenlabs_settings=ElevenLabsSettings(stability=0.5),
+            ),
+        )
+    )
     assert session.url.startswith("wss://")
-    assert session.access_token.get_secret_value() == fake.sessions[
-        session.session_id].access_token
+    assert session.access_token.get_secret_value() == fake.sessions[session.session_id].access_token
     assert session.session_duration_limit == 600
 
     sent = fake.faults.requests("streaming_new")[0]
     assert sent.headers["X-Api-Key"] == API_KEY
     assert sent.json == {
-        "version": "v2", "avatar_id": AVATAR_ID, "quality": "medium",
-        "video_encoding": "H264", "language": "en",
+        "version": "v2",
+        "avatar_id": AVATAR_ID,
+        "quality": "medium",
+        "video_encoding": "H264",
+        "language": "en",
         "knowledge_base": "You answer questions about the handbook.",
         "activity_idle_timeout": 300,
-        "voice": {"voice_id": VOICE_ID, "rate": 1.1, "emotion": "friendly",
-                  "elevenlabs_settings": {"stability": 0.5}},
+        "voice": {
+            "voice_id": VOICE_ID,
+            "rate": 1.1,
+            "emotion": "friendly",
+            "elevenlabs_settings": {"stability": 0.5},
+        },
     }
 
 
 async def test_new_start_task_stop_moves_the_session_through_its_states(
-        client: StreamingClient, fake: FakeStreaming) -> None:
+    client: StreamingClient, fake: FakeStreaming
+) -> None:
     session = await client.new_session(new_request())
     assert fake.sessions[session.session_id].state == "new"
     await client.start_session(session.session_id)
@@ -118,22 +143,33 @@ async def test_new_start_task_stop_moves_the_session_through_its_states(
 
 
 async def test_repeat_tasks_are_spoken_in_order(
-        client: StreamingClient, fake: FakeStreaming) -> None:
+    client: StreamingClient, fake: FakeStreaming
+) -> None:
     session_id = await running(client)
     first = await client.repeat(session_id, "First, open the settings.")
     await client.repeat(session_id, "Then choose Knowledge.")
     assert first.task_id and first.duration_ms and first.duration_ms > 0
     assert fake.spoken(session_id) == ["First, open the settings.", "Then choose Knowledge."]
     assert fake.faults.requests("streaming_task")[0].json == {
-        "session_id": session_id, "text": "First, open the settings.",
-        "task_type": "repeat", "task_mode": "async"}
+        "session_id": session_id,
+        "text": "First, open the settings.",
+        "task_type": "repeat",
+        "task_mode": "async",
+    }
 
 
 async def test_talk_and_sync_tasks_are_sent_as_asked(
-        client: StreamingClient, fake: FakeStreaming) -> None:
+    client: StreamingClient, fake: FakeStreaming
+) -> None:
     session_id = await running(client)
-    await client.send_task(TaskRequest(session_id=session_id, text="What is new?",
-                                       task_type=TaskType.TALK, task_mode=TaskMode.SYNC))
+    await client.send_task(
+        TaskRequest(
+            session_id=session_id,
+            text="What is new?",
+            task_type=TaskType.TALK,
+            task_mode=TaskMode.SYNC,
+        )
+    )
     assert fake.sessions[session_id].tasks[0]["task_type"] == "talk"
     assert fake.sessions[session_id].tasks[0]["task_mode"] == "sync"
     assert fake.spoken(session_id) == []  # a talk task is not a verbatim utterance
@@ -146,8 +182,7 @@ async def test_a_task_before_start_is_refused(client: StreamingClient) -> None:
     assert info.value.code == 400006
 
 
-async def test_interrupt_reaches_the_session(
-        client: StreamingClient, fake: FakeStreaming) -> None:
+async def test_interrupt_reaches_the_session(client: StreamingClient, fake: FakeStreaming) -> None:
     session_id = await running(client)
     await client.interrupt(session_id)
     assert fake.sessions[session_id].interrupts == 1
@@ -156,15 +191,15 @@ async def test_interrupt_reaches_the_session(
 async def test_list_sessions_and_avatars(client: StreamingClient) -> None:
     session_id = await running(client)
     listed = await client.list_sessions()
-    assert [(s.session_id, s.status) for s in listed] == [
-        (session_id, SessionStatus.CONNECTED)]
+    assert [(s.session_id, s.status) for s in listed] == [(session_id, SessionStatus.CONNECTED)]
     avatars = await client.list_avatars()
     assert [a.avatar_id for a in avatars] == [AVATAR_ID]
     assert avatars[0].is_public is True
 
 
 async def test_create_token_gives_a_token_the_api_accepts_as_bearer(
-        client: StreamingClient, fake: FakeStreaming) -> None:
+    client: StreamingClient, fake: FakeStreaming
+) -> None:
     token = await client.create_token()
     assert token.get_secret_value() in fake.tokens
     body = fake.faults.requests("streaming_create_token")[0]
@@ -174,8 +209,7 @@ async def test_create_token_gives_a_token_the_api_accepts_as_bearer(
 # --- idle timeout, keep-alive, concurrency ------------------------------------------------
 
 
-async def test_keep_alive_extends_the_session(
-        client: StreamingClient, fake: FakeStreaming) -> None:
+async def test_keep_alive_extends_the_session(client: StreamingClient, fake: FakeStreaming) -> None:
     session_id = await running(client)  # default idle timeout: 120 s
     for _ in range(3):
         fake.clock.advance(100)
@@ -185,7 +219,8 @@ async def test_keep_alive_extends_the_session(
 
 
 async def test_an_idle_session_expires_with_10006(
-        client: StreamingClient, fake: FakeStreaming) -> None:
+    client: StreamingClient, fake: FakeStreaming
+) -> None:
     session_id = await running(client)
     fake.clock.advance(121)
     with pytest.raises(HeyGenError) as info:
@@ -194,8 +229,7 @@ async def test_an_idle_session_expires_with_10006(
     assert fake.spoken(session_id) == []
 
 
-async def test_the_concurrency_limit_is_10007(
-        client: StreamingClient, fake: FakeStreaming) -> None:
+async def test_the_concurrency_limit_is_10007(client: StreamingClient, fake: FakeStreaming) -> None:
     await running(client)
     await running(client)
     with pytest.raises(HeyGenError) as info:
@@ -208,7 +242,8 @@ async def test_the_concurrency_limit_is_10007(
 
 
 async def test_a_bad_key_is_a_clear_error_without_the_key(
-        fake: FakeStreaming, sleeps: Sleeps, tmp_path: Path) -> None:
+    fake: FakeStreaming, sleeps: Sleeps, tmp_path: Path
+) -> None:
     wrong = "hg-wrong-key-SECRET-98765"
     async for client in make_client(fake, sleeps, tmp_path, key=wrong):
         with pytest.raises(HeyGenAuthError) as info:
@@ -240,7 +275,8 @@ def test_models_refuse_what_the_api_would() -> None:
 
 
 async def test_429_with_retry_after_is_honoured_on_lists(
-        client: StreamingClient, fake: FakeStreaming, sleeps: Sleeps) -> None:
+    client: StreamingClient, fake: FakeStreaming, sleeps: Sleeps
+) -> None:
     fake.faults.add("streaming_avatar_list", Fault.rate_limited(retry_after="3"))
     assert [a.avatar_id for a in await client.list_avatars()] == [AVATAR_ID]
     assert sleeps.delays == [3.0]
@@ -248,7 +284,8 @@ async def test_429_with_retry_after_is_honoured_on_lists(
 
 
 async def test_keep_alive_is_retried_after_a_500(
-        client: StreamingClient, fake: FakeStreaming) -> None:
+    client: StreamingClient, fake: FakeStreaming
+) -> None:
     session_id = await running(client)
     fake.faults.add("streaming_keep_alive", Fault.server_error())
     await client.keep_alive(session_id)
@@ -257,7 +294,8 @@ async def test_keep_alive_is_retried_after_a_500(
 
 @pytest.mark.parametrize("route", ["streaming_new", "streaming_task"])
 async def test_a_create_is_not_resent_after_a_server_error(
-        client: StreamingClient, fake: FakeStreaming, sleeps: Sleeps, route: str) -> None:
+    client: StreamingClient, fake: FakeStreaming, sleeps: Sleeps, route: str
+) -> None:
     session_id = await running(client) if route == "streaming_task" else ""
     fake.faults.add(route, Fault.server_error(502))
     with pytest.raises(HeyGenError) as info:
@@ -271,7 +309,8 @@ async def test_a_create_is_not_resent_after_a_server_error(
 
 
 async def test_a_task_that_times_out_is_not_resent(
-        fake: FakeStreaming, sleeps: Sleeps, tmp_path: Path) -> None:
+    fake: FakeStreaming, sleeps: Sleeps, tmp_path: Path
+) -> None:
     release = asyncio.Event()
     async for client in make_client(fake, sleeps, tmp_path, timeout_s=0.3):
         session_id = await running(client)
@@ -288,8 +327,19 @@ async def test_a_task_that_times_out_is_not_resent(
     assert fake.spoken(session_id) == ["Only once, please."]
 
 
+async def test_a_keep_alive_that_times_out_is_retried(
+        fake: FakeStreaming, sleeps: Sleeps, tmp_path: Path) -> None:
+    async for client in make_client(fake, sleeps, tmp_path, timeout_s=0.3):
+        session_id = await running(client)
+        fake.faults.add("streaming_keep_alive", Fault.stall_until(then_answer=False))
+        await client.keep_alive(session_id)  # the first attempt hangs; the retry answers
+        assert len(fake.faults.requests("streaming_keep_alive")) == 2
+        assert len(sleeps.delays) == 1
+
+
 async def test_a_rate_limited_create_with_retry_after_is_sent_again_once(
-        client: StreamingClient, fake: FakeStreaming, sleeps: Sleeps) -> None:
+    client: StreamingClient, fake: FakeStreaming, sleeps: Sleeps
+) -> None:
     # 429 + Retry-After means the gateway refused it before it ran, so one new attempt is
     # safe; the session exists exactly once.
     fake.faults.add("streaming_new", Fault.rate_limited(retry_after="1"))
@@ -305,8 +355,9 @@ async def test_the_routes_work_mounted_in_the_whole_heygen_fake(tmp_path: Path) 
     heygen = FakeHeyGen()
     assert heygen.streaming is not None
     async with serve(heygen.app()) as url:
-        settings = load_settings(heygen_api_base=url, heygen_api_key=heygen.api_key,
-                                 avatarbot_data_dir=tmp_path)
+        settings = load_settings(
+            heygen_api_base=url, heygen_api_key=heygen.api_key, avatarbot_data_dir=tmp_path
+        )
         async with heygen_clients(settings) as clients:
             client = StreamingClient(clients.heygen_api())
             session_id = await running(client)
