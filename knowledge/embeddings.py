@@ -243,20 +243,30 @@ class OpenAIEmbedder:
             raise EmbeddingError(self.name, f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
-def make_embedder(spec: str, data_dir: Path) -> Embedder | None:
-    """Build the provider named by `spec`; None means lexical only."""
+def embedding_name(spec: str) -> str:
+    """The canonical name of a settings string (what collections record); checks the syntax
+    without loading anything."""
     spec = spec.strip()
-    if spec == "none":
-        return None
-    if spec == "onnx-minilm":
-        return OnnxMiniLM(data_dir)
     kind, _, arg = spec.partition(":")
-    if kind == "sentence-transformers" and arg:
-        return SentenceTransformersEmbedder(arg)
-    if kind == "openai" and arg:
-        return OpenAIEmbedder(arg)
+    if spec in ("none", "onnx-minilm") or (
+        kind in ("sentence-transformers", "openai") and arg.strip()
+    ):
+        return spec
     raise EmbeddingError(
         spec,
         "unknown provider; use none | onnx-minilm | sentence-transformers:<name-or-path> "
         "| openai:<model>",
     )
+
+
+def make_embedder(spec: str, data_dir: Path) -> Embedder | None:
+    """Build the provider named by `spec`; None means lexical only."""
+    spec = embedding_name(spec)
+    if spec == "none":
+        return None
+    if spec == "onnx-minilm":
+        return OnnxMiniLM(data_dir)
+    kind, _, arg = spec.partition(":")
+    if kind == "sentence-transformers":
+        return SentenceTransformersEmbedder(arg.strip())
+    return OpenAIEmbedder(arg.strip())

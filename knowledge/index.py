@@ -28,7 +28,7 @@ import numpy as np
 
 from knowledge.chunking import chunk_document, index_text
 from knowledge.config import KnowledgeConfig
-from knowledge.embeddings import Embedder, make_embedder
+from knowledge.embeddings import Embedder, embedding_name, make_embedder
 from knowledge.fusion import drop_near_duplicates, reciprocal_rank_fusion
 from knowledge.lexical import LexicalIndex
 from knowledge.models import Chunk, Document, Hit
@@ -118,6 +118,7 @@ class KnowledgeBase:
 
     def __init__(self, config: KnowledgeConfig, *, embedder: Embedder | None = _UNSET) -> None:
         self.config = config
+        self._configured_name = embedding_name(config.embeddings)  # fail fast on a typo
         client, self.where = connect(config)
         self._store = ChunkStore(client)
         self._embedder = embedder
@@ -138,8 +139,7 @@ class KnowledgeBase:
     @property
     def embedding_name(self) -> str:
         if self._embedder is _UNSET:
-            spec = self.config.embeddings.strip()
-            return spec
+            return self._configured_name
         return self._embedder.name if self._embedder is not None else "none"
 
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:

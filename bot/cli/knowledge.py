@@ -1,7 +1,243 @@
-"""`avatarbot knowledge …` commands."""
+"""`avatarbot knowledge …` commands: add, list, remove, stats, reindex, search.
+
+Every error the knowledge library raises becomes one line via `fail()`; never a traceback.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated
+
 import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.cli.output import console, fail, settings
+from knowledge.embeddings import EmbeddingError
+from knowledge.index import AddReport, KnowledgeBase, KnowledgeError
+from knowledge.models import Document, Hit
+from knowledge.sources import Skipped, SourceError, fetch_url, open_session
+from knowledge.store import StoreError
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Our error types in user words, in one place for this surface."""
+    try:
+        yield
+    except (KnowledgeError, EmbeddingError, StoreError, SourceError) as exc:
+        fail(str(exc))
+
+
+def _open() -> KnowledgeBase:
+    config = settings().knowledge_config()
+    with _errors():
+        return KnowledgeBase(config)
+
+
+def _progress(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("[dim]{task.fields[current]}[/]"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+async def _fetch_all(urls: list[str], max_bytes: int) -> tuple[list[Document], list[Skipped]]:
+    docs: list[Document] = []
+    skipped: list[Skipped] = []
+    if not urls:
+        return docs, skipped
+    async with open_session() as session:
+        results = await asyncio.gather(
+            *(fetch_url(u, max_bytes=max_bytes, session=session) for u in urls),
+            return_exceptions=True,
+        )
+    for url, result in zip(urls, results, strict=True):
+        if isinstance(result, SourceError):
+            skipped.append(Skipped(result.source, result.reason))
+        elif isinstance(result, BaseException):
+            skipped.append(Skipped(url, f"fetch failed ({type(result).__name__})"))
+        else:
+            docs.append(result)
+    return docs, skipped
+
+
+@app.command()
+def add(
+    inputs: Annotated[
+        list[str], typer.Argument(metavar="PATH_OR_URL...", help="Files, folders, URLs.")
+    ],
+    datasource: str = typer.Option("default", "--datasource", help="Datasource to add to."),
+    if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if already loaded."),
+) -> None:
+    """Index documents (idempotent: unchanged documents are skipped without work)."""
+    kb = _open()
+    with _errors():
+        if if_empty and not kb.is_empty():
+            console.print(f"Knowledge base already has {kb.stats().documents} documents; "
+                          "nothing to do.")
+            return
+        urls = [i for i in inputs if i.startswith(("http://", "https://"))]
+        paths = [i for i in inputs if i not in urls]
+        with console.status("Fetching URLs…", spinner="dots") if urls else _nothing():
+            docs, url_skips = asyncio.run(_fetch_all(urls, kb.config.max_document_bytes))
+        with _progress("Indexing") as bar:
+            task = bar.add_task("add", total=None, current="")
+
+            def on_progress(done: int, total: int, source: str) -> None:
+                bar.update(task, completed=done, total=total, current=source[-60:])
+
+            report = kb.add([*paths, *docs], datasource=datasource, progress=on_progress)
+    report.skipped[:0] = url_skips
+    _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _print_report(report: AddReport) -> None:
+    table = Table(title="Knowledge add", show_lines=False)
+    table.add_column("status")
+    table.add_column("source", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for status, sources in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("unchanged", report.unchanged),
+    ):
+        for source in sources:
+            table.add_row(status, escape(source), "")
+    for skip in report.skipped:
+        table.add_row("[yellow]skipped[/]", escape(skip.source), escape(skip.reason))
+    console.print(table)
+    console.print(
+        f"added {len(report.added)}, updated {len(report.updated)}, "
+        f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)}; "
+        f"{report.chunks} chunks written"
+    )
+
+
+@app.command("list")
+def list_documents(
+    datasource: str | None = typer.Option(None, "--datasource", help="Only this datasource."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON array."),
+) -> None:
+    """List indexed documents."""
+    with _errors():
+        docs = _open().list_documents(datasource)
+    if as_json:
+        print(json.dumps([d.__dict__ for d in docs], indent=2))
+        return
+    table = Table()
+    for column in ("datasource", "source", "title", "chunks", "added"):
+        table.add_column(column, overflow="fold")
+    for d in docs:
+        added = datetime.fromtimestamp(d.added_at, UTC).strftime("%Y-%m-%d %H:%M")
+        table.add_row(d.datasource, escape(d.source), escape(d.title), str(d.chunks), added)
+    console.print(table)
+    console.print(f"{len(docs)} documents")
+
+
+@app.command()
+def remove(
+    sources: Annotated[
+        list[str] | None, typer.Argument(metavar="SOURCE...", help="Paths or URLs.")
+    ] = None,
+    datasource: str | None = typer.Option(None, "--datasource", help="Remove a datasource."),
+) -> None:
+    """Remove documents by source, or a whole datasource."""
+    if not sources and not datasource:
+        fail("give SOURCE... to remove, or --datasource NAME")
+    kb = _open()
+    with _errors():
+        if sources:
+            removed = kb.remove(sources, datasource=datasource)
+        else:
+            removed = kb.remove_datasource(datasource or "")
+    for source in removed:
+        console.print(f"removed {escape(source)}")
+    if not removed:
+        fail("nothing matched: " + (", ".join(sources) if sources else f"datasource {datasource}"))
+
+
+@app.command()
+def stats(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """Documents, chunks, datasources and the embedding in use."""
+    with _errors():
+        s = _open().stats()
+    if as_json:
+        print(json.dumps(s.__dict__))
+        return
+    console.print(f"documents   {s.documents}\nchunks      {s.chunks}\nembedding   {s.embedding}")
+    for name, count in sorted(s.datasources.items()):
+        console.print(f"datasource  {escape(name)} ({count} documents)")
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild every vector with the configured EMBEDDINGS."""
+    kb = _open()
+    with _errors(), _progress("Re-embedding") as bar:
+        task = bar.add_task("reindex", total=None, current="")
+        count = kb.reindex(lambda done, total, _: bar.update(task, completed=done, total=total))
+    console.print(f"re-indexed {count} chunks with embeddings '{kb.embedding_name}'")
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    k: int = typer.Option(5, "-k", min=1, max=100, help="How many passages."),
+    datasource: Annotated[
+        list[str] | None, typer.Option("--datasource", help="Repeatable.")
+    ] = None,
+    as_json: bool = typer.Option(False, "--json", help="One JSON array."),
+) -> None:
+    """Search the knowledge base (dense + BM25, fused)."""
+    with _errors():
+        hits = _open().search(query, k=k, datasources=datasource or None)
+    if as_json:
+        print(json.dumps([_hit_json(h) for h in hits], indent=2))
+        return
+    if not hits:
+        console.print("no results")
+        return
+    for rank, hit in enumerate(hits, start=1):
+        console.print(
+            f"[bold]{rank}. {escape(hit.citation)}[/]  "
+            f"[dim]score {hit.score:.4f} · relevance {hit.relevance:.2f}[/]"
+        )
+        snippet = " ".join(hit.chunk.text.split())
+        console.print("   " + escape(snippet[:300] + ("…" if len(snippet) > 300 else "")))
+
+
+def _hit_json(hit: Hit) -> dict[str, object]:
+    c = hit.chunk
+    return {
+        "source": c.source,
+        "title": c.title,
+        "section": c.section,
+        "link": c.link,
+        "datasource": c.datasource,
+        "score": hit.score,
+        "relevance": hit.relevance,
+        "dense_score": hit.dense_score,
+        "lexical_score": hit.lexical_score,
+        "text": c.text,
+    }

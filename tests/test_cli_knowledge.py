@@ -1,0 +1,122 @@
+"""`avatarbot knowledge …` end to end through the real CLI app (in-process runner)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+DOCS = {
+    "tokens.md": "# API tokens\n\nRotate the Slack bot token every ninety days.\n",
+    "videos.md": "# Avatar videos\n\nVideos render in the background, then get uploaded.\n",
+}
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("AVATARBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("EMBEDDINGS", "none")
+    monkeypatch.setenv("COLUMNS", "250")
+    return CliRunner()
+
+
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text)
+    (folder / "empty.md").write_text("")
+    (folder / "image.png").write_bytes(b"\x89PNG")
+    return folder
+
+
+def run(cli: CliRunner, *args: str) -> tuple[int, str]:
+    result = cli.invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.output
+
+
+def test_add_reports_every_input_and_is_idempotent(cli: CliRunner, tmp_path: Path) -> None:
+    folder = corpus(tmp_path)
+    code, out = run(cli, "knowledge", "add", str(folder))
+    assert code == 0
+    assert "added" in out and "tokens.md" in out and "videos.md" in out
+    assert "empty.md" in out and "empty file" in out
+    assert "image.png" in out and "skipped" in out
+    assert "added 2, updated 0, unchanged 0, skipped 2" in out
+
+    code, out = run(cli, "knowledge", "add", str(folder))
+    assert code == 0 and "added 0, updated 0, unchanged 2, skipped 2" in out
+
+    code, out = run(cli, "knowledge", "add", str(folder), "--if-empty")
+    assert code == 0 and "already has 2 documents" in out
+
+
+def test_every_input_failing_exits_non_zero(cli: CliRunner, tmp_path: Path) -> None:
+    code, out = run(
+        cli, "knowledge", "add", str(tmp_path / "missing.md"), "http://127.0.0.1:9/x.md"
+    )
+    assert code != 0
+    assert "no such file" in out
+    assert "127.0.0.1" in out and "skipped 2" in out
+    code, out = run(cli, "knowledge", "stats", "--json")
+    assert json.loads(out)["documents"] == 0
+
+
+def test_list_stats_search_remove(cli: CliRunner, tmp_path: Path) -> None:
+    folder = corpus(tmp_path)
+    run(cli, "knowledge", "add", str(folder), "--datasource", "handbook")
+    code, out = run(cli, "knowledge", "list", "--json")
+    docs = json.loads(out)
+    assert code == 0 and sorted(Path(d["source"]).name for d in docs) == sorted(DOCS)
+    assert {d["datasource"] for d in docs} == {"handbook"}
+
+    stats = json.loads(run(cli, "knowledge", "stats", "--json")[1])
+    assert stats["documents"] == 2 and stats["datasources"] == {"handbook": 2}
+    assert stats["embedding"] == "none" and stats["chunks"] >= 2
+
+    code, out = run(cli, "knowledge", "search", "how often to rotate tokens", "-k", "1", "--json")
+    hits = json.loads(out)
+    assert len(hits) == 1 and hits[0]["title"] == "API tokens"
+    assert 0 <= hits[0]["relevance"] <= 1
+    code, out = run(cli, "knowledge", "search", "rotate tokens", "--datasource", "other", "--json")
+    assert json.loads(out) == []
+    code, out = run(cli, "knowledge", "search", "rotate tokens")
+    assert "API tokens" in out
+
+    code, out = run(cli, "knowledge", "remove", str(folder / "tokens.md"))
+    assert code == 0 and "removed" in out
+    code, out = run(cli, "knowledge", "remove", "never-added.md")
+    assert code != 0 and "nothing matched" in out
+    code, out = run(cli, "knowledge", "remove", "--datasource", "handbook")
+    assert code == 0
+    assert json.loads(run(cli, "knowledge", "list", "--json")[1]) == []
+
+
+def test_embedding_change_is_one_clear_line_then_reindex_fixes_it(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "knowledge", "add", str(corpus(tmp_path)))
+    monkeypatch.setenv("EMBEDDINGS", "onnx-minilm")
+    code, out = run(cli, "knowledge", "search", "tokens")
+    assert code != 0 and "Traceback" not in out
+    assert "avatarbot knowledge reindex" in out and "'none'" in out
+    code, out = run(cli, "knowledge", "reindex")
+    assert code == 0 and "onnx-minilm" in out
+    hits = json.loads(run(cli, "knowledge", "search", "credential renewal", "--json")[1])
+    assert Path(hits[0]["source"]).name == "tokens.md" and hits[0]["dense_score"] is not None
+
+
+def test_bad_setting_names_the_variable(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDDINGS", "word2vec")
+    code, out = run(cli, "knowledge", "search", "anything")
+    assert code != 0 and "word2vec" in out and "onnx-minilm" in out
+    monkeypatch.setenv("EMBEDDINGS", "none")
+    monkeypatch.setenv("CHUNK_SIZE", "5")
+    code, out = run(cli, "knowledge", "stats")
+    assert code != 0 and "CHUNK_SIZE" in out
