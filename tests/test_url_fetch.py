@@ -20,17 +20,11 @@ from yarl import URL
 from knowledge.sources import SourceError, UrlPolicy, fetch_url, open_session
 from knowledge.sources.urlguard import address_refusal
 from tests.fakes.server import serve
+from tests.fixtures.documents import DEPLOY_PAGE as PAGE
 from tests.fixtures.documents import handbook_pdf
 
 LOOPBACK_ONLY = UrlPolicy(allowed_networks=("127.0.0.1/32",))
 LIMIT = 1024 * 1024
-
-PAGE = b"""<html><head><title>Deploy | Docs</title></head><body><main>
-<h1 id="deploy">Deploying avatarbot</h1>
-<p>Deploy the bot with Socket Mode when you cannot expose a public HTTP endpoint.</p>
-<h2 id="http-mode">HTTP mode</h2>
-<p>In HTTP mode Slack sends signed requests to the events endpoint of the server.</p>
-</main></body></html>"""
 
 
 class Origin:
