@@ -46,8 +46,7 @@ def _explain(exc: HeyGenError, cfg: Settings) -> str:
         kind = "avatars" if exc.code == "avatar_not_found" else "voices"
         return f"{exc.message}. See `avatarbot heygen {kind}` for the ids you can use."
     if isinstance(exc, HeyGenConnectionError):
-        return f"cannot reach HeyGen at {cfg.heygen_api_base} ({exc.message}); " \
-               "check HEYGEN_API_BASE and your network."
+        return f"cannot reach HeyGen: {exc.message}; check HEYGEN_API_BASE and your network."
     if isinstance(exc, HeyGenTimeout):
         return f"HeyGen did not answer in time: {exc}"
     if exc.is_server_error or exc.is_rate_limited:

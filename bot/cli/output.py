@@ -7,6 +7,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bot.config import Settings, SettingsError, load_settings
 
@@ -16,7 +17,9 @@ err_console = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line to stderr and exit."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # escape: messages may hold brackets ("[REDACTED]", ids) that rich would read as markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                      soft_wrap=True)
     raise typer.Exit(code)
 
 
