@@ -57,6 +57,9 @@ _TERMINAL = re.compile(r"[.!?][\"')\]]*$")
 _EMPTY_PARENS = re.compile(r"\(\s*[,;]?\s*\)")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,;:.!?])(?=\s|$)")
 _ENUMERATOR_END = re.compile(r"\s+\d{1,2}[.)]$")
+_ANAPHOR = re.compile(
+    r"^(?:\w+\s+){0,2}(?:it|its|this|these|that|those|they|them|their)\b", re.IGNORECASE
+)
 _CODE_SPAN = re.compile(r"`[^`]*`")
 _GLUED = re.compile(r"[a-z][A-Z]")
 
@@ -242,6 +245,34 @@ def _finish(sentence: str, number: int | None) -> str:
     return sentence[: m.start()].rstrip() + mark + sentence[m.start() :]
 
 
+def _with_referents(
+    chosen: list[_Candidate], candidates: list[_Candidate], max_sentences: int, max_chars: int
+) -> list[_Candidate]:
+    """Add the neighbours pronouns need: the sentence before one that opens with "It …",
+    and the sentence after a chosen one when it goes on about the same thing ("Set it …")."""
+    by_place = {(c.passage, c.position): c for c in candidates}
+    result = list(chosen)
+    length = sum(len(c.text) for c in result)
+    for c in chosen:
+        for place, needed in (
+            ((c.passage, c.position - 1), _refers_back(c.text)),
+            ((c.passage, c.position + 1), None),
+        ):
+            neighbour = by_place.get(place)
+            if neighbour is None or neighbour in result or len(result) >= max_sentences:
+                continue
+            if needed is None:
+                needed = _refers_back(neighbour.text)
+            if needed and length + len(neighbour.text) <= max_chars:
+                result.append(neighbour)
+                length += len(neighbour.text)
+    return result
+
+
+def _refers_back(sentence: str) -> bool:
+    return bool(_ANAPHOR.match(sentence))
+
+
 def compose(
     question: str,
     hits: Sequence[Hit],
@@ -262,12 +293,21 @@ def compose(
     pool = list(candidates)
     length = 0
 
+    # A passage whose title or section heading matches the question is about it.
+    total_idf = sum(idf.values()) or 1.0
+    heading_match = [
+        sum(idf[t] for t in set(terms(f"{h.chunk.title} {h.chunk.section}")) if t in idf)
+        / total_idf
+        for h in hits
+    ]
+
     def score(c: _Candidate) -> float:
         overlap = sum(weight[t] * min(c.terms[t], 2) for t in query if t in c.terms)
         if overlap == 0:
             return 0.0
         damp = 1.0 + max(0, c.size - 25) / 25  # a very long sentence buries its point
-        return overlap / damp + 0.6 / (1 + c.passage) + 0.2 / (1 + c.position)
+        rank = 0.6 / (1 + c.passage) + 0.2 / (1 + c.position)
+        return overlap / damp + rank + heading_match[c.passage]
 
     best = max((score(c) for c in pool), default=0.0)
     while pool and len(chosen) < max_sentences:
@@ -286,7 +326,7 @@ def compose(
                 weight[t] *= 0.35
     if not chosen:
         return Composition("", ())
-
+    chosen = _with_referents(chosen, candidates, max_sentences, max_chars)
     chosen.sort(key=lambda c: (c.passage, c.position))
     cited: list[int] = []
     parts: list[str] = []
