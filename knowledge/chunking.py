@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -205,9 +206,9 @@ def _merge_small_pieces(
     when the next paragraph is too long to join it. Put such scraps back with a neighbour;
     when the next piece is full, split it again a little smaller to make room."""
     out: list[str] = []
-    queue = list(pieces)
+    queue = deque(pieces)
     while queue:
-        piece = queue.pop(0)
+        piece = queue.popleft()
         if out and min(len(out[-1]), len(piece)) < min_chars:
             rest = piece[_shared_edge(out[-1], piece, overlap) :].lstrip()
             room = chunk_size - len(out[-1]) - 2
@@ -217,7 +218,7 @@ def _merge_small_pieces(
             if len(out[-1]) < min_chars and room >= chunk_size // 2:
                 first, *more = split(rest, room)
                 out[-1] = f"{out[-1]}\n\n{first}"
-                queue[:0] = more
+                queue.extendleft(reversed(more))
                 continue
         out.append(piece)
     return out
@@ -271,9 +272,10 @@ def _link(url: str | None, anchor: str | None) -> str | None:
 
 
 def _without_title(path: tuple[str, ...], title: str) -> tuple[str, ...]:
-    """The document's own H1 is its title; repeating it in every section path adds nothing."""
-    if path and _same(path[0], title):
-        return path[1:]
+    """The document's own H1 is its title; repeating it in every section path adds nothing
+    (docs often repeat it once more as the first H2)."""
+    while path and _same(path[0], title):
+        path = path[1:]
     return path
 
 
