@@ -213,3 +213,10 @@ async def test_missing_key_names_the_variable() -> None:
         assert str(info.value) == "HEYGEN_API_KEY is not set; set it to your HeyGen API key"
         with pytest.raises(MissingApiKeyError, match="LIVEAVATAR_API_KEY"):
             clients.liveavatar_api()
+
+
+def test_error_inside_a_200_envelope_reads_cleanly() -> None:
+    err = HeyGenError("Missing required input parameters", status=200, code=40001)
+    assert str(err) == "HeyGen API error (code 40001): Missing required input parameters"
+    assert str(HeyGenTimeout("no response within 1s", method="GET", path="/v3/videos/x")) == (
+        "HeyGen API request failed (GET /v3/videos/x): no response within 1s")

@@ -75,6 +75,8 @@ class HeyGenError(Exception):
             where = f" ({self.method} {self.path})" if self.method and self.path else ""
             return f"{self.service} API request failed{where}: {self.message}"
         code = f" (code {self.code})" if self.code is not None else ""
+        if self.status < 400:  # an error code inside a 2xx envelope (v1 `{code, message}`)
+            return f"{self.service} API error{code}: {self.message}"
         return f"{self.service} API error {self.status}{code}: {self.message}"
 
     def __repr__(self) -> str:
