@@ -40,8 +40,9 @@ def _explain(exc: HeyGenError, cfg: Settings) -> str:
     if isinstance(exc, MissingApiKeyError):
         return str(exc)
     if isinstance(exc, HeyGenAuthError):
-        return (f"HeyGen rejected the API key (HTTP {exc.status}): {exc.message}. "
-                "Check HEYGEN_API_KEY.")
+        variable = "LIVEAVATAR_API_KEY" if exc.service == "LiveAvatar" else "HEYGEN_API_KEY"
+        return (f"{exc.service} rejected the API key (HTTP {exc.status}): {exc.message}. "
+                f"Check {variable}.")
     if exc.code in ("avatar_not_found", "voice_not_found"):
         kind = "avatars" if exc.code == "avatar_not_found" else "voices"
         return f"{exc.message}. See `avatarbot heygen {kind}` for the ids you can use."
@@ -162,3 +163,15 @@ def render(
     if job.status == VideoStatus.FAILED:
         fail(f"render {video_id} failed: {job.error_message or 'no reason given'}"
              + (f" ({job.error_code})" if job.error_code else ""))
+
+
+@app.command()
+def sessions(as_json: bool = JSON_OPT) -> None:
+    """List the live avatar sessions open on the account (HEYGEN_LIVE_API picks the API)."""
+    from bot.heygen.live import build_live_backend
+
+    cfg = settings()
+    found = _run(lambda c: build_live_backend(cfg, c).list_open())
+    _emit([s.model_dump() for s in found],
+          [("session_id", "Session ID"), ("status", "Status"), ("created_at", "Created")],
+          as_json, f"Live sessions ({cfg.heygen_live_api.value})")
