@@ -320,3 +320,15 @@ def test_walk_folder_streams_ten_thousand_files(tmp_path: Path) -> None:
     assert len(rest) + 1 == 10_000
     assert rest[-1] == tmp_path / "part9" / "doc0999.md"
     assert all(isinstance(item, Path) for item in rest)
+
+
+def test_sphinx_style_page_with_declared_charset() -> None:
+    data = (
+        '<html><head><meta charset="windows-1252"><title>x</title></head><body>'
+        "<nav>Menu</nav><section id='install-it'><h2>Install "
+        "<a class='headerlink' href='#install-it'>\u00b6</a></h2>"
+        "<p>Caf\u00e9 owners install the bot on a small server in the back office.</p>"
+        "</section></body></html>"
+    ).encode("cp1252")
+    doc = parse(data, "install.html")
+    assert doc.text.startswith("## Install {#install-it}\n\nCafé owners install the bot")

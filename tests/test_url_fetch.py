@@ -12,6 +12,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -174,6 +175,29 @@ async def test_http_404_is_reported(origin: tuple[Origin, str]) -> None:
     _, base = origin
     error = await refusal(f"{base}/no/such/page")
     assert (error.source, error.reason) == (f"{base}/no/such/page", "HTTP 404")
+
+
+async def test_credentials_in_the_url_never_reach_the_error(origin: tuple[Origin, str]) -> None:
+    _, base = origin
+    url = str(URL(f"{base}/no/such/page").with_user("admin").with_password("hunter2"))
+    error = await refusal(url)
+    assert "hunter2" not in error.source and "hunter2" not in str(error)
+    assert error.reason == "HTTP 404"
+
+
+async def test_a_plain_session_is_still_guarded_on_every_hop(origin: tuple[Origin, str]) -> None:
+    _, base = origin
+    async with aiohttp.ClientSession() as session:
+        doc = await fetch_url(
+            f"{base}/docs/deploy.html", max_bytes=LIMIT, policy=LOOPBACK_ONLY, session=session
+        )
+        assert doc.title == "Deploying avatarbot"
+        for target, reason in [
+            ("http://127.0.0.2:9/", "refused: a loopback address (127.0.0.2)"),
+            ("http://localhost:9/", "refused: localhost is a loopback name"),
+        ]:
+            error = await refusal(str(URL(f"{base}/to").with_query(target=target)), session=session)
+            assert error.reason == reason
 
 
 async def test_stalled_server_times_out(origin: tuple[Origin, str]) -> None:

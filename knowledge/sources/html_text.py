@@ -26,8 +26,9 @@ def html_to_markdown(html: str) -> tuple[str, str | None]:
     soup = BeautifulSoup(html, "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else None
     anchors = _heading_anchors(soup)
+    _drop_permalinks(soup)
     markdown = trafilatura.extract(
-        html,
+        str(soup),
         output_format="markdown",
         include_formatting=True,
         include_tables=True,
@@ -37,9 +38,24 @@ def html_to_markdown(html: str) -> tuple[str, str | None]:
         favor_recall=True,
         deduplicate=False,
     )
-    if not markdown or not markdown.strip():
+    if not markdown or not markdown.strip() or _lost_headings(markdown, soup):
         markdown = _markdownify_body(soup)
     return _tidy_markdown(markdown, anchors), title or None
+
+
+def _drop_permalinks(soup: BeautifulSoup) -> None:
+    """Remove the '¶' links docs generators add to headings: extractors trip over them."""
+    for heading in soup.find_all(_HEADINGS):
+        for link in heading.find_all("a"):
+            if not _PERMALINK.sub("", link.get_text(strip=True)):
+                link.decompose()
+
+
+def _lost_headings(markdown: str, soup: BeautifulSoup) -> bool:
+    """trafilatura sometimes falls back to a flat text on short pages; headings are what the
+    chunker needs, so a page that has headings must keep some."""
+    has_markdown_headings = any(_ATX.match(line) for line in markdown.split("\n"))
+    return not has_markdown_headings and soup.find(_HEADINGS) is not None
 
 
 def _heading_anchors(soup: BeautifulSoup) -> dict[str, str]:
@@ -51,6 +67,11 @@ def _heading_anchors(soup: BeautifulSoup) -> dict[str, str]:
             inner = heading.find(lambda tag: tag.has_attr("id") or tag.has_attr("name"))
             if isinstance(inner, Tag):
                 anchor = inner.get("id") or inner.get("name")
+        if not anchor:
+            # Sphinx and others put the id on the <section> the heading opens.
+            parent = heading.parent
+            if isinstance(parent, Tag) and parent.find(True) is heading:
+                anchor = parent.get("id")
         text = _norm(heading.get_text(" ", strip=True))
         if isinstance(anchor, str) and anchor and text and text not in anchors:
             anchors[text] = anchor

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import PurePosixPath
 
+from bs4.dammit import EncodingDetector
+
 from knowledge.models import Document
 from knowledge.sources.docx_text import docx_to_markdown
 from knowledge.sources.errors import SourceError, too_large
@@ -70,6 +72,8 @@ def parse_bytes(
     elif fmt == "docx":
         text, hint = docx_to_markdown(data, source=source)
     else:
+        if fmt == "html" and not charset:
+            charset = EncodingDetector.find_declared_encoding(data[:4096], is_html=True)
         text = decode_text(data, ext=ext, source=source, charset=charset)
         if fmt == "html":
             text, hint = html_to_markdown(text)
