@@ -210,6 +210,8 @@ def test_pdf_without_text_says_so() -> None:
 
 def test_corrupt_docx_is_refused() -> None:
     assert reason_of(b"PK\x03\x04 not a zip at all", "x.docx") == "corrupt or unreadable DOCX"
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512)
+    assert reason_of(ole, "old.docx") == "not a DOCX: old .doc format or password-protected"
 
 
 def test_binary_content_named_md_is_refused() -> None:

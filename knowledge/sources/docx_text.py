@@ -11,11 +11,15 @@ from docx.text.paragraph import Paragraph
 
 from knowledge.sources.errors import SourceError
 
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HEADING_STYLE = re.compile(r"^Heading (\d)$")
 
 
 def docx_to_markdown(data: bytes, *, source: str) -> tuple[str, str | None]:
     """(markdown, core-properties title)."""
+    if data.startswith(_OLE_MAGIC):
+        # Word 97-2003 files and password-protected DOCX files are both OLE containers.
+        raise SourceError(source, "not a DOCX: old .doc format or password-protected")
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = [_block(item) for item in document.iter_inner_content()]

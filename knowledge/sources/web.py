@@ -142,6 +142,8 @@ async def _download(
             if isinstance(exc.os_error, AddressRefused):
                 raise SourceError(source, exc.os_error.reason) from exc
             raise SourceError(source, f"cannot resolve host {current.host}") from exc
+        except aiohttp.ServerTimeoutError as exc:  # a caller's session with shorter timeouts
+            raise SourceError(source, "timed out waiting for the server") from exc
         except aiohttp.ClientConnectorError as exc:
             raise SourceError(source, f"cannot connect to {current.host}") from exc
         except aiohttp.InvalidURL as exc:
