@@ -26,7 +26,11 @@ _INLINE_CODE = re.compile(r"`([^`\n]*)`")
 _HTML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _EMPTY_PARENS = re.compile(r"\(\s*[,;:]?\s*\)")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,;:.!?])")
-_DANGLING = re.compile(r"\b(?:at|see|visit|from|to|on|in|or|and)\s*([.,;:!?])", re.IGNORECASE)
+_DANGLING = re.compile(
+    r"(?:,?\s*\b(?:for example|for instance|e\.g\.|such as)"
+    r"|\b(?:at|see|visit|from|to|on|in|or|and))\s*([.,;:!?])",
+    re.IGNORECASE,
+)
 _TERMINAL = re.compile(r"[.!?][\"')\]]*$")
 
 
@@ -34,7 +38,7 @@ def _inline_code(match: re.Match[str]) -> str:
     # Short code names a thing the sentence needs ("run avatarbot knowledge add");
     # longer code is not speakable.
     code = match.group(1).strip()
-    if len(code.split()) > 4 or re.search(r"[{}();=<>$\\]", code):
+    if len(code.split()) > 6 or re.search(r"[{}();=<>$\\]", code):
         return ""
     return code.replace("_", " ").strip("./")
 
@@ -65,6 +69,7 @@ def speakable(text: str) -> str:
     # "the guide at ." once its URL is gone
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", _DANGLING.sub(r"\1", text))
     text = re.sub(r"([,;:])\s*([.!?])", r"\2", text)
+    text = re.sub(r"([!?])\.", r"\1", text)  # "…documents?`." once the backticks are gone
     return re.sub(r"\s+", " ", text).strip()
 
 

@@ -56,3 +56,14 @@ def test_short_answer_is_said_whole() -> None:
     text = "Run `avatarbot knowledge add knowledge/sample` first [1]. Then ask again [2]."
     expected = "Run avatarbot knowledge add knowledge/sample first. Then ask again."
     assert spoken_variant(text) == expected
+
+
+def test_code_that_cannot_be_said_leaves_no_dangling_words() -> None:
+    text = (
+        "Type `/ask-video` and your question, for example `/ask-video how do I add documents?`. "
+        "Then loop, e.g. `while (x) { y(); }`."
+    )
+    assert speakable(text) == (
+        "Type ask-video and your question, for example ask-video how do I add documents? "
+        "Then loop."
+    )

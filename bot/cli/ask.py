@@ -1,10 +1,132 @@
-"""`avatarbot ask QUESTION`."""
+"""`avatarbot ask QUESTION [--datasource NAME] [--json]`: answer from the knowledge base.
+
+Prints the answer as it streams, then the numbered sources; `--json` prints one object with
+`answer, sources, grounded, spoken` (plus `status` and `error`). The avatar is the Slack
+bot's job: one dim line says so and names the variable that turns it on.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
 import typer
+from pydantic import SecretStr
+from rich.markup import escape
+
+from bot.cli.output import console, fail, settings
+from bot.config import Settings
+from knowledge.answer import Answer, Answerer, AnswerStatus, TextDelta
+from knowledge.embeddings import EmbeddingError
+from knowledge.index import KnowledgeBase, KnowledgeError
+from knowledge.llm import LLMConfig, LLMError, create_chat_model
+from knowledge.store import StoreError
+
+EMPTY_KB = (
+    "The knowledge base is empty. Load the bundled sample with "
+    "`avatarbot knowledge add knowledge/sample` (or run `make demo`), then ask again."
+)
 
 
-def ask(question: str = typer.Argument(..., help="The question to answer.")) -> None:
-    """Answer a question from the knowledge base."""
-    raise NotImplementedError
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Our error types in user words, in one place for this command."""
+    try:
+        yield
+    except (KnowledgeError, EmbeddingError, StoreError, LLMError) as exc:
+        fail(str(exc))
+
+
+def _is_set(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value().strip())
+
+
+def llm_config(s: Settings) -> LLMConfig | None:
+    if not s.llm_model:
+        return None
+    return LLMConfig(
+        model=s.llm_model,
+        base_url=s.llm_base_url or None,
+        api_key=s.llm_api_key if _is_set(s.llm_api_key) else None,
+    )
+
+
+def avatar_note(s: Settings) -> str:
+    if not _is_set(s.liveavatar_api_key) and not _is_set(s.heygen_api_key):
+        return (
+            "avatar skipped: set LIVEAVATAR_API_KEY (live avatar) or HEYGEN_API_KEY "
+            "(answer videos) to have an avatar say the answer in Slack"
+        )
+    return "avatar skipped: the CLI answers in text; the Slack bot has the avatar say it"
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    datasource: Annotated[
+        list[str] | None,
+        typer.Option("--datasource", "-d", help="Search only this datasource (repeatable)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Answer a question from the knowledge base, with cited sources."""
+    if not question.strip():
+        fail("the question is empty")
+    s = settings()
+    with _errors():
+        kb = KnowledgeBase(s.knowledge_config())
+        if kb.is_empty():
+            fail(EMPTY_KB)
+        config = llm_config(s)
+        answerer = Answerer(
+            kb,
+            chat_model=create_chat_model(config) if config else None,
+            min_relevance=s.answer_min_score,
+            spoken_max_seconds=s.spoken_max_seconds,
+        )
+        answer = asyncio.run(_answer(answerer, question, datasource, stream=not as_json))
+    if as_json:
+        print(json.dumps(_as_json(answer), ensure_ascii=False, indent=2))
+    else:
+        _print_sources(answer)
+        console.print(f"[dim]{escape(avatar_note(s))}[/]", highlight=False, soft_wrap=True)
+    if answer.status is AnswerStatus.LLM_FAILED:
+        raise typer.Exit(1)
+
+
+async def _answer(
+    answerer: Answerer, question: str, datasources: list[str] | None, *, stream: bool
+) -> Answer:
+    async for event in answerer.stream(question, datasources=datasources):
+        if isinstance(event, TextDelta):
+            if stream:
+                console.out(event.text, end="", highlight=False)
+                console.file.flush()
+        else:
+            if stream:
+                console.out("")
+            return event.answer
+    raise AssertionError("the answer stream ended without an answer")  # pragma: no cover
+
+
+def _print_sources(answer: Answer) -> None:
+    if not answer.sources:
+        return
+    console.print("\n[bold]Sources[/]")
+    for src in answer.sources:
+        where = escape(src.title) + (f" — {escape(src.section)}" if src.section else "")
+        line = f"  [{src.number}] {where}  [dim]{escape(src.link)}[/]"
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def _as_json(answer: Answer) -> dict[str, object]:
+    return {
+        "answer": answer.text,
+        "sources": [s.model_dump() for s in answer.sources],
+        "grounded": answer.grounded,
+        "spoken": answer.spoken,
+        "status": answer.status.value,
+        "error": answer.error,
+    }
