@@ -183,6 +183,9 @@ async def test_credentials_in_the_url_never_reach_the_error(origin: tuple[Origin
     error = await refusal(url)
     assert "hunter2" not in error.source and "hunter2" not in str(error)
     assert error.reason == "HTTP 404"
+    page = str(URL(f"{base}/docs/deploy.html").with_user("admin").with_password("hunter2"))
+    doc = await fetch_url(page, max_bytes=LIMIT, policy=LOOPBACK_ONLY)
+    assert doc.source == doc.url == f"{base}/docs/deploy.html"
 
 
 async def test_a_plain_session_is_still_guarded_on_every_hop(origin: tuple[Origin, str]) -> None:

@@ -103,7 +103,7 @@ async def fetch_url(
         body,
         filename,
         source=source,
-        url=str(final),
+        url=str(final.with_user(None)),  # links must not carry credentials
         max_bytes=max_bytes,
         charset=charset,
     )
