@@ -27,9 +27,13 @@ from langchain_text_splitters import (
 from knowledge.models import Chunk, Document
 
 _LEVELS = [("#" * n, f"Header {n}") for n in range(1, 7)]
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*$")
-_ANCHORED_HEADING = re.compile(r"^(#{1,6}[ \t]+.*?)[ \t]*\{#([^}\s]+)\}[ \t]*$")
-_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+# Heading and fence syntax exactly as ExperimentalMarkdownSyntaxTextSplitter reads it, so that
+# the k-th heading seen here is the k-th section it starts.
+_HEADING = re.compile(r"^(#{1,6}) (.*?)[ \t]*$")
+_ANCHORED_HEADING = re.compile(r"^(#{1,6} .*?)[ \t]*\{#([^}\s]+)\}[ \t]*$")
+_FENCE = re.compile(r"^(```|~~~)")
+# Characters str.splitlines() (used by the splitter) breaks on besides "\n"; PDFs emit \f.
+_OTHER_LINE_BREAKS = re.compile("[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 # Paragraphs first, then lines, then sentence and clause ends, then words.
 _SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
 
@@ -63,7 +67,7 @@ def chunk_document(
     if chunk_overlap >= chunk_size:
         raise ValueError("chunk_overlap must be smaller than chunk_size")
     min_chars = chunk_size // 8 if min_section_chars is None else min_section_chars
-    text, anchors = _take_anchors(doc.text)
+    text, anchors = _take_anchors(_normalise(doc.text))
     sections = _sections(text, _anchors(text, anchors), headings=doc.format != "txt")
     sections = _merge_tiny(sections, min_chars)
     splitter = _splitter(chunk_size, chunk_overlap)
@@ -122,6 +126,14 @@ def github_slug(heading: str) -> str:
 
 
 # --- sections --------------------------------------------------------------------------------
+
+
+def _normalise(text: str) -> str:
+    """One kind of line break, and every code fence closed: the splitter drops everything
+    after a fence that never closes."""
+    text = _OTHER_LINE_BREAKS.sub("\n", text)
+    fences = sum(1 for line in text.split("\n") if _FENCE.match(line))
+    return f"{text}\n```" if fences % 2 else text
 
 
 def _take_anchors(text: str) -> tuple[str, list[str | None]]:

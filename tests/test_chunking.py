@@ -241,3 +241,12 @@ def test_github_slugs() -> None:
 def test_overlap_must_be_smaller_than_size() -> None:
     with pytest.raises(ValueError):
         chunk_document(md(GUIDE), chunk_size=100, chunk_overlap=100)
+
+
+def test_unclosed_code_fence_and_form_feeds_lose_nothing() -> None:
+    text = "# T\n\nIntro that is long enough to stand on its own as a chunk of text.\n\n"
+    text += "## Example\n\n```python\nprint('never closed')\n\nAfter the fence.\fNext page."
+    doc = Document(source="s", title="T", text=text, format="md", content_hash="h")
+    joined = "\n".join(c.text for c in chunk_document(doc, min_section_chars=0))
+    for part in ("Intro that is long", "print('never closed')", "After the fence.", "Next page."):
+        assert part in joined
