@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_text_splitters import (
@@ -70,21 +69,13 @@ def chunk_document(
     text, anchors = _take_anchors(_normalise(doc.text))
     sections = _sections(text, _anchors(text, anchors), headings=doc.format != "txt")
     sections = _merge_tiny(sections, min_chars)
-    splitter = _splitter(chunk_size, chunk_overlap)
     base_id = hashlib.sha1(f"{datasource}\x00{doc.source}".encode()).hexdigest()[:16]
     chunks: list[Chunk] = []
     for section in sections:
         path = _without_title(section.path, doc.title)
         link = _link(doc.url, section.anchor if path else None)
-        pieces = [piece for piece in splitter.split_text(section.text) if piece.strip()]
-        for piece in _merge_small_pieces(
-            pieces,
-            min_chars=min_chars,
-            chunk_size=chunk_size,
-            overlap=chunk_overlap,
-            split=lambda text, size: _splitter(size, min(chunk_overlap, size // 2)).split_text(
-                text
-            ),
+        for piece in _split_section(
+            section.text, chunk_size=chunk_size, overlap=chunk_overlap, min_chars=min_chars
         ):
             chunks.append(
                 Chunk(
@@ -206,43 +197,49 @@ def _merge_tiny(sections: list[_Section], min_chars: int) -> list[_Section]:
     return merged
 
 
-def _merge_small_pieces(
-    pieces: list[str],
-    *,
-    min_chars: int,
-    chunk_size: int,
-    overlap: int,
-    split: Callable[[str, int], list[str]],
-) -> list[str]:
-    """The recursive splitter emits a short paragraph (often a heading and one line) alone
-    when the next paragraph is too long to join it. Put such scraps back with a neighbour;
-    when the next piece is full, split it again a little smaller to make room."""
-    out: list[str] = []
-    queue = deque(pieces)
+def _split_section(text: str, *, chunk_size: int, overlap: int, min_chars: int) -> list[str]:
+    """Split one section; then put back scraps the recursive splitter leaves alone (a short
+    paragraph, often a heading and one line, whose next paragraph was too long to join it)
+    with a neighbour. A scrap before a full piece gets room by splitting that piece again a
+    little smaller. Merged chunks are cut from the section text itself, so nothing is
+    repeated or lost between them."""
+    pieces = [piece for piece in _splitter(chunk_size, overlap).split_text(text) if piece.strip()]
+    spans = _spans(text, pieces)
+    if spans is None:
+        return pieces
+    out: list[tuple[int, int]] = []
+    queue = deque(spans)
     while queue:
-        piece = queue.popleft()
-        if out and min(len(out[-1]), len(piece)) < min_chars:
-            rest = piece[_shared_edge(out[-1], piece, overlap) :].lstrip()
-            room = chunk_size - len(out[-1]) - 2
-            if len(rest) <= room:
-                out[-1] = f"{out[-1]}\n\n{rest}" if rest else out[-1]
+        start, end = queue.popleft()
+        if out:
+            prev_start, prev_end = out[-1]
+            scrap_before = prev_end - prev_start < min_chars
+            if (scrap_before or end - start < min_chars) and end - prev_start <= chunk_size:
+                out[-1] = (prev_start, end)
                 continue
-            if len(out[-1]) < min_chars and room >= chunk_size // 2:
-                first, *more = split(rest, room)
-                out[-1] = f"{out[-1]}\n\n{first}"
-                queue.extendleft(reversed(more))
-                continue
-        out.append(piece)
-    return out
+            room = chunk_size - (start - prev_start)
+            if scrap_before and room >= chunk_size // 2:
+                head = _splitter(room, min(overlap, room // 2)).split_text(text[start:end])
+                sub = _spans(text[start:end], head)
+                if sub:
+                    out[-1] = (prev_start, start + sub[0][1])
+                    queue.extendleft(reversed([(start + a, start + b) for a, b in sub[1:]]))
+                    continue
+        out.append((start, end))
+    return [text[a:b].strip() for a, b in out]
 
 
-def _shared_edge(previous: str, piece: str, overlap: int) -> int:
-    """Length of the overlap the splitter repeated: the longest end of `previous` that
-    `piece` starts with (the splitter never repeats more than `overlap` characters)."""
-    for size in range(min(overlap, len(previous), len(piece)), 0, -1):
-        if previous.endswith(piece[:size]):
-            return size
-    return 0
+def _spans(text: str, pieces: list[str]) -> list[tuple[int, int]] | None:
+    """Where each piece sits in text (pieces are in order and may overlap), or None."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for piece in pieces:
+        at = text.find(piece, cursor)
+        if at < 0:
+            return None
+        spans.append((at, at + len(piece)))
+        cursor = at + 1
+    return spans
 
 
 def _path_of_first_heading(text: str) -> tuple[str, ...]:

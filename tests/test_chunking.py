@@ -250,3 +250,14 @@ def test_unclosed_code_fence_and_form_feeds_lose_nothing() -> None:
     joined = "\n".join(c.text for c in chunk_document(doc, min_section_chars=0))
     for part in ("Intro that is long", "print('never closed')", "After the fence.", "Next page."):
         assert part in joined
+
+
+def test_a_heading_repeated_at_the_start_of_its_paragraph_is_kept() -> None:
+    # The heading's last word starts the next paragraph: it must not be taken for overlap.
+    body = "Latency, in the context of language models, is the time to respond. " * 8
+    text = f"# Glossary\n\n## Latency\n\n{body}\n\n## LLM\n\n" + "Large models. " * 30
+    doc = Document(source="s", title="Glossary", text=text, format="md", content_hash="h")
+    chunks = chunk_document(doc, chunk_size=400, chunk_overlap=50)
+    assert "## Latency\n\nLatency, in the context" in chunks[0].text
+    joined = " ".join(c.text for c in chunks)
+    assert joined.count("Latency, in the context") >= 8
