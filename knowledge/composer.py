@@ -17,6 +17,7 @@ is configured, so it has to read as an answer rather than as a dump of chunks:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -38,6 +39,7 @@ _FILLER = frozenset(STOPWORDS_EN) | {
     "about", "from", "any", "some", "so", "than", "too", "very", "just", "also", "its",
     "there", "here", "out", "up", "all", "use", "using", "used",
 }  # fmt: skip
+_ARTICLES = frozenset(STOPWORDS_EN)
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_'-]*")
 _TERM = re.compile(r"[A-Za-z0-9]+")  # ANSWER_MIN_SCORE and ask-video match their parts
 
@@ -78,6 +80,7 @@ class _Candidate:
     position: int  # order inside the passage
     text: str
     terms: Counter[str]
+    pairs: set[tuple[str, str]]
     size: int  # content words that dilute its point
 
 
@@ -99,6 +102,13 @@ _BREAK = "\x00"  # stands where a code block was: a lead-in colon before it has 
 class _Unit:
     text: str
     is_list: bool = False  # a lead-in ("To add more test cases:") with its items, kept whole
+
+
+def bigrams(text: str) -> set[tuple[str, str]]:
+    """Adjacent stemmed words (articles and the like skipped): "follow-up" is not "followed"."""
+    words = [w.lower() for w in _TERM.findall(text)]
+    stems = _stemmer().stemWords([w for w in words if w not in _ARTICLES])
+    return set(itertools.pairwise(stems))
 
 
 def prose_units(text: str) -> list[str]:
@@ -223,7 +233,11 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
                 if not _TERMINAL.search(bare) and len(_WORD.findall(bare)) <= 12:
                     continue
                 words = Counter(terms(sentence))
-                found.append(_Candidate(rank, position, sentence, words, sum(words.values())))
+                found.append(
+                    _Candidate(
+                        rank, position, sentence, words, bigrams(sentence), sum(words.values())
+                    )
+                )
     return found
 
 
@@ -248,24 +262,17 @@ def _finish(sentence: str, number: int | None) -> str:
 def _with_referents(
     chosen: list[_Candidate], candidates: list[_Candidate], max_sentences: int, max_chars: int
 ) -> list[_Candidate]:
-    """Add the neighbours pronouns need: the sentence before one that opens with "It …",
-    and the sentence after a chosen one when it goes on about the same thing ("Set it …")."""
+    """Add the sentence before one that opens with a pronoun ("It also …"): its referent."""
     by_place = {(c.passage, c.position): c for c in candidates}
     result = list(chosen)
     length = sum(len(c.text) for c in result)
     for c in chosen:
-        for place, needed in (
-            ((c.passage, c.position - 1), _refers_back(c.text)),
-            ((c.passage, c.position + 1), None),
-        ):
-            neighbour = by_place.get(place)
-            if neighbour is None or neighbour in result or len(result) >= max_sentences:
-                continue
-            if needed is None:
-                needed = _refers_back(neighbour.text)
-            if needed and length + len(neighbour.text) <= max_chars:
-                result.append(neighbour)
-                length += len(neighbour.text)
+        neighbour = by_place.get((c.passage, c.position - 1))
+        if neighbour is None or neighbour in result or not _refers_back(c.text):
+            continue
+        if len(result) < max_sentences + 1 and length + len(neighbour.text) <= max_chars:
+            result.append(neighbour)
+            length += len(neighbour.text)
     return result
 
 
@@ -278,7 +285,7 @@ def compose(
     hits: Sequence[Hit],
     *,
     max_sentences: int = 4,
-    max_chars: int = 700,
+    max_chars: int = 600,
 ) -> Composition:
     """Compose an answer to `question` from `hits` (best first). Empty text if nothing fits."""
     query = Counter(terms(question))
@@ -301,20 +308,30 @@ def compose(
         for h in hits
     ]
 
-    def score(c: _Candidate) -> float:
-        overlap = sum(weight[t] * min(c.terms[t], 2) for t in query if t in c.terms)
-        if overlap == 0:
-            return 0.0
-        damp = 1.0 + max(0, c.size - 25) / 25  # a very long sentence buries its point
-        rank = 0.6 / (1 + c.passage) + 0.2 / (1 + c.position)
-        return overlap / damp + rank + heading_match[c.passage]
+    # Word pairs of the question found in a sentence are strong evidence ("follow-up").
+    query_pairs = {p for p in bigrams(question) if p[0] in idf or p[1] in idf}
 
-    best = max((score(c) for c in pool), default=0.0)
+    def overlap(c: _Candidate, w: dict[str, float]) -> float:
+        matched = sum(w[t] * min(c.terms[t], 2) for t in query if t in c.terms)
+        matched += sum(max(w.get(a, 0.0), w.get(b, 0.0)) for a, b in query_pairs & c.pairs)
+        return matched / (1.0 + max(0, c.size - 25) / 25)  # a long sentence buries its point
+
+    def score(c: _Candidate, w: dict[str, float]) -> float:
+        own = overlap(c, w)
+        if own == 0:
+            return 0.0
+        rank = 0.6 / (1 + c.passage) + 0.2 / (1 + c.position)
+        return own + rank + heading_match[c.passage]
+
+    # The sentence's own match (full weights) decides what may be said at all; the decayed
+    # weights and the passage's standing decide what to say next.
+    own = {id(c): overlap(c, idf) for c in pool}
+    best = max(own.values(), default=0.0)
+    pool = [c for c in pool if own[id(c)] >= 0.5 * best]
     while pool and len(chosen) < max_sentences:
-        scored = sorted(((score(c), c) for c in pool), key=lambda sc: -sc[0])
-        top_score, top = scored[0]
-        # Later sentences must still be about the question, not just from a good passage.
-        if top_score <= 0 or top_score < 0.4 * best:
+        top_score, top = max(((score(c, weight), c) for c in pool), key=lambda sc: sc[0])
+        # After the first, a sentence must add enough of the question not yet covered.
+        if top_score <= 0 or (chosen and overlap(top, weight) < 0.3 * best):
             break
         pool = [c for c in pool if c is not top and not _near_duplicate(c, top)]
         if chosen and length + len(top.text) > max_chars:
@@ -323,7 +340,7 @@ def compose(
         length += len(top.text)
         for t in top.terms:
             if t in weight:
-                weight[t] *= 0.35
+                weight[t] *= 0.5
     if not chosen:
         return Composition("", ())
     chosen = _with_referents(chosen, candidates, max_sentences, max_chars)
