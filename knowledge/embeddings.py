@@ -82,6 +82,7 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
 
     def _load_tokenizer(self) -> Any:
         tokenizer = self.Tokenizer.from_file(str(self.DOWNLOAD_PATH / "onnx" / "tokenizer.json"))
+        tokenizer.no_padding()  # tokenizer.json pads to a fixed 128; we pad per batch
         tokenizer.enable_truncation(max_length=256)
         return tokenizer
 
