@@ -1,7 +1,76 @@
-"""`avatarbot evaluate …` commands."""
+"""`avatarbot eval …` commands."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from bot.cli.output import console, err_console, fail, settings
+from knowledge.embeddings import EmbeddingError
+from knowledge.evaluation import EvalReport, EvalSetError, run_retrieval_eval
+from knowledge.index import KnowledgeError
+from knowledge.store import StoreError
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.command()
+def retrieval(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="Holds corpus/, questions.jsonl")],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Passages per search.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Index DIR/corpus into a throw-away knowledge base and score DIR/questions.jsonl."""
+    config = settings().knowledge_config()
+    # Progress goes to stderr so `--json` keeps stdout to exactly one object.
+    bar = Progress(
+        TextColumn("[bold]{task.description}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+    tasks: dict[str, int] = {}
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    try:
+        with bar:
+            report = run_retrieval_eval(folder, config, k=k, progress=on_progress)
+    except (EvalSetError, KnowledgeError, EmbeddingError, StoreError) as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(report.summary()))
+        return
+    _print(report)
+
+
+def _print(report: EvalReport) -> None:
+    table = Table(title="Per source (worst first)")
+    for column in ("source", "questions", "hit@1", f"hit@{report.k}", "MRR@10"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    worst_first = sorted(report.per_source.items(), key=lambda kv: (kv[1].mrr_at_10, kv[0]))
+    for source, s in worst_first:
+        table.add_row(
+            escape(source), str(s.questions), f"{s.hit_at_1:.2f}", f"{s.hit_at_k:.2f}",
+            f"{s.mrr_at_10:.3f}",
+        )
+    console.print(table)
+    console.print(
+        f"{report.questions} questions over {report.documents} documents "
+        f"({report.chunks} chunks, embeddings '{report.embedding}')\n"
+        f"hit@1 {report.hit_at_1:.3f}   hit@5 {report.hit_at_5:.3f}   "
+        + (f"hit@{report.k} {report.hit_at_k:.3f}   " if report.k != 5 else "")
+        + f"MRR@10 {report.mrr_at_10:.3f}\n"
+        f"search latency p50 {report.p50_ms:.1f} ms   p95 {report.p95_ms:.1f} ms"
+    )

@@ -1,0 +1,84 @@
+"""Retrieval evaluation: metric arithmetic, set validation, and the CLI's JSON contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from knowledge.evaluation import (
+    EvalSetError,
+    Question,
+    QuestionResult,
+    load_questions,
+    summarize,
+)
+
+
+def result(gold: tuple[str, ...], ranked: tuple[str, ...], ms: float) -> QuestionResult:
+    return QuestionResult(Question("q", gold), ranked, ms)
+
+
+def test_metrics_over_distinct_sources() -> None:
+    results = [
+        result(("a",), ("a", "b"), 10.0),  # rank 1
+        result(("c", "b"), ("x", "b", "c"), 20.0),  # rank 2 (first gold found)
+        result(("d",), ("x", "y", "z", "w", "v", "d"), 30.0),  # rank 6
+        result(("e",), ("x",), 40.0),  # miss
+    ]
+    report = summarize(results, k=5)
+    assert report.questions == 4
+    assert report.hit_at_1 == 0.25 and report.hit_at_5 == 0.5
+    assert report.mrr_at_10 == pytest.approx((1 + 1 / 2 + 1 / 6) / 4)
+    assert report.p50_ms == pytest.approx(25.0)
+    assert report.per_source["b"].questions == 1 and report.per_source["e"].hit_at_k == 0.0
+    assert summarize(results, k=6).hit_at_k == 0.75
+
+
+def test_bad_question_line_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "questions.jsonl"
+    path.write_text('{"question": "ok?", "sources": ["a.md"]}\n{"question": "no sources"}\n')
+    with pytest.raises(EvalSetError, match=r"questions.jsonl:2"):
+        load_questions(path)
+
+
+def make_set(folder: Path) -> Path:
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True)
+    (corpus / "tokens.md").write_text("# Tokens\n\nRotate the Slack token every ninety days.\n")
+    (corpus / "videos.md").write_text("# Videos\n\nRendered videos are uploaded to the thread.\n")
+    (corpus / "deploy.md").write_text("# Deploy\n\nRun the bot with docker compose up.\n")
+    rows = [
+        {"question": "How often do I rotate the token?", "sources": ["tokens.md"]},
+        {"question": "Where are rendered videos uploaded?", "sources": ["videos.md"]},
+        {"question": "How do I run it with docker?", "sources": ["deploy.md"]},
+    ]
+    (folder / "questions.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return folder
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AVATARBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("EMBEDDINGS", "none")
+    return CliRunner()
+
+
+def test_cli_json_is_one_object_with_the_documented_keys(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["eval", "retrieval", str(make_set(tmp_path / "set")), "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert {"questions", "hit_at_1", "hit_at_5", "mrr_at_10", "p50_ms", "p95_ms"} <= set(figures)
+    assert figures["questions"] == 3 and figures["hit_at_1"] == 1.0 and figures["mrr_at_10"] == 1.0
+    assert not (tmp_path / "data").exists()  # a throw-away knowledge base, not the real one
+
+
+def test_cli_table_and_a_missing_corpus(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(app, ["eval", "retrieval", str(make_set(tmp_path / "set")), "-k", "2"])
+    assert result.exit_code == 0 and "hit@2" in result.output and "tokens.md" in result.output
+    result = cli.invoke(app, ["eval", "retrieval", str(tmp_path / "nowhere")])
+    assert result.exit_code != 0 and "no corpus/ folder" in result.output
