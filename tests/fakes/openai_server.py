@@ -78,6 +78,8 @@ class FakeOpenAI:
             return await self._stream(request, body, reply)
         if reply.gate is not None:
             await reply.gate.wait()
+        if reply.token_delay:  # generating the whole answer takes as long as streaming it
+            await asyncio.sleep(reply.token_delay * len(tokens(reply.text)))
         message: dict[str, Any] = {"role": "assistant", "content": reply.text}
         if reply.refusal is not None:
             message = {"role": "assistant", "content": None, "refusal": reply.refusal}
