@@ -198,7 +198,8 @@ class Answerer:
     async def _extractive(
         self, query: str, hits: list[Hit], final: _Finisher
     ) -> AsyncIterator[AnswerEvent]:
-        composition = compose(query, hits)
+        # Sentence splitting over a few passages takes milliseconds: keep it off the loop.
+        composition = await asyncio.to_thread(compose, query, hits)
         if not composition.text:
             yield TextDelta(NOTHING_FOUND)
             yield AnswerDone(final(NOTHING_FOUND, AnswerStatus.NOTHING_FOUND, []))

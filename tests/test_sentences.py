@@ -85,6 +85,21 @@ CASES: list[tuple[str, str, list[str]]] = [
         'The bot said "Nothing found." Then it suggested rephrasing.',
         ['The bot said "Nothing found."', "Then it suggested rephrasing."],
     ),
+    (
+        "abbreviations followed by commas",
+        "Pick a surface, e.g., a channel, i.e., a public one. Then ask.",
+        ["Pick a surface, e.g., a channel, i.e., a public one.", "Then ask."],
+    ),
+    (
+        "ellipsis ending a sentence",
+        "The bot paused... Then it answered.",
+        ["The bot paused...", "Then it answered."],
+    ),
+    (
+        "email address",
+        "Email ops@example.com for help. They reply fast.",
+        ["Email ops@example.com for help.", "They reply fast."],
+    ),
     ("no final punctuation", "It ends without a period", ["It ends without a period"]),
 ]
 
