@@ -37,7 +37,8 @@ from knowledge.store import ChunkStore, State, connect, doc_key, new_generation
 
 # Fusion weights: equal, the textbook RRF choice; see README for the eval that checks it.
 WEIGHTS = {"dense": 1.0, "lexical": 1.0}
-EMBED_BATCH = 64
+# Chunks per pipeline step: embedded as one call, written as one Chroma upsert.
+BATCH = 256
 
 Progress = Callable[[int, int, str], None]  # (done, total, current source)
 
@@ -108,6 +109,7 @@ class _Pending:
     record: dict[str, Any]
     remaining: int
     report_as: str
+    intended: bool = False
 
 
 _UNSET: Any = object()
@@ -269,10 +271,9 @@ class KnowledgeBase:
                     "added_at": time.time(),
                 },
             )
-            self._store.intend(key, generation)
             for piece in pieces:
                 batch.append((pending, piece))
-                if len(batch) >= EMBED_BATCH:
+                if len(batch) >= BATCH:
                     flush()
         flush()
         if in_flight is not None:
@@ -304,25 +305,30 @@ class KnowledgeBase:
         vectors: np.ndarray,
         report: AddReport,
     ) -> None:
+        docs = list({id(p): p for p, _ in batch}.values())
+        starting = [p for p in docs if not p.intended]
+        self._store.intend([(p.key, p.generation) for p in starting])  # before any chunk
+        for p in starting:
+            p.intended = True
         chunks_col.upsert(
             ids=[f"{p.key}:{p.generation}:{c.ordinal}" for p, c in batch],
             embeddings=vectors,
             documents=[c.text for _, c in batch],
             metadatas=[_chunk_metadata(p, c) for p, c in batch],
         )
-        committed = False
         for pending, _ in batch:
             pending.remaining -= 1
-            if pending.remaining == 0:
-                # Commit point, then clean-up of the previous generation.
-                self._store.commit(pending.record)
-                self._store.drop_other_generations(chunks_col, pending.key, pending.generation)
-                self._store.done(pending.key, pending.generation)
-                getattr(report, pending.report_as).append(pending.record["source"])
-                report.chunks += pending.record["chunks"]
-                committed = True
-        if committed:
-            self._store.bump()
+        finished = [p for p in docs if p.remaining == 0]
+        if not finished:
+            return
+        # Commit point, then clean-up of previous generations, then the intents.
+        self._store.commit([p.record for p in finished])
+        self._store.drop_replaced(chunks_col, {p.key: p.generation for p in finished})
+        self._store.done([(p.key, p.generation) for p in finished])
+        self._store.write_state(chunks_col.name, self.embedding_name)  # bump the version
+        for p in finished:
+            getattr(report, p.report_as).append(p.record["source"])
+            report.chunks += p.record["chunks"]
 
     # --- remove, list, stats -------------------------------------------------------------
 
@@ -341,14 +347,14 @@ class KnowledgeBase:
                 return []
             chunks_col = self._store.collection(state.collection)
             doomed = [m for m in self._store.manifest(datasource) if match(m)]
-            for m in doomed:
-                self._store.intend(m["doc"], "remove")
+            if not doomed:
+                return []
+            intents = [(m["doc"], "remove") for m in doomed]
+            self._store.intend(intents)
             self._store.uncommit([m["doc"] for m in doomed])  # the commit point
-            for m in doomed:
-                self._store.drop_other_generations(chunks_col, m["doc"], None)
-                self._store.done(m["doc"], "remove")
-            if doomed:
-                self._store.bump()
+            self._store.drop_replaced(chunks_col, {m["doc"]: None for m in doomed})
+            self._store.done(intents)
+            self._store.write_state(state.collection, state.embedding)
             return [m["source"] for m in doomed]
 
     def list_documents(self, datasource: str | None = None) -> list[DocumentInfo]:
@@ -424,7 +430,7 @@ class KnowledgeBase:
                 meta = row["metadatas"]
                 if committed.get(meta["doc"]) == meta["gen"]:
                     rows.append(row)
-                    if len(rows) >= EMBED_BATCH:
+                    if len(rows) >= BATCH:
                         write()
             write()
             self._store.write_state(name, self.embedding_name)

@@ -106,11 +106,6 @@ class ChunkStore:
         )
         return state
 
-    def bump(self) -> None:
-        state = self.state()
-        if state is not None:
-            self.write_state(state.collection, state.embedding)
-
     def ensure_state(self, embedding: str) -> State:
         state = self.state()
         if state is None:
@@ -151,24 +146,34 @@ class ChunkStore:
                 return out
             offset += PAGE
 
-    def commit(self, record: dict[str, Any]) -> None:
-        self.meta.upsert(ids=[f"doc:{record['doc']}"], embeddings=[_ONE], metadatas=[record])
+    def commit(self, records: Sequence[dict[str, Any]]) -> None:
+        """Make documents' generations current: the commit point of an add."""
+        if records:
+            self.meta.upsert(
+                ids=[f"doc:{r['doc']}" for r in records],
+                embeddings=[_ONE] * len(records),
+                metadatas=list(records),
+            )
 
     def uncommit(self, keys: Sequence[str]) -> None:
         if keys:
             self.meta.delete(ids=[f"doc:{k}" for k in keys])
 
     # --- write-ahead intents -----------------------------------------------------------
+    # Chroma calls cost tens of ms each on disk, so every step takes a whole batch at once.
 
-    def intend(self, key: str, generation: str) -> None:
-        self.meta.upsert(
-            ids=[f"pending:{key}:{generation}"],
-            embeddings=[_ONE],
-            metadatas=[{"kind": "pending", "doc": key, "gen": generation}],
-        )
+    def intend(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Record (doc key, generation) writes about to start."""
+        if pairs:
+            self.meta.upsert(
+                ids=[f"pending:{k}:{g}" for k, g in pairs],
+                embeddings=[_ONE] * len(pairs),
+                metadatas=[{"kind": "pending", "doc": k, "gen": g} for k, g in pairs],
+            )
 
-    def done(self, key: str, generation: str) -> None:
-        self.meta.delete(ids=[f"pending:{key}:{generation}"])
+    def done(self, pairs: Sequence[tuple[str, str]]) -> None:
+        if pairs:
+            self.meta.delete(ids=[f"pending:{k}:{g}" for k, g in pairs])
 
     def pending(self) -> list[tuple[str, str]]:
         got = self.meta.get(where={"kind": "pending"}, include=["metadatas"])
@@ -176,12 +181,23 @@ class ChunkStore:
 
     # --- chunks --------------------------------------------------------------------------
 
-    def drop_other_generations(self, chunks: Any, key: str, keep: str | None) -> None:
-        """Delete a document's chunks except generation `keep` (all of them when None)."""
-        if keep is None:
-            chunks.delete(where={"doc": key})
-        else:
-            chunks.delete(where={"$and": [{"doc": key}, {"gen": {"$ne": keep}}]})
+    def drop_replaced(self, chunks: Any, keep: dict[str, str | None]) -> None:
+        """For each doc key, delete its chunks except generation keep[key] (all when None)."""
+        gone = [k for k, g in keep.items() if g is None]
+        kept = {k: g for k, g in keep.items() if g is not None}
+        if gone:
+            chunks.delete(where={"doc": {"$in": gone}})
+        if kept:
+            # Generations are random per write, so "not one of these generations" spares
+            # exactly each document's new chunks.
+            chunks.delete(
+                where={
+                    "$and": [
+                        {"doc": {"$in": list(kept)}},
+                        {"gen": {"$nin": list(kept.values())}},
+                    ]
+                }
+            )
 
     def sweep(self, chunks: Any) -> int:
         """Finish or undo writes a crashed process left behind; returns intents cleared."""
@@ -189,9 +205,8 @@ class ChunkStore:
         if not intents:
             return 0
         committed = {m["doc"]: m["gen"] for m in self.manifest()}
-        for key, generation in intents:
-            self.drop_other_generations(chunks, key, committed.get(key))
-            self.done(key, generation)
+        self.drop_replaced(chunks, {key: committed.get(key) for key, _ in intents})
+        self.done(intents)
         return len(intents)
 
     def iter_chunks(

@@ -13,7 +13,7 @@ import pytest
 
 from knowledge.config import KnowledgeConfig
 from knowledge.embeddings import make_embedder
-from knowledge.index import EmbeddingMismatchError, KnowledgeBase, Upload
+from knowledge.index import BATCH, EmbeddingMismatchError, KnowledgeBase, Upload
 from knowledge.store import ChunkStore
 
 HANDBOOK = {
@@ -179,7 +179,7 @@ def test_crash_midway_leaves_old_version_then_next_add_cleans_up(tmp_path: Path)
     old_chunks = KnowledgeBase(config, embedder=CountingEmbedder()).stats().chunks
 
     doc.write_text("# Guide\n\n" + "\n\n".join(f"Paragraph {i} about penguins and their "
-                                                  f"habits number {i}." for i in range(200)))
+                                                  f"habits number {i}." for i in range(1000)))
     # A real crash: the process dies (no cleanup, no finally) while embedding batch 2.
     script = textwrap.dedent(f"""
         import os, sys
@@ -189,7 +189,7 @@ def test_crash_midway_leaves_old_version_then_next_add_cleans_up(tmp_path: Path)
         from knowledge.index import KnowledgeBase
         class Dying(CountingEmbedder):
             def embed_documents(self, texts):
-                if self.calls == 1:
+                if self.calls == 2:  # batch 1 is written by then
                     os._exit(17)
                 return super().embed_documents(texts)
         config = KnowledgeConfig(data_dir={str(data)!r}, chunk_size=100, chunk_overlap=0)
@@ -199,6 +199,7 @@ def test_crash_midway_leaves_old_version_then_next_add_cleans_up(tmp_path: Path)
     assert result.returncode == 17, result.stderr.decode()[-2000:]
 
     kb = KnowledgeBase(config, embedder=CountingEmbedder())
+    assert stored_chunk_count(kb) >= old_chunks + BATCH  # the crash left a batch behind
     assert kb.stats().chunks == old_chunks
     hits = kb.search("penguins habits walruses", k=10)
     assert [h.chunk.text for h in hits if "penguins" in h.chunk.text] == []
@@ -206,7 +207,7 @@ def test_crash_midway_leaves_old_version_then_next_add_cleans_up(tmp_path: Path)
 
     report = kb.add([doc])
     assert [Path(s).name for s in report.updated] == ["big.md"]
-    assert kb.stats().chunks == stored_chunk_count(kb) > 100  # no orphans from the crash
+    assert kb.stats().chunks == stored_chunk_count(kb) > 2 * BATCH  # no orphans
     assert not ChunkStore(kb._store.client).pending()
 
 
