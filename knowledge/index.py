@@ -128,6 +128,7 @@ class KnowledgeBase:
         self._loaded: State | None = None
         self._lexical = LexicalIndex.build([], [], [])
         self._generations: dict[str, str] = {}
+        self._search_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-search")
 
     # --- embedding -------------------------------------------------------------------
 
@@ -186,19 +187,24 @@ class KnowledgeBase:
     def _expand(
         self, inputs: Iterable[str | Path | Document | Upload], report: AddReport
     ) -> Iterator[Path | Document | Upload]:
+        """Inputs as absolute, resolved paths (folders walked), documents and uploads.
+
+        A folder is resolved once and its files keep that prefix; only symlinks are resolved
+        again (resolving every path costs several syscalls per file on large folders).
+        """
         for item in inputs:
             if isinstance(item, Document | Upload):
                 yield item
                 continue
-            path = Path(item).expanduser()
-            if path.is_dir():
-                for found in walk_folder(path):
-                    if isinstance(found, Skipped):
-                        report.skipped.append(found)
-                    else:
-                        yield found
-            else:
+            path = Path(item).expanduser().resolve()
+            if not path.is_dir():
                 yield path
+                continue
+            for found in walk_folder(path):
+                if isinstance(found, Skipped):
+                    report.skipped.append(found)
+                else:
+                    yield found.resolve() if found.is_symlink() else found
 
     def _ingest(
         self,
@@ -453,12 +459,26 @@ class KnowledgeBase:
             chunks_col = self._store.collection(state.collection)
             lexical, generations = self._lexical, self._generations
         n = max(4 * k, 20)
-        rankings: dict[str, list[str]] = {}
+        dense_on = self.embedder is not None
+        # The query embedding (the slow part) runs beside the BM25 search and the fetch of
+        # the lexical candidates, so hybrid costs little more than its slowest parts.
+        embedding = self._search_pool.submit(self.embedder.embed_query, query) if dense_on else None
+        lexical_hits = lexical.search(query, n, datasources)
+        lexical_rows = (
+            self._search_pool.submit(
+                chunks_col.get,
+                ids=[cid for cid, _ in lexical_hits],
+                include=["documents", "metadatas", *(["embeddings"] if dense_on else [])],
+            )
+            if lexical_hits
+            else None
+        )
+        rankings: dict[str, list[str]] = {"lexical": [cid for cid, _ in lexical_hits]}
         records: dict[str, tuple[str, dict[str, Any]]] = {}
         dense_scores: dict[str, float] = {}
         query_vector = None
-        if self.embedder is not None:
-            query_vector = self.embedder.embed_query(query)
+        if embedding is not None:
+            query_vector = embedding.result()
             got = chunks_col.query(
                 query_embeddings=[query_vector],
                 n_results=n,
@@ -475,26 +495,26 @@ class KnowledgeBase:
                 rankings["dense"].append(cid)
                 records[cid] = (text, meta)
                 dense_scores[cid] = 1.0 - float(dist)
-        lexical_hits = lexical.search(query, n, datasources)
+        if lexical_rows is not None:
+            rows = lexical_rows.result()
+            for i, cid in enumerate(rows["ids"]):
+                records.setdefault(cid, (rows["documents"][i], rows["metadatas"][i]))
+                if query_vector is not None and cid not in dense_scores:
+                    vector = np.asarray(rows["embeddings"][i])
+                    dense_scores[cid] = float(np.dot(vector, query_vector))
         lexical_scores = dict(lexical_hits)
-        rankings["lexical"] = [cid for cid, _ in lexical_hits]
-        fused = reciprocal_rank_fusion(rankings, WEIGHTS)[: 3 * k]
-        self._fetch_missing(chunks_col, [cid for cid, _ in fused], records, dense_scores,
-                            query_vector)
-        fused = [(cid, s) for cid, s in fused if cid in records]
-        texts = ((cid, records[cid][0]) for cid, _ in fused)
-        keep = set(drop_near_duplicates(texts, limit=k))
+        fused = [
+            (cid, s) for cid, s in reciprocal_rank_fusion(rankings, WEIGHTS) if cid in records
+        ][: 3 * k]
+        keep = set(drop_near_duplicates(((cid, records[cid][0]) for cid, _ in fused), limit=k))
         hits = []
         for cid, score in fused:
             if cid not in keep:
                 continue
-            chunk = _chunk_from_record({"id": cid, "documents": records[cid][0],
-                                        "metadatas": records[cid][1]})
+            text, meta = records[cid]
+            chunk = _chunk_from_record({"id": cid, "documents": text, "metadatas": meta})
             dense = dense_scores.get(cid)
-            relevance = (
-                dense if query_vector is not None and dense is not None
-                else lexical.coverage(query, index_text(chunk))
-            )
+            relevance = dense if dense is not None else lexical.coverage(query, index_text(chunk))
             hits.append(
                 Hit(
                     chunk=chunk,
@@ -505,25 +525,6 @@ class KnowledgeBase:
                 )
             )
         return hits
-
-    def _fetch_missing(
-        self,
-        chunks_col: Any,
-        ids: list[str],
-        records: dict[str, tuple[str, dict[str, Any]]],
-        dense_scores: dict[str, float],
-        query_vector: np.ndarray | None,
-    ) -> None:
-        """Texts (and cosines, when dense is on) of lexical-only candidates, in one call."""
-        missing = [cid for cid in ids if cid not in records]
-        if not missing:
-            return
-        include = ["documents", "metadatas"] + (["embeddings"] if query_vector is not None else [])
-        got = chunks_col.get(ids=missing, include=include)
-        for i, cid in enumerate(got["ids"]):
-            records[cid] = (got["documents"][i], got["metadatas"][i])
-            if query_vector is not None:
-                dense_scores[cid] = float(np.dot(np.asarray(got["embeddings"][i]), query_vector))
 
     def _refresh(self) -> State | None:
         """Follow the store: reload the manifest and BM25 index when the stamp moved."""
@@ -583,7 +584,7 @@ def _source_of(item: Path | Document | Upload) -> str:
         return item.source
     if isinstance(item, Upload):
         return item.source or item.filename
-    return str(item.resolve())
+    return str(item)  # already resolved by _expand
 
 
 def _resolved(source: str) -> str:

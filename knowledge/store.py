@@ -19,6 +19,7 @@ visible, and the next write sweeps them away.
 from __future__ import annotations
 
 import hashlib
+import random
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -56,8 +57,12 @@ def doc_key(datasource: str, source: str) -> str:
     return hashlib.sha1(f"{datasource}\0{source}".encode()).hexdigest()[:24]
 
 
+_RANDOM = random.Random(uuid.uuid4().int)  # seeded once: os.urandom per call is slow in sandboxes
+
+
 def new_generation() -> str:
-    return uuid.uuid4().hex[:12]
+    """A fresh id for one write of one document (unique across processes and restarts)."""
+    return f"{_RANDOM.getrandbits(64):016x}"
 
 
 def connect(config: KnowledgeConfig) -> tuple[Any, str]:

@@ -1,0 +1,23 @@
+"""`python -m bench [NAME ...] [--quick]`: run benches (all when no NAME is given)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import index_bench
+
+BENCHES = {"index": index_bench.run}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[[], *BENCHES], metavar="NAME",
+                        help=f"one of: {', '.join(BENCHES)} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="small corpora, fewer rounds")
+    args = parser.parse_args()
+    for name in args.names or list(BENCHES):
+        BENCHES[name](quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()
