@@ -45,5 +45,6 @@ class Hit(BaseModel):
 
     @property
     def citation(self) -> str:
-        where = f"{self.chunk.title} — {self.chunk.section}" if self.chunk.section else self.chunk.title
-        return f"{where} ({self.chunk.link or self.chunk.source})"
+        c = self.chunk
+        where = f"{c.title} — {c.section}" if c.section else c.title
+        return f"{where} ({c.link or c.source})"
