@@ -124,7 +124,10 @@ class KnowledgeBase:
         client, self.where = connect(config)
         self._store = ChunkStore(client)
         self._embedder = embedder
-        self._lock = threading.RLock()
+        # Writers queue behind each other; searches only wait for a refresh of the derived
+        # state, never for a long add (the bot keeps answering while documents load).
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
         self._loaded: State | None = None
         self._lexical = LexicalIndex.build([], [], [])
         self._generations: dict[str, str] = {}
@@ -172,7 +175,7 @@ class KnowledgeBase:
         """Upsert documents by (datasource, source); see the module docs for the guarantees."""
         report = AddReport()
         items = list(self._expand(inputs, report))
-        with self._lock:
+        with self._write_lock:
             state = self._checked_state() or self._store.ensure_state(self.embedding_name)
             chunks_col = self._store.collection(state.collection, self.embedding_name)
             self._store.sweep(chunks_col)
@@ -347,7 +350,7 @@ class KnowledgeBase:
         return self._remove(lambda m: True, datasource)
 
     def _remove(self, match: Callable[[dict[str, Any]], bool], datasource: str | None) -> list[str]:
-        with self._lock:
+        with self._write_lock:
             state = self._store.state()
             if state is None:
                 return []
@@ -404,7 +407,7 @@ class KnowledgeBase:
         The new vectors go to a new collection; switching the state record is the commit
         point, so a crash midway leaves the old index working.
         """
-        with self._lock:
+        with self._write_lock:
             state = self._store.state()
             if state is None:
                 return 0
@@ -452,7 +455,7 @@ class KnowledgeBase:
         query = query.strip()
         if not query or k <= 0:
             return []
-        with self._lock:
+        with self._read_lock:
             state = self._refresh()
             if state is None:
                 return []

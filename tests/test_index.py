@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -242,3 +243,49 @@ async def test_async_twins_with_the_real_default_model(tmp_path: Path, models_di
     off_topic = await kb.asearch("best sourdough bread recipe", k=1)
     assert off_topic[0].relevance < hits[0].relevance
     assert off_topic[0].relevance < 0.2
+
+
+def test_searches_keep_answering_while_a_long_add_runs(tmp_path: Path) -> None:
+    class Slow(CountingEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block = False
+            self.entered, self.release = threading.Event(), threading.Event()
+
+        def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+            if self.block:
+                self.entered.set()
+                assert self.release.wait(timeout=60)
+            return super().embed_documents(texts)
+
+        def embed_query(self, text: str) -> np.ndarray:
+            return CountingEmbedder.embed_documents(self, [text])[0]  # queries never park
+
+    embedder = Slow()
+    kb = KnowledgeBase(KnowledgeConfig(data_dir=tmp_path / "data"), embedder=embedder)
+    kb.add([write_corpus(tmp_path / "docs", HANDBOOK)])
+    embedder.block = True
+    adding = threading.Thread(target=kb.add, args=([Upload("new.md", b"# New\n\nfresh\n")],))
+    adding.start()
+    try:
+        assert embedder.entered.wait(timeout=60)
+        hits = kb.search("rotate slack token")  # the add is parked inside its embedding
+        assert adding.is_alive() and Path(hits[0].chunk.source).name == "tokens.md"
+    finally:
+        embedder.release.set()
+        adding.join(timeout=60)
+    assert kb.search("fresh")[0].chunk.source == "new.md"
+
+
+def test_a_large_folder_reports_progress_for_every_file(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(300):
+        (folder / f"note-{i:04d}.txt").write_text(f"Note {i}: the code word is w{i}x.\n")
+    seen: list[tuple[int, int]] = []
+    report = lexical_kb(tmp_path / "data").add(
+        [folder], progress=lambda done, total, _source: seen.append((done, total))
+    )
+    assert len(report.added) == 300 and report.chunks == 300
+    assert seen[-1] == (300, 300) and all(total == 300 for _, total in seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
