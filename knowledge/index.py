@@ -453,7 +453,7 @@ class KnowledgeBase:
     ) -> list[Hit]:
         """Top-k chunks for `query`, dense and lexical fused, near-duplicates removed."""
         query = query.strip()
-        if not query or k <= 0:
+        if not query or k <= 0 or (datasources is not None and not datasources):
             return []
         with self._read_lock:
             state = self._refresh()
@@ -535,17 +535,29 @@ class KnowledgeBase:
         if state is None or (self._loaded is not None and state.version == self._loaded.version):
             return state
         generations = {m["doc"]: m["gen"] for m in self._store.manifest()}
-        folder = self.config.lexical_dir / state.version
-        if (folder / "meta.json").exists():
-            lexical = LexicalIndex.load(folder)
-        else:
-            lexical = self._build_lexical(state, generations)
-            lexical.save(folder)
-            for other in self.config.lexical_dir.iterdir():
-                if other.name != state.version:
-                    shutil.rmtree(other, ignore_errors=True)
+        lexical = self._lexical_for(state, generations)
         self._lexical, self._generations, self._loaded = lexical, generations, state
         return state
+
+    def _lexical_for(self, state: State, generations: dict[str, str]) -> LexicalIndex:
+        """The BM25 index of this version: from the on-disk cache, else rebuilt and cached.
+
+        The cache is only a cache: any failure to read or write it falls back to the store.
+        """
+        folder = self.config.lexical_dir / state.version
+        try:
+            return LexicalIndex.load(folder)
+        except (OSError, ValueError, KeyError):
+            pass
+        lexical = self._build_lexical(state, generations)
+        try:
+            lexical.save(folder)
+            for other in self.config.lexical_dir.iterdir():
+                if other.name != state.version and not other.name.startswith("."):
+                    shutil.rmtree(other, ignore_errors=True)
+        except OSError:
+            pass  # e.g. another process saved or pruned it at the same moment
+        return lexical
 
     def _build_lexical(self, state: State, generations: dict[str, str]) -> LexicalIndex:
         ids: list[str] = []

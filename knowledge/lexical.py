@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,16 +69,19 @@ class LexicalIndex:
     # --- persistence ---------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Write to `folder` atomically (a temp folder renamed into place)."""
-        tmp = folder.with_name(folder.name + ".tmp")
+        """Write to `folder` atomically: a private temp folder renamed into place. If another
+        process got there first, its copy (of the same version) is kept."""
+        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        if self._retriever is not None:
-            self._retriever.save(str(tmp / "bm25"))
-        meta = {"ids": self.ids, "datasources": list(self._datasources), "df": self._doc_freq}
-        (tmp / "meta.json").write_text(json.dumps(meta))
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
+        try:
+            if self._retriever is not None:
+                self._retriever.save(str(tmp / "bm25"))
+            meta = {"ids": self.ids, "datasources": list(self._datasources), "df": self._doc_freq}
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            tmp.rename(folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:

@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
+import httpx
 import typer
+from chromadb.errors import ChromaError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -34,6 +36,9 @@ def _errors() -> Iterator[None]:
         yield
     except (KnowledgeError, EmbeddingError, StoreError, SourceError) as exc:
         fail(str(exc))
+    except (ChromaError, httpx.HTTPError, ConnectionError) as exc:
+        # The store failed mid-operation (e.g. the Chroma server went away).
+        fail(f"vector store: {type(exc).__name__}: {str(exc)[:200]}")
 
 
 def _open() -> KnowledgeBase:
