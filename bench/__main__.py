@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from bench import index_bench
+from bench import answer, index_bench
 
-BENCHES = {"index": index_bench.run}
+BENCHES = {"index": index_bench.run, "answer": answer.run_bench}
 
 
 def main() -> None:

@@ -51,15 +51,15 @@ LLM_ANSWER = (
 )
 
 
-def build_kb(embeddings: str) -> KnowledgeBase:
-    data = ROOT / "data" / f"bench-answer-{embeddings}"
+def build_kb(embeddings: str, target: int = TARGET_CHUNKS) -> KnowledgeBase:
+    data = ROOT / "data" / f"bench-answer-{embeddings}-{target}"
     kb = KnowledgeBase(KnowledgeConfig(data_dir=data, embeddings=embeddings))
-    if kb.stats().chunks >= TARGET_CHUNKS:
+    if kb.stats().chunks >= target:
         return kb
     pages = [load_file(p, max_bytes=50_000_000) for p in sorted((EVAL / "corpus").glob("*"))]
     started = time.perf_counter()
     copy = 0
-    while kb.stats().chunks < TARGET_CHUNKS:
+    while kb.stats().chunks < target:
         name = VARIANTS[copy % len(VARIANTS)]
         docs = [
             Document(
@@ -148,7 +148,7 @@ def print_table(rows: list[Row], pairs: list[tuple[int, int]]) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    kb = build_kb(args.embeddings)
+    kb = build_kb(args.embeddings, args.chunks)
     stats = kb.stats()
     questions = [
         json.loads(line)["question"]
@@ -173,12 +173,23 @@ async def run(args: argparse.Namespace) -> None:
     print_table(rows, [(1, 2), (3, 4)])
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embeddings", default="onnx-minilm")
+    parser.add_argument("--chunks", type=int, default=TARGET_CHUNKS)
     parser.add_argument("--questions", type=int, default=30)
     parser.add_argument("--token-ms", type=float, default=20.0)
-    asyncio.run(run(parser.parse_args()))
+    return parser
+
+
+def run_bench(quick: bool = False) -> None:
+    """Entry point for `python -m bench answer [--quick]`."""
+    argv = ["--chunks", "2000", "--questions", "10"] if quick else []
+    asyncio.run(run(_parser().parse_args(argv)))
+
+
+def main() -> None:
+    asyncio.run(run(_parser().parse_args()))
 
 
 if __name__ == "__main__":
