@@ -118,6 +118,9 @@ _UNSET: Any = object()
 class KnowledgeBase:
     """The knowledge library's entry point. Thread-safe; async twins run off the loop."""
 
+    # Above this many chunks the BM25 index is rebuilt in the background after a write.
+    sync_rebuild_chunks = 20_000
+
     def __init__(self, config: KnowledgeConfig, *, embedder: Embedder | None = _UNSET) -> None:
         self.config = config
         self._configured_name = embedding_name(config.embeddings)  # fail fast on a typo
@@ -128,7 +131,10 @@ class KnowledgeBase:
         # state, never for a long add (the bot keeps answering while documents load).
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
-        self._loaded: State | None = None
+        self._loaded: State | None = None  # the version whose manifest is loaded
+        self._lexical_version: str | None = None  # the version the BM25 index reflects
+        self._chunk_total = 0
+        self._rebuilding: threading.Thread | None = None
         self._lexical = LexicalIndex.build([], [], [])
         self._generations: dict[str, str] = {}
         self._search_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-search")
@@ -455,6 +461,12 @@ class KnowledgeBase:
         query = query.strip()
         if not query or k <= 0 or (datasources is not None and not datasources):
             return []
+        # On the hot path the model is loaded: start embedding before the version check.
+        early = (
+            self._search_pool.submit(self._embedder.embed_query, query)
+            if self._embedder is not _UNSET and self._embedder is not None
+            else None
+        )
         with self._read_lock:
             state = self._refresh()
             if state is None:
@@ -465,7 +477,9 @@ class KnowledgeBase:
         dense_on = self.embedder is not None
         # The query embedding (the slow part) runs beside the BM25 search and the fetch of
         # the lexical candidates, so hybrid costs little more than its slowest parts.
-        embedding = self._search_pool.submit(self.embedder.embed_query, query) if dense_on else None
+        embedding = early or (
+            self._search_pool.submit(self.embedder.embed_query, query) if dense_on else None
+        )
         lexical_hits = lexical.search(query, n, datasources)
         lexical_rows = (
             self._search_pool.submit(
@@ -529,15 +543,50 @@ class KnowledgeBase:
             )
         return hits
 
-    def _refresh(self) -> State | None:
-        """Follow the store: reload the manifest and BM25 index when the stamp moved."""
+    def refresh(self) -> None:
+        """Bring the manifest and the BM25 index up to the store's version now (blocking)."""
+        with self._read_lock:
+            self._refresh(wait=True)
+
+    def _refresh(self, wait: bool = False) -> State | None:
+        """Follow the store: reload the manifest and BM25 index when the stamp moved.
+
+        The manifest (which generations are live) always reloads at once, so removed or
+        replaced chunks vanish from results immediately and dense search sees new ones. The
+        BM25 index is rebuilt inline for up to `sync_rebuild_chunks` chunks; above that it
+        is rebuilt in the background while searches use the previous one (tens of seconds
+        at 100k chunks), its stale ids being dropped when they are no longer in the store.
+        """
         state = self._checked_state()
-        if state is None or (self._loaded is not None and state.version == self._loaded.version):
-            return state
-        generations = {m["doc"]: m["gen"] for m in self._store.manifest()}
-        lexical = self._lexical_for(state, generations)
-        self._lexical, self._generations, self._loaded = lexical, generations, state
+        if state is None:
+            return None
+        if self._loaded is None or state.version != self._loaded.version:
+            manifest = self._store.manifest()
+            self._generations = {m["doc"]: m["gen"] for m in manifest}
+            self._chunk_total = sum(int(m["chunks"]) for m in manifest)
+            self._loaded = state
+        if self._lexical_version != state.version:
+            small = self._chunk_total <= self.sync_rebuild_chunks
+            if wait or small or self._lexical_version is None:
+                self._lexical = self._lexical_for(state, self._generations)
+                self._lexical_version = state.version
+            else:
+                self._rebuild_in_background(state, dict(self._generations))
         return state
+
+    def _rebuild_in_background(self, state: State, generations: dict[str, str]) -> None:
+        if self._rebuilding is not None and self._rebuilding.is_alive():
+            return  # the next search after it finishes starts another if still behind
+
+        def rebuild() -> None:
+            lexical = self._lexical_for(state, generations)
+            with self._read_lock:
+                loaded = self._loaded.version if self._loaded else None
+                if self._lexical_version != loaded:  # never replace a fresher index
+                    self._lexical, self._lexical_version = lexical, state.version
+
+        self._rebuilding = threading.Thread(target=rebuild, name="kb-bm25", daemon=True)
+        self._rebuilding.start()
 
     def _lexical_for(self, state: State, generations: dict[str, str]) -> LexicalIndex:
         """The BM25 index of this version: from the on-disk cache, else rebuilt and cached.

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -289,3 +290,21 @@ def test_a_large_folder_reports_progress_for_every_file(tmp_path: Path) -> None:
     assert len(report.added) == 300 and report.chunks == 300
     assert seen[-1] == (300, 300) and all(total == 300 for _, total in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_big_indexes_rebuild_bm25_in_the_background(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    writer, reader = lexical_kb(data), lexical_kb(data)
+    reader.sync_rebuild_chunks = 0  # treat any size as big
+    writer.add([write_corpus(tmp_path / "docs", HANDBOOK)])
+    assert reader.search("rotate slack token")  # first build is always inline
+    writer.add([Upload("faq.md", b"# FAQ\n\nThe avatar speaks Esperanto fluently.\n")])
+    writer.remove([str(tmp_path / "docs" / "tokens.md")])
+    # Removed chunks vanish at once (the manifest reloads inline) ...
+    assert all(Path(h.chunk.source).name != "tokens.md"
+               for h in reader.search("rotate slack token"))
+    # ... and the new document is found once the background rebuild lands.
+    deadline = time.monotonic() + 60
+    while not reader.search("esperanto") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reader.search("esperanto")[0].chunk.source == "faq.md"
