@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import shutil
 import threading
 import time
@@ -34,6 +35,8 @@ from knowledge.lexical import LexicalIndex
 from knowledge.models import Chunk, Document, Hit
 from knowledge.sources import Skipped, SourceError, load_file, parse_bytes, walk_folder
 from knowledge.store import ChunkStore, State, connect, doc_key, new_generation
+
+logger = logging.getLogger(__name__)
 
 # Fusion weights: equal, the textbook RRF choice; see README for the eval that checks it.
 WEIGHTS = {"dense": 1.0, "lexical": 1.0}
@@ -250,18 +253,24 @@ class KnowledgeBase:
             seen.add(source)
             try:
                 doc = self._load_if_changed(item, known.get(source), chunking)
+                if doc is None:
+                    report.unchanged.append(source)
+                    continue
+                pieces = chunk_document(
+                    doc,
+                    datasource=datasource,
+                    chunk_size=self.config.chunk_size,
+                    chunk_overlap=self.config.chunk_overlap,
+                )
             except SourceError as exc:
                 report.skipped.append(Skipped(exc.source, exc.reason))
                 continue
-            if doc is None:
-                report.unchanged.append(source)
+            except Exception as exc:  # a parser bug must not abort a 10,000-file add
+                logger.debug("cannot index %s", source, exc_info=True)
+                report.skipped.append(
+                    Skipped(source, f"cannot be read ({type(exc).__name__}: {str(exc)[:120]})")
+                )
                 continue
-            pieces = chunk_document(
-                doc,
-                datasource=datasource,
-                chunk_size=self.config.chunk_size,
-                chunk_overlap=self.config.chunk_overlap,
-            )
             if not pieces:
                 report.skipped.append(Skipped(doc.source, "no text to index"))
                 continue
