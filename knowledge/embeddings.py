@@ -75,9 +75,10 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
     vectors are the same either way.
     """
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, threads: int | None = None) -> None:
         super().__init__(preferred_providers=["CPUExecutionProvider"])
         self.DOWNLOAD_PATH = model_dir  # instance attribute shadows the class default
+        self._threads = threads or os.cpu_count() or 1
         self._lock = threading.Lock()  # the pad length is tokenizer state
 
     def _load_tokenizer(self) -> Any:
@@ -93,10 +94,12 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
     @cached_property
     def model(self) -> Any:
         # The parent leaves the thread count to onnxruntime, which picks physical cores
-        # (one on a 2-vCPU machine); all logical cores is ~2x faster there.
+        # (one on a 2-vCPU machine); all logical cores is ~2x faster there for batches.
+        # Spinning threads only burn CPU that the other work of a search needs.
         options = self.ort.SessionOptions()
         options.log_severity_level = 3
-        options.intra_op_num_threads = os.cpu_count() or 1
+        options.intra_op_num_threads = self._threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return self.ort.InferenceSession(
             str(self.DOWNLOAD_PATH / "onnx" / "model.onnx"),
@@ -168,7 +171,11 @@ class OnnxMiniLM:
     batch_size = 32
 
     def __init__(self, data_dir: Path) -> None:
-        self._fn = _OfflineMiniLM(assemble_minilm(data_dir))
+        model_dir = assemble_minilm(data_dir)
+        self._fn = _OfflineMiniLM(model_dir)
+        # A query is ~15 tokens: one thread is as fast as two and leaves a core for the
+        # BM25 search and the store calls that run beside it.
+        self._query_fn = _OfflineMiniLM(model_dir, threads=1)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -181,7 +188,7 @@ class OnnxMiniLM:
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
+        return self._query_fn.embed_batch([text])[0]
 
 
 # --- sentence-transformers ---------------------------------------------------------------
