@@ -78,3 +78,12 @@ def test_a_missing_key_is_one_clear_line() -> None:
     assert code == 2
     assert "LIVEAVATAR_API_KEY is not set" in err
     assert "Traceback" not in err
+
+
+def test_an_unreachable_liveavatar_names_its_own_base_url() -> None:
+    with ServerThread(FakeLiveAvatar().app) as server:
+        closed_base = server.base_url  # the port is free again once the server stops
+    code, _, err = run(LIVEAVATAR_API_KEY=liveavatar.API_KEY, LIVEAVATAR_API_BASE=closed_base)
+    assert code == 1
+    assert "cannot reach LiveAvatar" in err and "LIVEAVATAR_API_BASE" in err
+    assert "HEYGEN_API_BASE" not in err

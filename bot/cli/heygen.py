@@ -36,22 +36,23 @@ API_OPT = typer.Option(None, "--api", help="v3 (current) or v2 (legacy); default
 
 
 def _explain(exc: HeyGenError, cfg: Settings) -> str:
-    """One line a user can act on."""
+    """One line a user can act on, naming the service and the variable that configures it."""
+    service = exc.service or "HeyGen"
+    prefix = "LIVEAVATAR" if service == "LiveAvatar" else "HEYGEN"
     if isinstance(exc, MissingApiKeyError):
         return str(exc)
     if isinstance(exc, HeyGenAuthError):
-        variable = "LIVEAVATAR_API_KEY" if exc.service == "LiveAvatar" else "HEYGEN_API_KEY"
-        return (f"{exc.service} rejected the API key (HTTP {exc.status}): {exc.message}. "
-                f"Check {variable}.")
+        return (f"{service} rejected the API key (HTTP {exc.status}): {exc.message}. "
+                f"Check {prefix}_API_KEY.")
     if exc.code in ("avatar_not_found", "voice_not_found"):
         kind = "avatars" if exc.code == "avatar_not_found" else "voices"
         return f"{exc.message}. See `avatarbot heygen {kind}` for the ids you can use."
     if isinstance(exc, HeyGenConnectionError):
-        return f"cannot reach HeyGen: {exc.message}; check HEYGEN_API_BASE and your network."
+        return f"cannot reach {service}: {exc.message}; check {prefix}_API_BASE and your network."
     if isinstance(exc, HeyGenTimeout):
-        return f"HeyGen did not answer in time: {exc}"
+        return f"{service} did not answer in time: {exc}"
     if exc.is_server_error or exc.is_rate_limited:
-        return f"HeyGen is unavailable right now ({exc}); try again later."
+        return f"{service} is unavailable right now ({exc}); try again later."
     return str(exc)
 
 
