@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.sleeps import Sleeps
+
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir shared by tests that load the real onnx-minilm model (assembled once)."""
     return tmp_path_factory.mktemp("models-data")
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    """Records the backoff delays a client asks for instead of waiting them out."""
+    return Sleeps()

@@ -37,6 +37,13 @@ def env(data: Path, **extra: str) -> dict[str, str]:
     return values
 
 
+def llm_env(data: Path, base_url: str) -> dict[str, str]:
+    """`env` with the LLM pointed at the loopback OpenAI-compatible fake."""
+    return env(
+        data, LLM_MODEL="openai:gpt-4o-mini", LLM_BASE_URL=f"{base_url}/v1", LLM_API_KEY=API_KEY
+    )
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
@@ -102,12 +109,7 @@ def test_llm_answer_streams_through_the_cli(
     result = runner.invoke(
         app,
         ["ask", QUESTION],
-        env=env(
-            loaded_dir,
-            LLM_MODEL="openai:gpt-4o-mini",
-            LLM_BASE_URL=f"{base_url}/v1",
-            LLM_API_KEY=API_KEY,
-        ),
+        env=llm_env(loaded_dir, base_url),
     )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Run `avatarbot knowledge add PATH` [1].")
@@ -123,12 +125,7 @@ def test_llm_failure_is_one_clear_message_without_the_key(
     result = runner.invoke(
         app,
         ["ask", QUESTION],
-        env=env(
-            loaded_dir,
-            LLM_MODEL="openai:gpt-4o-mini",
-            LLM_BASE_URL=f"{base_url}/v1",
-            LLM_API_KEY=API_KEY,
-        ),
+        env=llm_env(loaded_dir, base_url),
     )
     assert result.exit_code == 1
     assert "Sorry, I couldn't write an answer: the language model returned an error" in (

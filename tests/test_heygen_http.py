@@ -24,6 +24,7 @@ from bot.heygen.errors import (
 from bot.heygen.http import ApiClient, parse_retry_after
 from tests.fakes.faults import Fault, Faults, install_faults
 from tests.fakes.server import serve
+from tests.fakes.sleeps import Sleeps
 
 KEY = "sk-test-SECRET-key-0123456789"
 
@@ -46,16 +47,6 @@ def build_echo_app(faults: Faults) -> web.Application:
     app.router.add_get("/v1/thing", get_thing, name="get_thing")
     app.router.add_post("/v1/thing", create_thing, name="create_thing")
     return app
-
-
-class Sleeps:
-    """Records backoff delays instead of waiting them out (no wall-clock in tests)."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 @pytest.fixture

@@ -7,26 +7,19 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import ValidationError
 
-from bot.config import VideoApi, load_settings
-from bot.heygen.clients import HeyGenClients, heygen_clients
+from bot.config import VideoApi
+from bot.heygen.clients import HeyGenClients
 from bot.heygen.errors import HeyGenAuthError, HeyGenError, HeyGenTimeout
 from bot.heygen.video import Orientation, RenderRequest, VideoStatus, wait_until_done
 from bot.heygen.videos_v2 import TemplateGenerateRequest
 from bot.heygen.videos_v3 import CreateVideoRequest
+from tests.fakes.clients import served_clients
 from tests.fakes.faults import Fault
 from tests.fakes.heygen import API_KEY, FakeHeyGen
-from tests.fakes.server import serve
+from tests.fakes.sleeps import Sleeps
 
 AVATAR = "Angela-inblackskirt-20220820"
 VOICE = "hg-voice-1"
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 @pytest.fixture
@@ -35,17 +28,11 @@ def fake() -> FakeHeyGen:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
 async def clients(fake: FakeHeyGen, sleeps: Sleeps) -> AsyncIterator[HeyGenClients]:
-    async with serve(fake.app()) as url:
-        settings = load_settings(heygen_api_key=API_KEY, heygen_api_base=url,
-                                 heygen_timeout_seconds=0.5, _env_file=None)
-        async with heygen_clients(settings, backoff_base=0.001, sleep=sleeps) as c:
-            yield c
+    async with served_clients(fake.app(), sleep=sleeps, backoff_base=0.001,
+                              heygen_api_key=API_KEY, heygen_timeout_seconds=0.5,
+                              _env_file=None) as c:
+        yield c
 
 
 def render(**kw: object) -> RenderRequest:
@@ -153,16 +140,14 @@ async def test_concurrency_limit_code_is_recognised(clients, fake) -> None:
 
 
 async def test_bad_key_is_auth_error_on_every_family(fake, sleeps) -> None:
-    async with serve(fake.app()) as url:
-        settings = load_settings(heygen_api_key="wrong-key-123456", heygen_api_base=url,
-                                 _env_file=None)
-        async with heygen_clients(settings, sleep=sleeps) as c:
-            for call in (c.video.submit(render()), c.renderer(VideoApi.V2).status("x"),
-                         c.catalog().voices()):
-                with pytest.raises(HeyGenAuthError) as info:
-                    await call
-                assert info.value.status == 401
-                assert "wrong-key-123456" not in str(info.value) + info.value.body
+    async with served_clients(fake.app(), sleep=sleeps, heygen_api_key="wrong-key-123456",
+                              _env_file=None) as c:
+        for call in (c.video.submit(render()), c.renderer(VideoApi.V2).status("x"),
+                     c.catalog().voices()):
+            with pytest.raises(HeyGenAuthError) as info:
+                await call
+            assert info.value.status == 401
+            assert "wrong-key-123456" not in str(info.value) + info.value.body
 
 
 # --- v2 (legacy) ----------------------------------------------------------------------------
@@ -245,22 +230,21 @@ async def test_v2_templates_list_get_generate(clients, fake) -> None:
 async def test_v3_catalog_pages_through_looks_and_voices(fake, sleeps) -> None:
     fake.looks.update({f"look-{i}": {"name": f"Look {i}", "group_id": "ag_many"}
                        for i in range(60)})
-    async with serve(fake.app()) as url:
-        settings = load_settings(heygen_api_key=API_KEY, heygen_api_base=url, _env_file=None)
-        async with heygen_clients(settings, sleep=sleeps) as c:
-            avatars = await c.catalog().avatars()
-            assert len(avatars) == 62 and avatars[0].avatar_id == AVATAR
-            assert avatars[0].default_voice_id == "hg-voice-1"
-            assert len(fake.faults.requests("list_looks_v3")) == 2
-            voices = await c.catalog().voices()
-            assert [v.voice_id for v in voices] == ["hg-voice-1", "hg-voice-2"]
-            page = await c.videos_v3.list_voices(limit=1)
-            assert page.has_more and page.next_token
-            nxt = await c.videos_v3.list_voices(limit=1, token=page.next_token)
-            assert nxt.data[0].voice_id == "hg-voice-2" and not nxt.has_more
-            groups = await c.videos_v3.list_avatars()
-            assert {g.id for g in groups.data} == {"ag_angela", "ag_wayne", "ag_many"}
-            assert [t.template_id for t in await c.catalog().templates()] == ["tpl_welcome"]
+    async with served_clients(fake.app(), sleep=sleeps, heygen_api_key=API_KEY,
+                              _env_file=None) as c:
+        avatars = await c.catalog().avatars()
+        assert len(avatars) == 62 and avatars[0].avatar_id == AVATAR
+        assert avatars[0].default_voice_id == "hg-voice-1"
+        assert len(fake.faults.requests("list_looks_v3")) == 2
+        voices = await c.catalog().voices()
+        assert [v.voice_id for v in voices] == ["hg-voice-1", "hg-voice-2"]
+        page = await c.videos_v3.list_voices(limit=1)
+        assert page.has_more and page.next_token
+        nxt = await c.videos_v3.list_voices(limit=1, token=page.next_token)
+        assert nxt.data[0].voice_id == "hg-voice-2" and not nxt.has_more
+        groups = await c.videos_v3.list_avatars()
+        assert {g.id for g in groups.data} == {"ag_angela", "ag_wayne", "ag_many"}
+        assert [t.template_id for t in await c.catalog().templates()] == ["tpl_welcome"]
 
 
 async def test_v2_catalog(clients) -> None:

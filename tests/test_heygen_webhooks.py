@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from bot.config import load_settings
-from bot.heygen.clients import HeyGenClients, heygen_clients
+from bot.heygen.clients import HeyGenClients
 from bot.heygen.errors import HeyGenError
 from bot.heygen.video import RenderRequest
 from bot.heygen.webhooks import (
@@ -23,18 +22,16 @@ from bot.heygen.webhooks import (
     sign,
     verify_webhook,
 )
+from tests.fakes.clients import served_clients
 from tests.fakes.faults import Fault
 from tests.fakes.heygen import API_KEY, CALLBACK_SECRET, FakeHeyGen
 from tests.fakes.server import serve
+from tests.fakes.sleeps import Sleeps
 
 SECRET = "whsec_unit_test_secret_0001"
 BODY = json.dumps({"event_type": "avatar_video.success",
                    "event_data": {"video_id": "v1", "url": "https://x/v1.mp4",
                                   "callback_id": "job-1"}}).encode()
-
-
-async def noop_sleep(_: float) -> None:
-    return None
 
 
 @pytest.fixture
@@ -44,10 +41,9 @@ def fake() -> FakeHeyGen:
 
 @pytest.fixture
 async def clients(fake: FakeHeyGen) -> AsyncIterator[HeyGenClients]:
-    async with serve(fake.app()) as url:
-        settings = load_settings(heygen_api_key=API_KEY, heygen_api_base=url, _env_file=None)
-        async with heygen_clients(settings, backoff_base=0.001, sleep=noop_sleep) as c:
-            yield c
+    async with served_clients(fake.app(), sleep=Sleeps(), backoff_base=0.001,
+                              heygen_api_key=API_KEY, _env_file=None) as c:
+        yield c
 
 
 # --- verifier (pure) ------------------------------------------------------------------------

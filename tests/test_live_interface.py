@@ -32,14 +32,11 @@ from bot.heygen.live import (
 )
 from bot.heygen.liveavatar import SpeakText
 from tests.fakes import heygen_streaming, liveavatar
+from tests.fakes.clients import served_clients
 from tests.fakes.faults import Fault, Faults
 from tests.fakes.heygen_streaming import FakeStreaming
 from tests.fakes.liveavatar import FakeLiveAvatar, LoopbackAgentControl
-from tests.fakes.server import serve
-
-
-async def _no_sleep(delay: float) -> None:
-    return None
+from tests.fakes.sleeps import Sleeps
 
 
 @dataclass
@@ -94,16 +91,13 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     else:
         fake = FakeStreaming(max_concurrent=1)
         avatar, voice = heygen_streaming.AVATAR_ID, heygen_streaming.VOICE_ID
-    async with serve(fake.app()) as url:
-        settings = load_settings(
-            heygen_live_api=kind, avatarbot_data_dir=tmp_path,
-            heygen_api_base=url, heygen_api_key=heygen_streaming.API_KEY,
-            liveavatar_api_base=url, liveavatar_api_key=liveavatar.API_KEY,
-        )
-        async with heygen_clients(settings, sleep=_no_sleep) as clients:
-            channel = LoopbackAgentControl(fake) if isinstance(fake, FakeLiveAvatar) else None
-            backend = build_live_backend(settings, clients, channel=channel)
-            yield Stack(backend, kind, fake, avatar, voice, channel)
+    async with served_clients(
+        fake.app(), sleep=Sleeps(), heygen_live_api=kind, avatarbot_data_dir=tmp_path,
+        heygen_api_key=heygen_streaming.API_KEY, liveavatar_api_key=liveavatar.API_KEY,
+    ) as clients:
+        channel = LoopbackAgentControl(fake) if isinstance(fake, FakeLiveAvatar) else None
+        backend = build_live_backend(clients.settings, clients, channel=channel)
+        yield Stack(backend, kind, fake, avatar, voice, channel)
 
 
 # --- one shape, one behaviour -------------------------------------------------------------
@@ -223,13 +217,12 @@ async def test_a_failed_start_gives_its_slot_back(stack: Stack) -> None:
 
 async def test_liveavatar_speech_is_a_speak_text_event_in_the_room(tmp_path: Path) -> None:
     fake = FakeLiveAvatar()
-    async with serve(fake.app()) as url:
-        settings = load_settings(liveavatar_api_base=url, liveavatar_api_key=liveavatar.API_KEY,
-                                 avatarbot_data_dir=tmp_path)
-        async with heygen_clients(settings) as clients:
-            backend = build_live_backend(settings, clients, channel=LoopbackAgentControl(fake))
-            session = await backend.create_session(liveavatar.AVATAR_ID, liveavatar.VOICE_ID)
-            await backend.speak(session, "Hello from the bot.")
+    async with served_clients(fake.app(), liveavatar_api_key=liveavatar.API_KEY,
+                              avatarbot_data_dir=tmp_path) as clients:
+        backend = build_live_backend(clients.settings, clients,
+                                     channel=LoopbackAgentControl(fake))
+        session = await backend.create_session(liveavatar.AVATAR_ID, liveavatar.VOICE_ID)
+        await backend.speak(session, "Hello from the bot.")
     command = fake.sessions[session.session_id].commands[0]
     assert command["event_type"] == "avatar.speak_text"
     assert command["session_id"] == session.session_id
@@ -241,14 +234,12 @@ async def test_liveavatar_speech_is_a_speak_text_event_in_the_room(tmp_path: Pat
 async def test_liveavatar_without_an_agent_token_says_why_it_cannot_speak(
         tmp_path: Path) -> None:
     fake = FakeLiveAvatar(grant_agent_token=False)
-    async with serve(fake.app()) as url:
-        settings = load_settings(liveavatar_api_base=url, liveavatar_api_key=liveavatar.API_KEY,
-                                 avatarbot_data_dir=tmp_path)
-        async with heygen_clients(settings) as clients:
-            backend = build_live_backend(settings, clients, channel=LiveKitAgentControl())
-            session = await backend.create_session(liveavatar.AVATAR_ID)
-            with pytest.raises(AgentControlError) as info:
-                await backend.speak(session, "Hello?")
+    async with served_clients(fake.app(), liveavatar_api_key=liveavatar.API_KEY,
+                              avatarbot_data_dir=tmp_path) as clients:
+        backend = build_live_backend(clients.settings, clients, channel=LiveKitAgentControl())
+        session = await backend.create_session(liveavatar.AVATAR_ID)
+        with pytest.raises(AgentControlError) as info:
+            await backend.speak(session, "Hello?")
     assert "agent token" in str(info.value)
     assert session.agent_token is None
 

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
-from bot.heygen.clients import heygen_clients
 from bot.heygen.errors import HeyGenAuthError, HeyGenError, HeyGenProtocolError, HeyGenTimeout
 from bot.heygen.liveavatar import (
     AvatarPersona,
@@ -25,19 +23,10 @@ from bot.heygen.liveavatar import (
     VideoSettings,
     parse_agent_control,
 )
+from tests.fakes.clients import served_clients
 from tests.fakes.faults import Fault
 from tests.fakes.liveavatar import API_KEY, AVATAR_ID, VOICE_ID, FakeLiveAvatar
-from tests.fakes.server import serve
-
-
-class Sleeps:
-    """Backoff delays the client asked for, recorded instead of slept."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
+from tests.fakes.sleeps import Sleeps
 
 
 @pytest.fixture
@@ -45,19 +34,13 @@ def fake() -> FakeLiveAvatar:
     return FakeLiveAvatar(max_concurrent=2, idle_timeout=300)
 
 
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
 async def make_client(fake: FakeLiveAvatar, sleeps: Sleeps, tmp_path: Path, *,
                       key: str = API_KEY, timeout_s: float = 10.0
                       ) -> AsyncIterator[LiveAvatarClient]:
-    async with serve(fake.app()) as url:
-        settings = load_settings(liveavatar_api_base=url, liveavatar_api_key=key,
-                                 heygen_timeout_seconds=timeout_s, avatarbot_data_dir=tmp_path)
-        async with heygen_clients(settings, sleep=sleeps) as clients:
-            yield LiveAvatarClient(clients.liveavatar_api())
+    async with served_clients(fake.app(), sleep=sleeps, liveavatar_api_key=key,
+                              heygen_timeout_seconds=timeout_s,
+                              avatarbot_data_dir=tmp_path) as clients:
+        yield LiveAvatarClient(clients.liveavatar_api())
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
-from bot.heygen.clients import heygen_clients
 from bot.heygen.errors import HeyGenAuthError, HeyGenError, HeyGenTimeout
 from bot.heygen.streaming_v1 import (
     AvatarQuality,
@@ -24,27 +22,15 @@ from bot.heygen.streaming_v1 import (
     VoiceEmotion,
     VoiceSetting,
 )
+from tests.fakes.clients import served_clients
 from tests.fakes.faults import Fault
 from tests.fakes.heygen_streaming import API_KEY, AVATAR_ID, VOICE_ID, FakeStreaming
-from tests.fakes.server import serve
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
+from tests.fakes.sleeps import Sleeps
 
 
 @pytest.fixture
 def fake() -> FakeStreaming:
     return FakeStreaming(max_concurrent=2)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 async def make_client(
@@ -55,15 +41,14 @@ async def make_client(
     key: str = API_KEY,
     timeout_s: float = 10.0,
 ) -> AsyncIterator[StreamingClient]:
-    async with serve(fake.app()) as url:
-        settings = load_settings(
-            heygen_api_base=url,
-            heygen_api_key=key,
-            heygen_timeout_seconds=timeout_s,
-            avatarbot_data_dir=tmp_path,
-        )
-        async with heygen_clients(settings, sleep=sleeps) as clients:
-            yield StreamingClient(clients.heygen_api())
+    async with served_clients(
+        fake.app(),
+        sleep=sleeps,
+        heygen_api_key=key,
+        heygen_timeout_seconds=timeout_s,
+        avatarbot_data_dir=tmp_path,
+    ) as clients:
+        yield StreamingClient(clients.heygen_api())
 
 
 @pytest.fixture
@@ -354,12 +339,10 @@ async def test_the_routes_work_mounted_in_the_whole_heygen_fake(tmp_path: Path) 
 
     heygen = FakeHeyGen()
     assert heygen.streaming is not None
-    async with serve(heygen.app()) as url:
-        settings = load_settings(
-            heygen_api_base=url, heygen_api_key=heygen.api_key, avatarbot_data_dir=tmp_path
-        )
-        async with heygen_clients(settings) as clients:
-            client = StreamingClient(clients.heygen_api())
-            session_id = await running(client)
-            await client.repeat(session_id, "Mounted and speaking.")
+    async with served_clients(
+        heygen.app(), heygen_api_key=heygen.api_key, avatarbot_data_dir=tmp_path
+    ) as clients:
+        client = StreamingClient(clients.heygen_api())
+        session_id = await running(client)
+        await client.repeat(session_id, "Mounted and speaking.")
     assert heygen.streaming.spoken(session_id) == ["Mounted and speaking."]
