@@ -671,11 +671,8 @@ def _file_sha256(path: Path, limit: int) -> str | None:
     try:
         if path.stat().st_size > limit:
             return None
-        digest = hashlib.sha256()
         with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+            return hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError:
         return None
 
