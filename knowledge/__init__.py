@@ -5,7 +5,11 @@
     kb.add(["./handbook", "notes.md"], datasource="default")
     hits = kb.search("how do I rotate tokens?", k=5)       # or: await kb.asearch(...)
 
-Names are imported lazily so `import knowledge.sources` does not load Chroma.
+    from knowledge import Answerer, AnswerDone, TextDelta
+    async for event in Answerer(kb).stream("how do I rotate tokens?"):
+        ...                                                # TextDelta*, then one AnswerDone
+
+Names are imported lazily so `import knowledge.sources` does not load Chroma (or LangChain).
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ _EXPORTS = {
     "EmbeddingMismatchError": "knowledge.index",
     "EmbeddingError": "knowledge.embeddings",
     "StoreError": "knowledge.store",
+    "Answerer": "knowledge.answer",
+    "Answer": "knowledge.answer",
+    "AnswerStatus": "knowledge.answer",
+    "Source": "knowledge.answer",
+    "AnswerEvent": "knowledge.answer",
+    "TextDelta": "knowledge.answer",
+    "AnswerDone": "knowledge.answer",
+    "Retriever": "knowledge.answer",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -31,3 +31,15 @@ def test_knowledge_imports_without_slack_or_heygen_code() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_the_public_api_resolves_and_answering_loads_only_when_asked_for() -> None:
+    code = (
+        "import sys, knowledge\n"
+        "assert 'knowledge.answer' not in sys.modules\n"
+        "from knowledge import Answerer, Answer, AnswerDone, TextDelta, KnowledgeBase\n"
+        "assert Answerer.__module__ == 'knowledge.answer'\n"
+        "missing = [n for n in knowledge.__all__ if getattr(knowledge, n, None) is None]\n"
+        "assert not missing, missing\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
