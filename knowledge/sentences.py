@@ -27,6 +27,11 @@ _URL = re.compile(r"(?:https?://|www\.)[^\s<>()\[\]`\"']+")
 _URL_TRAILING = ".,;:!?"
 # A complete word followed by something: the next sentence has really started.
 _STARTED = re.compile(r"\w[\s\W]")
+# pysbd takes "1." after a word for a sentence end ("Step 1. Install it." -> "Step",
+# "1. Install it.") and cuts a bare enumerator off its item ("2." | "Then this.").
+_ENUMERATOR = re.compile(r"\d{1,3}[.)]")
+_NUMBERING = re.compile(r"(?:[A-Za-z]+[ \t]+)?\d{1,3}[.)]")  # "2." or "Step 2." alone
+_OPEN_WORD = re.compile(r"\w[ \t]*$")  # a piece ending in a word, on the same line
 
 
 @lru_cache(maxsize=1)
@@ -72,7 +77,22 @@ def _boundaries(text: str) -> list[int]:
     for span in _segmenter().segment(masked):
         if span.start > starts[-1]:
             starts.append(span.start)
-    return starts
+    return _join_enumerators(text, starts)
+
+
+def _join_enumerators(text: str, starts: list[int]) -> list[int]:
+    """Undo splits that leave a numbering ("Step 1.", "2.") apart from its sentence."""
+    kept = [starts[0]]
+    ends = [*starts[1:], len(text)]
+    for start, end in zip(starts[1:], ends[1:], strict=True):
+        before = text[kept[-1] : start]
+        piece = text[start:end]
+        if _NUMBERING.fullmatch(before.strip()) or (
+            _ENUMERATOR.match(piece) and _OPEN_WORD.search(before)
+        ):
+            continue
+        kept.append(start)
+    return kept
 
 
 def _pieces(text: str) -> list[str]:

@@ -101,6 +101,27 @@ CASES: list[tuple[str, str, list[str]]] = [
         ["Email ops@example.com for help.", "They reply fast."],
     ),
     ("no final punctuation", "It ends without a period", ["It ends without a period"]),
+    (
+        "numbered steps in running text",
+        "Step 1. Install it. Step 2. Run it.",
+        ["Step 1. Install it.", "Step 2. Run it."],
+    ),
+    ("numbers inline after a sentence", "1. Do X. 2. Do Y.", ["1. Do X.", "2. Do Y."]),
+    (
+        "a bare enumerator stays with its item",
+        "Do this first. 2. Then this.",
+        ["Do this first.", "2. Then this."],
+    ),
+    (
+        "figure and number abbreviations",
+        "See Fig. 3 for the flow. Call No. 5 now.",
+        ["See Fig. 3 for the flow.", "Call No. 5 now."],
+    ),
+    (
+        "a number ending a sentence",
+        "Read chapter 2. Then stop.",
+        ["Read chapter 2.", "Then stop."],
+    ),
 ]
 
 
