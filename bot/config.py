@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from knowledge.config import KnowledgeConfig
+from knowledge.config import AnswerConfig, KnowledgeConfig, LLMConfig
 
 
 class VideoApi(StrEnum):
@@ -101,6 +101,26 @@ class Settings(BaseSettings):
             max_document_bytes=int(self.max_document_mb * 1024 * 1024),
             chroma_host=self.chroma_host,
             chroma_port=self.chroma_port,
+        )
+
+    def llm_config(self) -> LLMConfig | None:
+        """The language model LLM_* describe, or None when LLM_MODEL is unset (extractive)."""
+        if not self.llm_model:
+            return None
+        key = self.llm_api_key
+        return LLMConfig(
+            model=self.llm_model,
+            base_url=self.llm_base_url or None,
+            # A blank key means "none" (local models), not an empty credential.
+            api_key=key if key is not None and key.get_secret_value().strip() else None,
+        )
+
+    def answer_config(self) -> AnswerConfig:
+        """What the Answerer needs: shared by `avatarbot ask` and the Slack handlers."""
+        return AnswerConfig(
+            llm=self.llm_config(),
+            min_relevance=self.answer_min_score,
+            spoken_max_seconds=self.spoken_max_seconds,
         )
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 _EXPORTS = {
     "KnowledgeConfig": "knowledge.config",
+    "AnswerConfig": "knowledge.config",
+    "LLMConfig": "knowledge.config",
     "Document": "knowledge.models",
     "Chunk": "knowledge.models",
     "Hit": "knowledge.models",
@@ -39,6 +41,7 @@ _EXPORTS = {
     "TextDelta": "knowledge.answer",
     "AnswerDone": "knowledge.answer",
     "Retriever": "knowledge.answer",
+    "LLMError": "knowledge.llm",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -27,7 +27,15 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from pydantic import BaseModel, Field
 
 from knowledge.composer import compose
-from knowledge.llm import NO_ANSWER, LLMError, Turn, answer_messages, describe_failure
+from knowledge.config import AnswerConfig
+from knowledge.llm import (
+    NO_ANSWER,
+    LLMError,
+    Turn,
+    answer_messages,
+    create_chat_model,
+    describe_failure,
+)
 from knowledge.llm import standalone_question as rewrite_question
 from knowledge.models import Hit
 from knowledge.sentences import split_sentences
@@ -143,6 +151,16 @@ class Answerer:
         self.top_k = top_k
         self.spoken_max_seconds = spoken_max_seconds
         self.llm_timeout = llm_timeout_seconds
+
+    @classmethod
+    def from_config(cls, retriever: Retriever, config: AnswerConfig) -> Answerer:
+        """The Answerer `config` describes; LLMError when its model cannot be created."""
+        return cls(
+            retriever,
+            chat_model=create_chat_model(config.llm) if config.llm else None,
+            min_relevance=config.min_relevance,
+            spoken_max_seconds=config.spoken_max_seconds,
+        )
 
     async def answer(
         self,

@@ -1,14 +1,15 @@
 """The knowledge library's configuration: plain values, no environment reading.
 
-The bot builds this from its settings (`bot.config.Settings.knowledge_config`); a library
-user builds it directly.
+The bot builds these from its settings (`bot.config.Settings.knowledge_config` and
+`.answer_config`); a library user builds them directly. Kept free of LangChain so reading
+settings stays cheap for commands that never answer.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 
 class KnowledgeConfig(BaseModel):
@@ -27,3 +28,27 @@ class KnowledgeConfig(BaseModel):
     @property
     def lexical_dir(self) -> Path:
         return self.data_dir / "lexical"
+
+
+class LLMConfig(BaseModel):
+    """How to reach the language model; built by the bot from LLM_* settings."""
+
+    model: str = Field(description="init_chat_model string, e.g. openai:gpt-4o-mini")
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0)
+
+
+class AnswerConfig(BaseModel):
+    """How the Answerer answers (`Answerer.from_config`)."""
+
+    llm: LLMConfig | None = Field(
+        default=None, description="None: extractive answers from the passages, no model."
+    )
+    min_relevance: float = Field(
+        default=0.2, ge=0, description="Below this best-passage relevance: nothing found."
+    )
+    spoken_max_seconds: float = Field(
+        default=60.0, gt=0, description="The avatar's spoken variant is cut to this length."
+    )

@@ -15,8 +15,8 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, Field, SecretStr
 
+from knowledge.config import LLMConfig
 from knowledge.models import Hit
 
 NO_ANSWER = "NO_ANSWER"
@@ -37,16 +37,6 @@ If the passages do not contain the answer, reply with exactly {NO_ANSWER} and no
 REWRITE_SYSTEM = """Rewrite the user's last question as one standalone question that can be \
 understood without the conversation: resolve pronouns and references from the earlier turns \
 and keep the user's own wording where possible. Reply with the question only."""
-
-
-class LLMConfig(BaseModel):
-    """How to reach the language model; built by the bot from LLM_* settings."""
-
-    model: str = Field(description="init_chat_model string, e.g. openai:gpt-4o-mini")
-    base_url: str | None = None
-    api_key: SecretStr | None = None
-    timeout_seconds: float = Field(default=60.0, gt=0)
-    max_retries: int = Field(default=2, ge=0)
 
 
 class LLMError(Exception):

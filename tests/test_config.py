@@ -16,7 +16,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Run in an empty directory so a developer's own .env cannot leak into the test.
     monkeypatch.chdir(tmp_path)
     for name in ("CHUNK_SIZE", "CHUNK_OVERLAP", "AVATARBOT_DATA_DIR", "HEYGEN_VIDEO_API",
-                 "HEYGEN_API_KEY", "EMBEDDINGS"):
+                 "HEYGEN_API_KEY", "EMBEDDINGS", "LLM_MODEL", "LLM_BASE_URL", "LLM_API_KEY",
+                 "ANSWER_MIN_SCORE", "SPOKEN_MAX_SECONDS"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -78,3 +79,35 @@ def test_cli_reports_invalid_setting_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "CHUNK_SIZE" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_answer_config_without_llm_model_answers_extractively() -> None:
+    config = load_settings().answer_config()
+    assert config.llm is None
+    assert (config.min_relevance, config.spoken_max_seconds) == (0.2, 60.0)
+
+
+def test_answer_config_maps_llm_and_answer_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_MODEL", "openai:gpt-4o-mini")
+    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("LLM_API_KEY", "sk-config-SECRET-123")
+    monkeypatch.setenv("ANSWER_MIN_SCORE", "0.35")
+    monkeypatch.setenv("SPOKEN_MAX_SECONDS", "20")
+    config = load_settings().answer_config()
+    assert config.llm is not None
+    assert config.llm.model == "openai:gpt-4o-mini"
+    assert config.llm.base_url == "http://127.0.0.1:9/v1"
+    assert config.llm.api_key is not None
+    assert config.llm.api_key.get_secret_value() == "sk-config-SECRET-123"
+    assert (config.min_relevance, config.spoken_max_seconds) == (0.35, 20.0)
+    assert "sk-config-SECRET-123" not in repr(config)
+
+
+def test_blank_llm_key_and_base_url_mean_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Local models (e.g. ollama) take no key: a blank variable must not become "".
+    monkeypatch.setenv("LLM_MODEL", "ollama:llama3")
+    monkeypatch.setenv("LLM_BASE_URL", "")
+    monkeypatch.setenv("LLM_API_KEY", "  ")
+    llm = load_settings().answer_config().llm
+    assert llm is not None
+    assert llm.base_url is None and llm.api_key is None

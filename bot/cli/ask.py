@@ -22,7 +22,7 @@ from bot.config import Settings
 from knowledge.answer import Answer, Answerer, AnswerStatus, TextDelta
 from knowledge.embeddings import EmbeddingError
 from knowledge.index import KnowledgeBase, KnowledgeError
-from knowledge.llm import LLMConfig, LLMError, create_chat_model
+from knowledge.llm import LLMError
 from knowledge.store import StoreError
 
 EMPTY_KB = (
@@ -42,16 +42,6 @@ def _errors() -> Iterator[None]:
 
 def _is_set(secret: SecretStr | None) -> bool:
     return secret is not None and bool(secret.get_secret_value().strip())
-
-
-def llm_config(s: Settings) -> LLMConfig | None:
-    if not s.llm_model:
-        return None
-    return LLMConfig(
-        model=s.llm_model,
-        base_url=s.llm_base_url or None,
-        api_key=s.llm_api_key if _is_set(s.llm_api_key) else None,
-    )
 
 
 def avatar_note(s: Settings) -> str:
@@ -79,13 +69,7 @@ def ask(
         kb = KnowledgeBase(s.knowledge_config())
         if kb.is_empty():
             fail(EMPTY_KB)
-        config = llm_config(s)
-        answerer = Answerer(
-            kb,
-            chat_model=create_chat_model(config) if config else None,
-            min_relevance=s.answer_min_score,
-            spoken_max_seconds=s.spoken_max_seconds,
-        )
+        answerer = Answerer.from_config(kb, s.answer_config())
         answer = asyncio.run(_answer(answerer, question, datasource, stream=not as_json))
     if as_json:
         print(json.dumps(_as_json(answer), ensure_ascii=False, indent=2))
