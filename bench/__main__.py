@@ -11,8 +11,13 @@ BENCHES = {"index": index_bench.run, "answer": answer.run_bench}
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=[[], *BENCHES], metavar="NAME",
-                        help=f"one of: {', '.join(BENCHES)} (default: all)")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        choices=[[], *BENCHES],
+        metavar="NAME",
+        help=f"one of: {', '.join(BENCHES)} (default: all)",
+    )
     parser.add_argument("--quick", action="store_true", help="small corpora, fewer rounds")
     args = parser.parse_args()
     for name in args.names or list(BENCHES):

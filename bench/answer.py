@@ -124,9 +124,7 @@ async def llm_rows(kb: KnowledgeBase, questions: list[str], token_ms: float) -> 
 
     fake = FakeOpenAI(default=Reply(text=LLM_ANSWER, token_delay=token_ms / 1000))
     async with serve(fake.app()) as base_url:
-        config = LLMConfig(
-            model="openai:gpt-4o-mini", base_url=f"{base_url}/v1", api_key=API_KEY
-        )
+        config = LLMConfig(model="openai:gpt-4o-mini", base_url=f"{base_url}/v1", api_key=API_KEY)
         model = create_chat_model(config)
         answerer = Answerer(kb, chat_model=model, min_relevance=0.0)
         await whole(answerer, questions[0])  # warm up the client and connection pool
@@ -137,6 +135,7 @@ async def llm_rows(kb: KnowledgeBase, questions: list[str], token_ms: float) -> 
         batch = Answerer(kb, chat_model=unstreamed, min_relevance=0.0)
         b = await measure(whole, batch, questions)
     return [("LLM streamed (astream)", *s), ("LLM whole answer, then split", *b)]
+
 
 def print_table(rows: list[Row], pairs: list[tuple[int, int]]) -> None:
     print(f"{'path':<34} {'first sentence p50':>19} {'full answer p50':>16}")
@@ -154,8 +153,10 @@ async def run(args: argparse.Namespace) -> None:
         json.loads(line)["question"]
         for line in (EVAL / "questions.jsonl").read_text().splitlines()[: args.questions]
     ]
-    print(f"knowledge base: {stats.chunks} chunks, embeddings={stats.embedding}; "
-          f"{len(questions)} questions; LLM fake at {args.token_ms:g} ms/token")
+    print(
+        f"knowledge base: {stats.chunks} chunks, embeddings={stats.embedding}; "
+        f"{len(questions)} questions; LLM fake at {args.token_ms:g} ms/token"
+    )
     extractive = Answerer(kb)
     await whole(extractive, questions[0])  # warm up (model load, lexical index)
     searches = []

@@ -184,9 +184,7 @@ class Answerer:
         query, rewrite_error = question, None
         if history and self.chat_model is not None:
             try:
-                query = await rewrite_question(
-                    self.chat_model, question, history, self.llm_timeout
-                )
+                query = await rewrite_question(self.chat_model, question, history, self.llm_timeout)
             except LLMError as exc:
                 rewrite_error = exc
                 query = _with_last_user_turn(question, history)
@@ -267,9 +265,7 @@ class Answerer:
             notice = _failure_text(error, partial=shown)
             yield TextDelta(("\n\n" if shown else "") + notice)
             text = (shown.rstrip() + "\n\n" + notice) if shown else notice
-            yield AnswerDone(
-                final(text, AnswerStatus.LLM_FAILED, every_source, error=error.reason)
-            )
+            yield AnswerDone(final(text, AnswerStatus.LLM_FAILED, every_source, error=error.reason))
             return
         if not shown:
             # The marker, an empty reply or a structured refusal: no answer in the passages.

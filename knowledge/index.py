@@ -161,9 +161,7 @@ class KnowledgeBase:
         if self.embedder is None:
             # Chroma wants a vector per record: a 1-d placeholder spread by text so the
             # HNSW graph has no ties; never queried.
-            return np.array(
-                [[(hash(t) % 1000 + 1) / 1000.0] for t in texts], dtype=np.float32
-            )
+            return np.array([[(hash(t) % 1000 + 1) / 1000.0] for t in texts], dtype=np.float32)
         return self.embedder.embed_documents(texts)
 
     def _checked_state(self) -> State | None:
@@ -463,9 +461,7 @@ class KnowledgeBase:
 
     # --- search ----------------------------------------------------------------------------
 
-    def search(
-        self, query: str, k: int = 5, datasources: Sequence[str] | None = None
-    ) -> list[Hit]:
+    def search(self, query: str, k: int = 5, datasources: Sequence[str] | None = None) -> list[Hit]:
         """Top-k chunks for `query`, dense and lexical fused, near-duplicates removed."""
         query = query.strip()
         if not query or k <= 0 or (datasources is not None and not datasources):
@@ -513,7 +509,10 @@ class KnowledgeBase:
             )
             rankings["dense"] = []
             for cid, text, meta, dist in zip(
-                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0],
+                got["ids"][0],
+                got["documents"][0],
+                got["metadatas"][0],
+                got["distances"][0],
                 strict=True,
             ):
                 if generations.get(meta["doc"]) != meta["gen"]:

@@ -88,8 +88,6 @@ async def test_follow_up_without_a_model_searches_with_the_previous_question() -
 
 
 async def test_spoken_variant_respects_the_time_limit(kb: KnowledgeBase) -> None:
-    _, answer = await run(
-        Answerer(kb, spoken_max_seconds=4), "How do I get a video of the answer?"
-    )
+    _, answer = await run(Answerer(kb, spoken_max_seconds=4), "How do I get a video of the answer?")
     assert 0 < len(answer.spoken.split()) <= 10
     assert len(answer.text.split()) > len(answer.spoken.split())

@@ -74,8 +74,9 @@ def test_replicas_share_one_knowledge_base(tmp_path: Path, chroma_port: int) -> 
 
     hit = second.search("how do I restart the worker?")[0]
     assert hit.chunk.source == "runbook.md" and hit.chunk.title == "Runbook"
-    assert second.add([Upload("runbook.md", b"# Runbook\n\nRestart the worker with systemctl.\n")]
-                      ).unchanged == ["runbook.md"]
+    assert second.add(
+        [Upload("runbook.md", b"# Runbook\n\nRestart the worker with systemctl.\n")]
+    ).unchanged == ["runbook.md"]
 
     second.add([Upload("runbook.md", b"# Runbook\n\nReboot the host; workers come back.\n")])
     assert "Reboot the host" in first.search("reboot host")[0].chunk.text

@@ -83,9 +83,7 @@ def test_json_output_has_the_documented_keys(runner: CliRunner, loaded_dir: Path
     assert "avatarbot knowledge add" in payload["spoken"] and "[1]" not in payload["spoken"]
 
 
-def test_unknown_datasource_finds_nothing_and_says_so(
-    runner: CliRunner, loaded_dir: Path
-) -> None:
+def test_unknown_datasource_finds_nothing_and_says_so(runner: CliRunner, loaded_dir: Path) -> None:
     result = runner.invoke(
         app, ["ask", "--json", "--datasource", "hr", QUESTION], env=env(loaded_dir)
     )

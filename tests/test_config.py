@@ -15,9 +15,19 @@ from bot.config import LiveApi, SettingsError, VideoApi, load_settings
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Run in an empty directory so a developer's own .env cannot leak into the test.
     monkeypatch.chdir(tmp_path)
-    for name in ("CHUNK_SIZE", "CHUNK_OVERLAP", "AVATARBOT_DATA_DIR", "HEYGEN_VIDEO_API",
-                 "HEYGEN_API_KEY", "EMBEDDINGS", "LLM_MODEL", "LLM_BASE_URL", "LLM_API_KEY",
-                 "ANSWER_MIN_SCORE", "SPOKEN_MAX_SECONDS"):
+    for name in (
+        "CHUNK_SIZE",
+        "CHUNK_OVERLAP",
+        "AVATARBOT_DATA_DIR",
+        "HEYGEN_VIDEO_API",
+        "HEYGEN_API_KEY",
+        "EMBEDDINGS",
+        "LLM_MODEL",
+        "LLM_BASE_URL",
+        "LLM_API_KEY",
+        "ANSWER_MIN_SCORE",
+        "SPOKEN_MAX_SECONDS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -45,8 +55,12 @@ def test_environment_beats_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("CHUNK_SIZE", "lots"), ("CHUNK_SIZE", "5"), ("HEYGEN_VIDEO_API", "v9"),
-     ("CHROMA_PORT", "99999")],
+    [
+        ("CHUNK_SIZE", "lots"),
+        ("CHUNK_SIZE", "5"),
+        ("HEYGEN_VIDEO_API", "v9"),
+        ("CHROMA_PORT", "99999"),
+    ],
 )
 def test_invalid_setting_names_the_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
@@ -74,7 +88,11 @@ def test_cli_reports_invalid_setting_in_one_line(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "CHUNK_SIZE": "lots", "HOME": str(tmp_path)}
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "knowledge", "stats"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0
     assert "CHUNK_SIZE" in proc.stderr

@@ -135,8 +135,10 @@ def test_bad_inputs_are_reported_and_change_nothing(tmp_path: Path) -> None:
 
 def test_uploads_and_datasources(tmp_path: Path) -> None:
     kb = lexical_kb(tmp_path / "data")
-    kb.add([Upload("faq.md", b"# FAQ\n\nThe avatar speaks English and Spanish.\n")],
-           datasource="support")
+    kb.add(
+        [Upload("faq.md", b"# FAQ\n\nThe avatar speaks English and Spanish.\n")],
+        datasource="support",
+    )
     kb.add([write_corpus(tmp_path / "docs", HANDBOOK)])
     assert kb.stats().datasources == {"default": 3, "support": 1}
     in_default = kb.search("avatar speaks spanish", datasources=["default"])
@@ -180,8 +182,12 @@ def test_crash_midway_leaves_old_version_then_next_add_cleans_up(tmp_path: Path)
     KnowledgeBase(config, embedder=CountingEmbedder()).add([doc])
     old_chunks = KnowledgeBase(config, embedder=CountingEmbedder()).stats().chunks
 
-    doc.write_text("# Guide\n\n" + "\n\n".join(f"Paragraph {i} about penguins and their "
-                                                  f"habits number {i}." for i in range(1000)))
+    doc.write_text(
+        "# Guide\n\n"
+        + "\n\n".join(
+            f"Paragraph {i} about penguins and their habits number {i}." for i in range(1000)
+        )
+    )
     # A real crash: the process dies (no cleanup, no finally) while embedding batch 2.
     script = textwrap.dedent(f"""
         import os, sys
@@ -301,8 +307,9 @@ def test_big_indexes_rebuild_bm25_in_the_background(tmp_path: Path) -> None:
     writer.add([Upload("faq.md", b"# FAQ\n\nThe avatar speaks Esperanto fluently.\n")])
     writer.remove([str(tmp_path / "docs" / "tokens.md")])
     # Removed chunks vanish at once (the manifest reloads inline) ...
-    assert all(Path(h.chunk.source).name != "tokens.md"
-               for h in reader.search("rotate slack token"))
+    assert all(
+        Path(h.chunk.source).name != "tokens.md" for h in reader.search("rotate slack token")
+    )
     # ... and the new document is found once the background rebuild lands.
     deadline = time.monotonic() + 60
     while not reader.search("esperanto") and time.monotonic() < deadline:

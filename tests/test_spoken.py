@@ -64,6 +64,5 @@ def test_code_that_cannot_be_said_leaves_no_dangling_words() -> None:
         "Then loop, e.g. `while (x) { y(); }`."
     )
     assert speakable(text) == (
-        "Type ask-video and your question, for example ask-video how do I add documents? "
-        "Then loop."
+        "Type ask-video and your question, for example ask-video how do I add documents? Then loop."
     )

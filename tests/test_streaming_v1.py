@@ -313,7 +313,8 @@ async def test_a_task_that_times_out_is_not_resent(
 
 
 async def test_a_keep_alive_that_times_out_is_retried(
-        fake: FakeStreaming, sleeps: Sleeps, tmp_path: Path) -> None:
+    fake: FakeStreaming, sleeps: Sleeps, tmp_path: Path
+) -> None:
     async for client in make_client(fake, sleeps, tmp_path, timeout_s=0.3):
         session_id = await running(client)
         fake.faults.add("streaming_keep_alive", Fault.stall_until(then_answer=False))

@@ -62,7 +62,10 @@ def _print(report: EvalReport) -> None:
     worst_first = sorted(report.per_source.items(), key=lambda kv: (kv[1].mrr_at_10, kv[0]))
     for source, s in worst_first:
         table.add_row(
-            escape(source), str(s.questions), f"{s.hit_at_1:.2f}", f"{s.hit_at_k:.2f}",
+            escape(source),
+            str(s.questions),
+            f"{s.hit_at_1:.2f}",
+            f"{s.hit_at_k:.2f}",
             f"{s.mrr_at_10:.3f}",
         )
     console.print(table)

@@ -92,8 +92,9 @@ def add(
     kb = _open()
     with _errors():
         if if_empty and not kb.is_empty():
-            console.print(f"Knowledge base already has {kb.stats().documents} documents; "
-                          "nothing to do.")
+            console.print(
+                f"Knowledge base already has {kb.stats().documents} documents; nothing to do."
+            )
             return
         urls = [i for i in inputs if i.startswith(("http://", "https://"))]
         paths = [i for i in inputs if i not in urls]

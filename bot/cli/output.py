@@ -18,8 +18,7 @@ err_console = Console(stderr=True)
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line to stderr and exit."""
     # escape: messages may hold brackets ("[REDACTED]", ids) that rich would read as markup
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False,
-                      soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

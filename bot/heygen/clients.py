@@ -55,10 +55,13 @@ class HeyGenClients:
             raise MissingApiKeyError("HEYGEN_API_KEY", "HeyGen")
         secret = key.get_secret_value().strip()
         return ApiClient(
-            self.session, self.settings.heygen_api_base,
+            self.session,
+            self.settings.heygen_api_base,
             headers={"X-Api-Key": secret},
             timeout=self.settings.heygen_timeout_seconds,
-            secrets=[secret], service="HeyGen", **self._api_options,
+            secrets=[secret],
+            service="HeyGen",
+            **self._api_options,
         )
 
     def liveavatar_api(self) -> ApiClient:
@@ -72,10 +75,13 @@ class HeyGenClients:
             raise MissingApiKeyError("LIVEAVATAR_API_KEY", "LiveAvatar")
         secret = key.get_secret_value().strip()
         return ApiClient(
-            self.session, self.settings.liveavatar_api_base,
+            self.session,
+            self.settings.liveavatar_api_base,
             headers={"X-API-KEY": secret},
             timeout=self.settings.heygen_timeout_seconds,
-            secrets=[secret], service="LiveAvatar", **self._api_options,
+            secrets=[secret],
+            service="LiveAvatar",
+            **self._api_options,
         )
 
     # --- HeyGen families (built on first use, sharing one ApiClient) ------------------------

@@ -30,8 +30,9 @@ _MIN_SECRET_LEN = 4  # never "redact" an empty or trivially short string (it wou
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """`text` with every secret replaced and credential-looking JSON fields blanked."""
-    for secret in sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_LEN}, key=len,
-                         reverse=True):
+    for secret in sorted(
+        {s for s in secrets if s and len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True
+    ):
         text = text.replace(secret, REDACTED)
     return _SECRET_FIELDS.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
 
@@ -123,8 +124,9 @@ class MissingApiKeyError(HeyGenAuthError):
     """No key configured; the message names the variable to set."""
 
     def __init__(self, variable: str, service: str = "HeyGen") -> None:
-        super().__init__(f"{variable} is not set; set it to your {service} API key",
-                         service=service)
+        super().__init__(
+            f"{variable} is not set; set it to your {service} API key", service=service
+        )
         self.variable = variable
 
     def __str__(self) -> str:

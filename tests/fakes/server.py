@@ -66,6 +66,7 @@ class ServerThread:
 
     def call(self, fn: Callable[[], object]) -> object:
         """Run a plain function on the server's loop (e.g. to mutate fake state safely)."""
+
         async def run() -> object:
             return fn()
 
@@ -88,8 +89,9 @@ class ServerThread:
         tb: TracebackType | None,
     ) -> None:
         if self._runner is not None and self.app is not None:
-            asyncio.run_coroutine_threadsafe(
-                _stop(self.app, self._runner), self._loop).result(timeout=10)
+            asyncio.run_coroutine_threadsafe(_stop(self.app, self._runner), self._loop).result(
+                timeout=10
+            )
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
