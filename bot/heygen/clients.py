@@ -32,6 +32,7 @@ from bot.heygen.webhooks import Webhooks
 
 if TYPE_CHECKING:
     import aiohttp
+    from pydantic import SecretStr
 
 
 class HeyGenClients:
@@ -50,18 +51,9 @@ class HeyGenClients:
 
     def heygen_api(self) -> ApiClient:
         """ApiClient for HEYGEN_API_BASE authenticated with X-Api-Key: HEYGEN_API_KEY."""
-        key = self.settings.heygen_api_key
-        if key is None or not key.get_secret_value().strip():
-            raise MissingApiKeyError("HEYGEN_API_KEY", "HeyGen")
-        secret = key.get_secret_value().strip()
-        return ApiClient(
-            self.session,
-            self.settings.heygen_api_base,
-            headers={"X-Api-Key": secret},
-            timeout=self.settings.heygen_timeout_seconds,
-            secrets=[secret],
-            service="HeyGen",
-            **self._api_options,
+        s = self.settings
+        return self._api(
+            s.heygen_api_key, "HEYGEN_API_KEY", "HeyGen", s.heygen_api_base, "X-Api-Key"
         )
 
     def liveavatar_api(self) -> ApiClient:
@@ -70,17 +62,29 @@ class HeyGenClients:
         Session-scoped calls pass `Authorization: Bearer <session token>` per request; the
         core redacts those values too.
         """
-        key = self.settings.liveavatar_api_key
-        if key is None or not key.get_secret_value().strip():
-            raise MissingApiKeyError("LIVEAVATAR_API_KEY", "LiveAvatar")
-        secret = key.get_secret_value().strip()
+        s = self.settings
+        return self._api(
+            s.liveavatar_api_key,
+            "LIVEAVATAR_API_KEY",
+            "LiveAvatar",
+            s.liveavatar_api_base,
+            "X-API-KEY",
+        )
+
+    def _api(
+        self, key: SecretStr | None, variable: str, service: str, base_url: str, header: str
+    ) -> ApiClient:
+        """One service's ApiClient; a missing or blank key raises naming `variable`."""
+        secret = key.get_secret_value().strip() if key is not None else ""
+        if not secret:
+            raise MissingApiKeyError(variable, service)
         return ApiClient(
             self.session,
-            self.settings.liveavatar_api_base,
-            headers={"X-API-KEY": secret},
+            base_url,
+            headers={header: secret},
             timeout=self.settings.heygen_timeout_seconds,
             secrets=[secret],
-            service="LiveAvatar",
+            service=service,
             **self._api_options,
         )
 
