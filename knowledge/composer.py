@@ -95,13 +95,138 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords([w for w in words if w not in _FILLER])
 
 
-_BREAK = "\x00"  # stands where a code block was: a lead-in colon before it has no list
+_BREAK = "\x00"  # stands where code or navigation was: a lead-in colon before it has no list
+_RULE = "\x01"  # stands where a table's header rule was: the row above it is the header
+
+# Lines that are code even without a fence (a chunk cut inside a code block, web pages
+# that drop the fence): REPL prompts, statements, assignments, calls, lone brackets.
+_REPL = re.compile(r">>>|^\s*(?:\$|\.\.\.|In \[\d+\]:)\s")
+# Doc sites put a code tab's label before the code when flattened ("Pythonprompt = …").
+_TAB = r"(?i:Python|Shell|Bash|Console|JavaScript|TypeScript|Java|Go|Ruby|JSON|YAML|cURL)?"
+_STATEMENT = re.compile(
+    r"^\s*"
+    + _TAB
+    + r"(?:import\s+\w|from\s+[\w.]+\s+import\b|(?:async\s+)?def\s+\w|class\s+\w+[:(]"
+    r"|return\b|const\s|let\s|var\s|function\b|curl\s|pip\s+install|npm\s|print\(|#include)"
+)
+_ASSIGNMENT = re.compile(r"^\s*" + _TAB + r"[A-Za-z_][\w.]*(?:\[[^\]]*\])?\s*[-+*/]?=(?!=)\s*\S")
+_JSON_KEY = re.compile(r"^\s*[\"'][\w.-]+[\"']\s*:")
+_CALL = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\(|\b[a-z_]+\w*\([^)\s]*[,)]?$")
+_OPEN_CLOSE = re.compile(r"[{(\[\\]\s*$|^\s*[})\]]")
+# Code run into one line: a definition, an import, template placeholders.
+_CODE_INLINE = re.compile(
+    r"\b(?:def|function)\s+\w+\s*\(|\bimport\s+[\w{}, ]+\s+from\s+['\"]|\{\{\s*\w+\s*\}\}"
+)
+_TAG = re.compile(r"<\s*/?\s*\w+[^<>]{0,40}>")
+_CODE_CHARS = re.compile(r"[{}\[\]()=<>;\\|_]")
+# "Role namesThe Text …", "documents.Tool Use": a heading or label glued to the next text
+# when a web page was flattened. A glue point is a lower-case letter (or a sentence end)
+# directly followed by a capitalised word.
+_GLUE = re.compile(
+    r"(?<=[a-z])(?=[A-Z][a-z])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])|(?<=[a-z]{2})(?=\d{1,2}\.)"
+)
+# "Role names The Text Completions API expects …": a short title line run into a sentence.
+_SPACED_HEADING = re.compile(
+    r"^(?P<head>[A-Z][^.!?:;,\x00]{0,60}?[a-z0-9])\s+"
+    r"(?=(?:The|This|These|A|An|You|Your|We|Our|It|If|In|To|For|When|Each|Every)\s)"
+)
+_LINK_LINE = re.compile(
+    r"^[ \t]*(?:[-*+•]|\d{1,3}[.)])?[ \t]*(?:\[[^\]]+\]\([^)]*\)[ \t,|·•-]*)+$", re.MULTILINE
+)
+# A sentence that introduces what follows: "… include:", "… are as follows".
+_LEAD_IN = re.compile(
+    r"(?::|\b(?:include|includes|including|following|follows|such as|are|is|like))$",
+    re.IGNORECASE,
+)
+# A lead-in that cannot stand without what it introduces: its sentence is unfinished
+# ("… include:", "the steps are as follows:") or it is only a heading ("To add a case:").
+# One that is a complete instruction before a code block ("Run `x` with a folder:") can.
+_DANGLING = re.compile(
+    r"\b(?:include|includes|including|following|follows|such as|are|is|like|these|those"
+    r"|below|e\.g\.|for example|steps|ways)\s*:?$",
+    re.IGNORECASE,
+)
+_FUNCTION_WORDS = frozenset(STOPWORDS_EN) | {
+    "you", "your", "we", "our", "can", "how", "what", "when", "which", "do", "does", "has",
+    "have", "from", "each", "its", "may", "should", "must", "so", "than", "only",
+}  # fmt: skip
+
+
+def _code_line(line: str) -> bool:
+    if _REPL.search(line) or _STATEMENT.match(line) or _ASSIGNMENT.match(line):
+        return True
+    if _JSON_KEY.match(line) or _OPEN_CLOSE.search(line) or _CODE_INLINE.search(line):
+        return True
+    prose = _CODE_SPAN.sub("", line)
+    if _CALL.search(prose) or len(_TAG.findall(prose)) >= 3:  # markup, not prose
+        return True
+    # Dense with brackets and operators: not a sentence to read out.
+    return len(prose) >= 8 and len(_CODE_CHARS.findall(prose)) > 0.12 * len(prose)
+
+
+def _glue_points(line: str) -> list[int] | None:
+    """Where to separate glued text in `line`; None if it is glued past repair
+    ("CriteriaDescriptionAccuracyThe": a flattened table)."""
+    masked = _CODE_SPAN.sub(lambda m: "x" * len(m.group()), line)
+    points: list[int] = []
+    for token in re.finditer(r"\S+", masked):
+        cuts = [m.start() for m in _GLUE.finditer(token.group())]
+        glued = []
+        for cut in cuts:
+            left = re.sub(r"^\W+", "", token.group()[:cut])
+            # CamelCase names ("GitHub", "JavaScript", "PowerPoint") are short and capitalised;
+            # a glued word is lower-case ("namesThe") or a long word run into the next.
+            if (
+                left[-1:] in ".!?"
+                or token.group()[cut].isdigit()
+                or (len(left) >= 3 and left[0].islower())
+                or len(left) > 6
+            ):
+                glued.append(token.start() + cut)
+        if len(glued) >= 2:
+            return None
+        points.extend(glued)
+    return points
+
+
+def _lines(text: str) -> str:
+    """Each line as prose, or a break where it was code, navigation or unreadable glue."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if not line.strip() or line.strip() in (_BREAK, _RULE):
+            out.append(line)
+            continue
+        if not line.lstrip().startswith("|") and _code_line(line):  # table rows have bars
+            out.append(_BREAK)
+            continue
+        points = _glue_points(line)
+        if points is None:
+            out.append(_BREAK)
+            continue
+        parts = [line[a:b] for a, b in itertools.pairwise([0, *points, len(line)])]
+        for part in parts:
+            m = _SPACED_HEADING.match(part.strip())
+            if m and len(_WORD.findall(m.group("head"))) <= 6:
+                part = part.strip()[m.end() :]
+            out.append(part)
+        if len(parts) > 1:
+            out.append("")
+    return "\n".join(out)
 
 
 @dataclass(frozen=True)
 class _Unit:
     text: str
     is_list: bool = False  # a lead-in ("To add more test cases:") with its items, kept whole
+    marked: bool = False  # a list item: may lack a final period
+
+
+@dataclass(frozen=True)
+class _Raw:
+    text: str
+    marked: bool = False  # had a list marker
+    cells: tuple[str, ...] = ()  # a table row
+    header: bool = False  # the table row above the header rule
 
 
 def bigrams(text: str) -> set[tuple[str, str]]:
@@ -118,37 +243,49 @@ def prose_units(text: str) -> list[str]:
 
 def _units(text: str) -> list[_Unit]:
     text = _FENCED.sub(f"\n\n{_BREAK}\n\n", text)
-    for pattern in (_HEADING, _UNDERLINE, _TABLE_RULE, _SOURCE_LINE, _IMAGE):
+    text = _TABLE_RULE.sub(_RULE, text)
+    for pattern in (_HEADING, _UNDERLINE, _SOURCE_LINE, _IMAGE):
         text = pattern.sub("\n", text)
+    # A line of nothing but links is navigation ("- [Overview](…)", "[A](…) · [B](…)").
+    text = _LINK_LINE.sub(_BREAK, text)
     text = _LINK.sub(r"\1", text)
     text = _HTML_TAG.sub("", text)
     text = _RST_LITERAL.sub(r"`\1`", text)
     text = _EMPHASIS.sub(lambda m: m.group(2) or m.group(3), text)
     text = _EMPTY_PARENS.sub("", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
-    raw: list[tuple[str, bool]] = []
+    text = _lines(text)
+    raw: list[_Raw] = []
     for block in re.split(r"\n\s*\n", text):
         raw.extend(_block_units([ln.strip() for ln in block.splitlines() if ln.strip()]))
-    raw = [(re.sub(r"\s+", " ", u).strip(), marked) for u, marked in raw]
+    # Header rows go; the rest with their whitespace made single.
+    raw = [_Raw(" ".join(r.text.split()), r.marked, r.cells) for r in raw if not r.header]
     units: list[_Unit] = []
     i = 0
     while i < len(raw):
-        unit, _ = raw[i]
+        unit = raw[i].text
         i += 1
         if unit == _BREAK or not unit:
             continue
-        if unit.endswith(":") and i < len(raw) and _is_item(raw[i][0]):
+        if _LEAD_IN.search(unit) and i < len(raw) and raw[i].cells:
+            rows: list[_Raw] = []
+            while i < len(raw) and raw[i].cells:
+                rows.append(raw[i])
+                i += 1
+            units.append(_Unit(f"{unit} {_table_list(rows)}", is_list=True))
+            continue
+        if _LEAD_IN.search(unit) and i < len(raw) and _is_item(raw[i].text):
             # Items look alike (all marked, or all with or without a final period); the
             # first one that differs is ordinary text again.
-            style = _item_style(*raw[i])
+            style = _item_style(raw[i])
             items: list[str] = []
             while (
                 i < len(raw)
                 and len(items) < 6
-                and _is_item(raw[i][0])
-                and _item_style(*raw[i]) == style
+                and _is_item(raw[i].text)
+                and _item_style(raw[i]) == style
             ):
-                items.append(_finish(raw[i][0], None))
+                items.append(_finish(raw[i].text, None))
                 i += 1
             units.append(_Unit(" ".join([unit, *items]), is_list=True))
             continue
@@ -156,42 +293,64 @@ def _units(text: str) -> list[_Unit]:
         # standing alone, without final punctuation. They do not read as answers.
         if not _TERMINAL.search(unit) and len(_WORD.findall(unit)) <= 12:
             continue
-        units.append(_Unit(unit))
+        units.append(_Unit(unit, marked=raw[i - 1].marked))
     return units
 
 
+def _table_list(rows: list[_Raw]) -> str:
+    """A table after a lead-in, as a short list: whole rows if they are short, else the
+    first column (what the rows are about)."""
+    whole = [_finish(" – ".join(r.cells), None) for r in rows[:6]]
+    if sum(len(w) for w in whole) <= 300:
+        return " ".join(whole)
+    names = [r.cells[0].rstrip(".") for r in rows[:8]]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return listed + "."
+
+
 def _is_item(unit: str) -> bool:
-    return unit != _BREAK and not unit.endswith(":") and 0 < len(_WORD.findall(unit)) <= 30
+    return unit != _BREAK and not _LEAD_IN.search(unit) and 0 < len(_WORD.findall(unit)) <= 30
 
 
-def _item_style(unit: str, marked: bool) -> tuple[bool, bool]:
-    return marked, bool(_TERMINAL.search(unit))
+def _item_style(raw: _Raw) -> tuple[bool, bool]:
+    return raw.marked, bool(_TERMINAL.search(raw.text))
 
 
-def _block_units(lines: list[str]) -> list[tuple[str, bool]]:
-    """Split one blank-line-separated block into paragraphs, list items and table rows;
-    each with whether it had a list marker."""
+def _block_units(lines: list[str]) -> list[_Raw]:
+    """Split one blank-line-separated block into paragraphs, list items and table rows."""
     # Hard-wrapped prose (lines of similar, moderate width) is one paragraph; otherwise each
     # line stands alone, as in text extracted from web pages.
     wrapped = len(lines) > 1 and all(40 <= len(ln) <= 120 for ln in lines[:-1])
-    units: list[tuple[str, bool]] = []
+    units: list[_Raw] = []
     current: list[str] = []
     marked = False
+
+    def close() -> None:
+        if current:
+            units.append(_Raw(" ".join(current), marked))
+            current.clear()
+
     for line in lines:
+        if line in (_BREAK, _RULE):
+            close()
+            if line == _RULE and units and units[-1].cells:
+                units[-1] = _Raw(units[-1].text, True, units[-1].cells, header=True)
+            elif line == _BREAK:
+                units.append(_Raw(_BREAK))
+            continue
         if line.startswith("|") or line.count(" | ") >= 2:
-            cells = [c.strip() for c in line.strip("|").split("|") if c.strip()]
+            close()
+            cells = tuple(c.strip() for c in line.strip("|").split("|") if c.strip())
             row = " – ".join(cells)  # a table row reads as one statement
-            units.append((row if _TERMINAL.search(row) else row + ".", True))
+            units.append(_Raw(row if _TERMINAL.search(row) else row + ".", True, cells))
             continue
         if _LIST_MARKER.match(line) or (current and not wrapped):
-            if current:
-                units.append((" ".join(current), marked))
+            close()
             marked = bool(_LIST_MARKER.match(line))
-            current = [_LIST_MARKER.sub("", line)]
+            current.append(_LIST_MARKER.sub("", line))
             continue
         current.append(line)
-    if current:
-        units.append((" ".join(current), marked))
+    close()
     return units
 
 
@@ -202,13 +361,27 @@ def _is_readable(sentence: str, first_in_passage: bool) -> bool:
     # An overlapping chunk often starts mid-sentence; such a fragment reads badly alone.
     if first_in_passage and sentence[0].islower():
         return False
-    # Navigation bars and glued table cells ("CriteriaDescriptionAccuracyThe") extracted
-    # from web pages are not prose.
-    prose = _CODE_SPAN.sub("", sentence)
-    capitalised = sum(1 for w in _WORD.findall(prose) if w[0].isupper())
-    if len(words) >= 5 and capitalised >= 0.6 * len(words):
+    if _code_line(sentence) or _is_nav_run(sentence):
         return False
+    prose = _CODE_SPAN.sub("", sentence)
+    if len(_WORD.findall(prose)) < 4:
+        return False  # mostly inline code: a listing of names, not an explanation
     return not any(len(_GLUED.findall(w)) >= 2 for w in prose.split())
+
+
+def _is_nav_run(sentence: str) -> bool:
+    """Headings or link labels in a row ("When to chain prompts How to chain prompts
+    Example chained workflows"): capitalised words restart the text without punctuation
+    and there are few of the small words that hold a sentence together."""
+    words = _WORD.findall(_CODE_SPAN.sub("", sentence))
+    if len(words) < 5:
+        return False
+    capitalised = sum(1 for w in words if w[0].isupper())
+    if capitalised >= 0.6 * len(words):
+        return True
+    restarts = len(re.findall(r"\b[a-z][\w'-]*[)\]%]*\s+[A-Z][a-z]", sentence))
+    function = sum(1 for w in words if w.lower() in _FUNCTION_WORDS) / len(words)
+    return restarts >= 3 and function < 0.2
 
 
 def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
@@ -221,12 +394,22 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
             for s, sentence in enumerate(pieces):
                 position += 1
                 first = u == 0 and s == 0
-                last_of_chunk = u == len(units) - 1 and s == len(pieces) - 1
-                if last_of_chunk and not _TERMINAL.search(sentence) and len(units) > 1:
-                    continue  # probably cut at the chunk's end
                 head = split_sentences(sentence)[0] if unit.is_list else sentence
                 if not _is_readable(head, first):
                     continue
+                if not unit.is_list:
+                    # A lead-in whose list did not come with it says nothing on its own.
+                    if _DANGLING.search(sentence) or (
+                        sentence.endswith(":") and len(_WORD.findall(sentence)) <= 8
+                    ):
+                        continue
+                    # Prose ends with punctuation; a line without it is a heading, a label,
+                    # a run of links or a sentence cut at the chunk's end. List items may
+                    # lack it.
+                    if not _TERMINAL.search(sentence) and not (
+                        sentence.endswith(":") or (unit.marked and len(pieces) == 1)
+                    ):
+                        continue
                 # "How to measure latency How to reduce latency 1." is a run of headings
                 # glued to a list number, not a sentence.
                 bare = _ENUMERATOR_END.sub("", sentence)
@@ -249,13 +432,15 @@ def _near_duplicate(a: _Candidate, b: _Candidate) -> bool:
 
 
 def _finish(sentence: str, number: int | None) -> str:
-    """End the sentence properly (a lead-in colon whose list was dropped becomes a period),
-    with the citation mark before the final punctuation."""
+    """End the sentence properly, with the citation mark before the final punctuation, or
+    after a closing bracket or quote: never inside them."""
     sentence = _CITATION.sub("", sentence).rstrip()
     mark = f" [{number}]" if number is not None else ""
     m = _TERMINAL.search(sentence)
     if m is None:
         return sentence.rstrip(":;,-– ") + mark + "."
+    if m.group() not in (".", "!", "?"):
+        return sentence + mark
     return sentence[: m.start()].rstrip() + mark + sentence[m.start() :]
 
 

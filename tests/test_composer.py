@@ -132,3 +132,147 @@ def test_a_question_the_passages_do_not_touch_composes_nothing() -> None:
     result = compose("What is the capital of France?", hits(*loading.values()))
     assert result.text == ""
     assert result.cited == ()
+
+
+def passage(text: str, section: str = "", n: int = 0) -> Chunk:
+    return Chunk(
+        id=f"p{n}", source="docs/guide.md", title="Guide", section=section, text=text,
+        link=f"https://docs.example.com/guide#{n}",
+    )  # fmt: skip
+
+
+def test_a_lead_in_brings_its_bullet_list() -> None:
+    text = (
+        "## Evaluation metrics\n\n"
+        "Some success metrics to consider when evaluating a classifier include:\n\n"
+        "- Accuracy: the share of inputs classified correctly\n"
+        "- F1 score: the balance between precision and recall\n"
+        "- Latency: the time to return a label\n\n"
+        "Pick the metrics before you write the prompt.\n"
+    )
+    result = compose(
+        "What success metrics should I use to evaluate a classifier?", hits(passage(text))
+    )
+    assert_readable(result.text)
+    assert "include: Accuracy: the share of inputs classified correctly." in result.text
+    assert "Latency: the time to return a label [1]." in result.text
+
+
+def test_a_lead_in_whose_list_is_missing_is_dropped() -> None:
+    # The chunk ends where the list began: the list is in another chunk that was not found.
+    cut = passage(
+        "## Evaluation metrics\n\n"
+        "Some success metrics to consider evaluating Claude’s performance on a classification "
+        "task include:"
+    )
+    other = passage(
+        "Accuracy on a held-out test set is the main success metric for classification. "
+        "Measure it before and after every prompt change.",
+        n=1,
+    )
+    result = compose(
+        "What are key success metrics for evaluating performance on a classification task?",
+        hits(cut, other),
+    )
+    assert_readable(result.text)
+    assert "include" not in result.text
+    assert not re.search(r"[:,]\s*\[\d+\]|\binclude\s*\[\d+\]", result.text)  # nothing dangles
+    assert "Accuracy on a held-out test set" in result.text
+
+
+def test_a_lead_in_brings_its_table_as_a_short_list() -> None:
+    text = (
+        "Some success metrics to consider for a classifier include:\n\n"
+        "| Metric | Description |\n|---|---|\n"
+        "| Accuracy | The output exactly matches the golden answer or correctly classifies the "
+        "input according to the task's requirements. |\n"
+        "| F1 score | The output optimally balances precision and recall across all classes. |\n"
+        "| Consistency | The output is consistent with its predictions for similar inputs. |\n"
+        "| Speed | The model responds within the acceptable time limit for the task. |\n"
+    )
+    result = compose(
+        "What success metrics should I consider for a classifier?", hits(passage(text))
+    )
+    assert_readable(result.text)
+    # Long rows become their first column: what a reader scans for.
+    assert "include: Accuracy, F1 score, Consistency and Speed [1]." in result.text
+    assert "Metric" not in result.text  # the header row is not an item
+
+
+def test_navigation_runs_are_not_answers() -> None:
+    nav = passage(
+        "## Examples\n\n"
+        "- [Why chain prompts?](/chain#why)\n"
+        "- [How to chain prompts](/chain#how)\n"
+        "- [Example chained workflows](/chain#examples)\n\n"
+        "Prefill Claude's responseLong context tips\n"
+        "Why chain prompts? When to chain prompts How to chain prompts Example chained "
+        "workflows: Advanced: Self-correction chains Examples\n"
+        "Why chain prompts?When to chain promptsHow to chain promptsExample chained workflows\n"
+    )
+    prose = passage(
+        "## Chaining\n\n"
+        "Chaining prompts breaks a complex task into subtasks, so each prompt gets the model's "
+        "full attention and errors are easier to trace.\n",
+        n=1,
+    )
+    result = compose("How does chaining prompts help with complex tasks?", hits(nav, prose))
+    assert_readable(result.text)
+    assert "How to chain prompts" not in result.text
+    assert "Example chained workflows" not in result.text
+    assert result.text.startswith("Chaining prompts breaks a complex task into subtasks")
+
+
+def test_code_never_reaches_the_answer() -> None:
+    # A page whose code fences were lost, and a chunk cut inside a fenced block.
+    page = passage(
+        "With Text Completions, the generated text is returned in the completion value of "
+        "the response:\n"
+        "Python>>> response = anthropic.completions.create(...)\n"
+        ">>> response.completion\n"
+        '" Hi, I\'m Claude"\n'
+        "The completion value holds only the new text and never repeats the prompt.\n"
+    )
+    inside = passage(
+        "# Missing turns\n"
+        'prompt = "Hello, world"\n\n'
+        "# Assistant turn is not last\n"
+        'prompt = "\\n\\nHuman: Hello, Claude\\n\\nAssistant: Hello, world\\n\\nHuman: Hi?"\n',
+        n=1,
+    )
+    result = compose(
+        "Does the completion value of a Text Completions response repeat the prompt?",
+        hits(inside, page),
+    )
+    assert_readable(result.text)
+    for code in (">>>", "prompt =", "create(", '"Hello, world"'):
+        assert code not in result.text
+    assert "The completion value holds only the new text" in result.text
+    assert not re.search(r"\([^)]*\[\d+\]", result.text)  # no citation inside brackets
+
+
+def test_a_citation_follows_a_closing_bracket() -> None:
+    text = "Keep images small for speed (resize them to about 1.15 megapixels.)\n"
+    result = compose("How small should images be for speed?", hits(passage(text)))
+    assert result.text.endswith("megapixels.) [1]")
+
+
+def test_a_heading_glued_to_its_paragraph_is_separated() -> None:
+    text = (
+        "Role namesThe Text Completions API expects alternating Human and Assistant turns, "
+        "but the Messages API expects user and assistant roles.\n"
+        "System prompt With Text Completions, the system prompt is the text before the first "
+        "Human turn.\n"
+    )
+    result = compose(
+        "What roles does the Text Completions API expect compared to the Messages API?",
+        hits(passage(text)),
+    )
+    assert_readable(result.text)
+    assert result.text.startswith("The Text Completions API expects alternating Human")
+    assert "Role names" not in result.text
+    assert not re.search(r"[a-z][A-Z][a-z]", result.text)  # nothing glued
+    # Product names keep their capitals.
+    assert prose_units("See the GitHub and JavaScript guides for the full walkthrough.") == [
+        "See the GitHub and JavaScript guides for the full walkthrough."
+    ]
