@@ -123,8 +123,9 @@ _CODE_CHARS = re.compile(r"[{}\[\]()=<>;\\|_]")
 # when a web page was flattened. A glue point is a lower-case letter (or a sentence end)
 # directly followed by a capitalised word.
 _GLUE = re.compile(
-    r"(?<=[a-z])(?=[A-Z][a-z])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])|(?<=[a-z]{2})(?=\d{1,2}\.)"
+    r"(?<=[a-z])(?=[A-Z][a-z]|[AI]$)|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])|(?<=[a-z]{2})(?=\d{1,2}\.)"
 )
+_GLUED_STEP = re.compile(r"^(\s*\d{1,2})(?=[A-Z][a-z]{2,})")  # "1Provide the tools"
 # "Role names The Text Completions API expects …": a short title line run into a sentence.
 _SPACED_HEADING = re.compile(
     r"^(?P<head>[A-Z][^.!?:;,\x00]{0,60}?[a-z0-9])\s+"
@@ -193,6 +194,7 @@ def _lines(text: str) -> str:
     """Each line as prose, or a break where it was code, navigation or unreadable glue."""
     out: list[str] = []
     for line in text.split("\n"):
+        line = _GLUED_STEP.sub(r"\1. ", line)
         if not line.strip() or line.strip() in (_BREAK, _RULE):
             out.append(line)
             continue

@@ -272,6 +272,17 @@ def test_a_heading_glued_to_its_paragraph_is_separated() -> None:
     assert result.text.startswith("The Text Completions API expects alternating Human")
     assert "Role names" not in result.text
     assert not re.search(r"[a-z][A-Z][a-z]", result.text)  # nothing glued
+    # Card labels run into their descriptions on a flattened page, and numbered steps.
+    assert prose_units(
+        "GitHub tutorialAn example-filled tutorial covering our docs.Sheets tutorialA lighter "
+        "version of the tutorial in a spreadsheet."
+    ) == [
+        "An example-filled tutorial covering our docs.",
+        "A lighter version of the tutorial in a spreadsheet.",
+    ]
+    assert prose_units("Use tools in these steps:\n1Define the tools\n2Send a prompt") == [
+        "Use tools in these steps: Define the tools. Send a prompt."
+    ]
     # Product names keep their capitals.
     assert prose_units("See the GitHub and JavaScript guides for the full walkthrough.") == [
         "See the GitHub and JavaScript guides for the full walkthrough."
