@@ -200,27 +200,33 @@ def test_a_lead_in_brings_its_table_as_a_short_list() -> None:
 
 
 def test_navigation_runs_are_not_answers() -> None:
+    # The foot of a flattened web page: a link list, the page's table of contents as one
+    # line, then the same run glued together.
     nav = passage(
-        "## Examples\n\n"
+        "## Further information\n\n"
+        "For more information, see the marketplace overview page.\n"
         "- [Why chain prompts?](/chain#why)\n"
         "- [How to chain prompts](/chain#how)\n"
-        "- [Example chained workflows](/chain#examples)\n\n"
-        "Prefill Claude's responseLong context tips\n"
-        "Why chain prompts? When to chain prompts How to chain prompts Example chained "
-        "workflows: Advanced: Self-correction chains Examples\n"
-        "Why chain prompts?When to chain promptsHow to chain promptsExample chained workflows\n"
+        "Why use Claude for Sheets? Get started with Claude for Sheets Install Claude for "
+        "Sheets Enter your first prompt Advanced use Prompt engineering workflow "
+        "Troubleshooting Further information\n"
+        "Why use Claude for Sheets?Get started with Claude for SheetsInstall Claude for Sheets\n"
     )
     prose = passage(
-        "## Chaining\n\n"
-        "Chaining prompts breaks a complex task into subtasks, so each prompt gets the model's "
-        "full attention and errors are easier to trace.\n",
+        "## Prompt engineering workflow\n\n"
+        "The Claude for Sheets workbook lets you test many prompts side by side, so you can "
+        "compare prompt variations without chaining calls by hand.\n",
         n=1,
     )
-    result = compose("How does chaining prompts help with complex tasks?", hits(nav, prose))
+    result = compose(
+        "How can Claude for Sheets improve prompt engineering workflows compared to chained "
+        "prompts?",
+        hits(nav, prose),
+    )
     assert_readable(result.text)
-    assert "How to chain prompts" not in result.text
-    assert "Example chained workflows" not in result.text
-    assert result.text.startswith("Chaining prompts breaks a complex task into subtasks")
+    for label in ("Get started with", "Install Claude for Sheets", "How to chain prompts"):
+        assert label not in result.text
+    assert result.text.startswith("The Claude for Sheets workbook lets you test many prompts")
 
 
 def test_code_never_reaches_the_answer() -> None:
