@@ -113,9 +113,10 @@ _ASSIGNMENT = re.compile(r"^\s*" + _TAB + r"[A-Za-z_][\w.]*(?:\[[^\]]*\])?\s*[-+
 _JSON_KEY = re.compile(r"^\s*[\"'][\w.-]+[\"']\s*:")
 _CALL = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\(|\b[a-z_]+\w*\([^)\s]*[,)]?$")
 _OPEN_CLOSE = re.compile(r"[{(\[\\]\s*$|^\s*[})\]]")
-# Code run into one line: a definition, an import, template placeholders.
+# Code run into one line: a JSON object, a definition, an import, template placeholders.
 _CODE_INLINE = re.compile(
-    r"\b(?:def|function)\s+\w+\s*\(|\bimport\s+[\w{}, ]+\s+from\s+['\"]|\{\{\s*\w+\s*\}\}"
+    r"\{\s*\"\w+\"\s*:|\b(?:def|function)\s+\w+\s*\("
+    r"|\bimport\s+[\w{}, ]+\s+from\s+['\"]|\{\{\s*\w+\s*\}\}"
 )
 _TAG = re.compile(r"<\s*/?\s*\w+[^<>]{0,40}>")
 _CODE_CHARS = re.compile(r"[{}\[\]()=<>;\\|_]")
@@ -124,6 +125,7 @@ _CODE_CHARS = re.compile(r"[{}\[\]()=<>;\\|_]")
 # directly followed by a capitalised word.
 _GLUE = re.compile(
     r"(?<=[a-z])(?=[A-Z][a-z]|[AI]$)|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])|(?<=[a-z]{2})(?=\d{1,2}\.)"
+    r"|(?<=\d{3})(?=[A-Z][a-z]{4,})"
 )
 _GLUED_STEP = re.compile(r"^(\s*\d{1,2})(?=[A-Z][a-z]{2,})")  # "1Provide the tools"
 # "Role names The Text Completions API expects …": a short title line run into a sentence.
@@ -174,14 +176,17 @@ def _glue_points(line: str) -> list[int] | None:
         cuts = [m.start() for m in _GLUE.finditer(token.group())]
         glued = []
         for cut in cuts:
-            left = re.sub(r"^\W+", "", token.group()[:cut])
+            before = token.group()[:cut]
+            # The letters right before the cut decide ("\n\nHuman" is an escape, not glue).
+            letters = re.findall(r"[A-Za-z]*$", before)[0]
             # CamelCase names ("GitHub", "JavaScript", "PowerPoint") are short and capitalised;
             # a glued word is lower-case ("namesThe") or a long word run into the next.
             if (
-                left[-1:] in ".!?"
+                before[-1:] in (".", "!", "?")
                 or token.group()[cut].isdigit()
-                or (len(left) >= 3 and left[0].islower())
-                or len(left) > 6
+                or before[-1:].isdigit()
+                or (len(letters) >= 3 and letters[0].islower())
+                or len(letters) > 6
             ):
                 glued.append(token.start() + cut)
         if len(glued) >= 2:
@@ -206,14 +211,17 @@ def _lines(text: str) -> str:
             out.append(_BREAK)
             continue
         parts = [line[a:b] for a, b in itertools.pairwise([0, *points, len(line)])]
-        for part in parts:
-            m = _SPACED_HEADING.match(part.strip())
-            if m and len(_WORD.findall(m.group("head"))) <= 6:
-                part = part.strip()[m.end() :]
-            out.append(part)
+        out.extend(_without_spaced_heading(part) for part in parts)
         if len(parts) > 1:
             out.append("")
     return "\n".join(out)
+
+
+def _without_spaced_heading(text: str) -> str:
+    m = _SPACED_HEADING.match(text.strip())
+    if m and len(_WORD.findall(m.group("head"))) <= 6:
+        return text.strip()[m.end() :]
+    return text
 
 
 @dataclass(frozen=True)
@@ -261,7 +269,11 @@ def _units(text: str) -> list[_Unit]:
     for block in re.split(r"\n\s*\n", text):
         raw.extend(_block_units([ln.strip() for ln in block.splitlines() if ln.strip()]))
     # Header rows go; the rest with their whitespace made single.
-    raw = [_Raw(" ".join(r.text.split()), r.marked, r.cells) for r in raw if not r.header]
+    raw = [
+        _Raw(_without_spaced_heading(" ".join(r.text.split())), r.marked, r.cells)
+        for r in raw
+        if not r.header
+    ]
     units: list[_Unit] = []
     i = 0
     while i < len(raw):
@@ -289,8 +301,12 @@ def _units(text: str) -> list[_Unit]:
             ):
                 items.append(_finish(raw[i].text, None))
                 i += 1
-            units.append(_Unit(" ".join([unit, *items]), is_list=True))
-            continue
+            # One unmarked line after a colon is just the next line (often a code tab's
+            # label), not a list.
+            if len(items) >= 2 or style[0]:
+                units.append(_Unit(" ".join([unit, *items]), is_list=True))
+                continue
+            i -= len(items)
         # Headings that survive as plain lines (text formats, extracted web pages): short,
         # standing alone, without final punctuation. They do not read as answers.
         if not _TERMINAL.search(unit) and len(_WORD.findall(unit)) <= 12:

@@ -237,6 +237,10 @@ def test_code_never_reaches_the_answer() -> None:
         "Python>>> response = anthropic.completions.create(...)\n"
         ">>> response.completion\n"
         '" Hi, I\'m Claude"\n'
+        "Errors can arrive in the stream as well:\n"
+        "Example errorevent: completion\n"
+        'data: {"completion": " Hello", "stop_reason": null}\n'
+        "event: error\n"
         "The completion value holds only the new text and never repeats the prompt.\n"
     )
     inside = passage(
@@ -251,7 +255,7 @@ def test_code_never_reaches_the_answer() -> None:
         hits(inside, page),
     )
     assert_readable(result.text)
-    for code in (">>>", "prompt =", "create(", '"Hello, world"'):
+    for code in (">>>", "prompt =", "create(", '"Hello, world"', "data:", "event:"):
         assert code not in result.text
     assert "The completion value holds only the new text" in result.text
     assert not re.search(r"\([^)]*\[\d+\]", result.text)  # no citation inside brackets
@@ -288,6 +292,13 @@ def test_a_heading_glued_to_its_paragraph_is_separated() -> None:
     ]
     assert prose_units("Use tools in these steps:\n1Define the tools\n2Send a prompt") == [
         "Use tools in these steps: Define the tools. Send a prompt."
+    ]
+    # Escapes are not glue; a flattened table's cells glued to numbers are cut apart.
+    assert prose_units("It expects alternating \\n\\nHuman: and \\n\\nAssistant: turns.") == [
+        "It expects alternating \\n\\nHuman: and \\n\\nAssistant: turns."
+    ]
+    assert prose_units("voyage-2160001536Voyage is the most powerful generalist model.") == [
+        "Voyage is the most powerful generalist model."
     ]
     # Product names keep their capitals.
     assert prose_units("See the GitHub and JavaScript guides for the full walkthrough.") == [
