@@ -131,7 +131,7 @@ _GLUED_STEP = re.compile(r"^(\s*\d{1,2})(?=[A-Z][a-z]{2,})")  # "1Provide the to
 # "Role names The Text Completions API expects …": a short title line run into a sentence.
 _SPACED_HEADING = re.compile(
     r"^(?P<head>[A-Z][^.!?:;,\x00]{0,60}?[a-z0-9])\s+"
-    r"(?=(?:The|This|These|A|An|You|Your|We|Our|It|If|In|To|For|When|Each|Every)\s)"
+    r"(?=(?:The|This|These|A|An|You|Your|We|Our|It|If|In|To|For|When|Each|Every|How|What|Why|Which)\s)"
 )
 _LINK_LINE = re.compile(
     r"^[ \t]*(?:[-*+•]|\d{1,3}[.)])?[ \t]*(?:\[[^\]]+\]\([^)]*\)[ \t,|·•-]*)+$", re.MULTILINE

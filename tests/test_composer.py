@@ -293,6 +293,9 @@ def test_a_heading_glued_to_its_paragraph_is_separated() -> None:
     assert prose_units("Use tools in these steps:\n1Define the tools\n2Send a prompt") == [
         "Use tools in these steps: Define the tools. Send a prompt."
     ]
+    assert prose_units("Task fidelity How well does the model need to perform on the task?") == [
+        "How well does the model need to perform on the task?"
+    ]
     # Escapes are not glue; a flattened table's cells glued to numbers are cut apart.
     assert prose_units("It expects alternating \\n\\nHuman: and \\n\\nAssistant: turns.") == [
         "It expects alternating \\n\\nHuman: and \\n\\nAssistant: turns."
