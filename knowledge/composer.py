@@ -4,7 +4,12 @@ Pure: hits in, text and the hits it cites out; no I/O, no model. Used when no la
 is configured, so it has to read as an answer rather than as a dump of chunks:
 
 - passages are turned into prose first (headings, code blocks, table rules, list markers,
-  link targets, emphasis and HTML tags dropped; hard-wrapped lines joined);
+  link targets, emphasis and HTML tags dropped; hard-wrapped lines joined). Each line of a
+  flattened web page stays its own unit; lines that are code without a fence (REPL prompts,
+  assignments, calls, JSON), navigation (lines of links, runs of headings) or glued past
+  repair are dropped, and a heading glued to its text ("Role namesThe API …") is cut off;
+- a lead-in ("… include:") keeps its list items, or a table after it as a short list (whole
+  rows, or the first column when rows are long); a lead-in whose list is missing is dropped;
 - every sentence is scored against the question: stemmed term overlap weighted by idf over
   the candidate sentences, damped for very long sentences, plus a bonus for its passage's
   rank; terms a chosen sentence already covers count less for the next one, so the answer
@@ -12,7 +17,8 @@ is configured, so it has to read as an answer rather than as a dump of chunks:
 - fragments (a chunk that starts mid-sentence, a sentence cut at the chunk's end) and near
   duplicates (overlapping chunks) are dropped;
 - the chosen sentences keep the order of their passages and, inside a passage, the order
-  of the document; each run of sentences from one passage ends with its `[n]` citation.
+  of the document; each run of sentences from one passage ends with its `[n]` citation,
+  placed before the final period and never inside brackets or quotes.
 """
 
 from __future__ import annotations
