@@ -133,6 +133,7 @@ _GLUE = re.compile(
     r"(?<=[a-z])(?=[A-Z][a-z]|[AI]$)|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])|(?<=[a-z]{2})(?=\d{1,2}\.)"
     r"|(?<=\d{3})(?=[A-Z][a-z]{4,})"
 )
+_REPEATED_HEAD = re.compile(r"^(\S.{7,80}?)\s+\1\s+(?=\S)")
 _GLUED_STEP = re.compile(r"^(\s*\d{1,2})(?=[A-Z][a-z]{2,})")  # "1Provide the tools"
 # "Role names The Text Completions API expects …": a short title line run into a sentence.
 _SPACED_HEADING = re.compile(
@@ -224,6 +225,9 @@ def _lines(text: str) -> str:
 
 
 def _without_spaced_heading(text: str) -> str:
+    # A flattened page may repeat a heading before its text ("Tone and style Tone and style
+    # What it measures: …"): both copies go.
+    text = _REPEATED_HEAD.sub("", text.strip())
     m = _SPACED_HEADING.match(text.strip())
     if m and len(_WORD.findall(m.group("head"))) <= 6:
         return text.strip()[m.end() :]

@@ -296,6 +296,10 @@ def test_a_heading_glued_to_its_paragraph_is_separated() -> None:
     assert prose_units("Task fidelity How well does the model need to perform on the task?") == [
         "How well does the model need to perform on the task?"
     ]
+    assert prose_units(
+        "Tone and style - Likert scale Tone and style - Likert scale What it measures: how "
+        "polite the answer sounds to a customer."
+    ) == ["What it measures: how polite the answer sounds to a customer."]
     # Escapes are not glue; a flattened table's cells glued to numbers are cut apart.
     assert prose_units("It expects alternating \\n\\nHuman: and \\n\\nAssistant: turns.") == [
         "It expects alternating \\n\\nHuman: and \\n\\nAssistant: turns."
