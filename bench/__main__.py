@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from bench import answer, index_bench
+from bench import answer, answer_quality, index_bench
 
-BENCHES = {"index": index_bench.run, "answer": answer.run_bench}
+BENCHES = {
+    "index": index_bench.run,
+    "answer": answer.run_bench,
+    "quality": lambda quick: answer_quality.run(None, show=False),
+}
 
 
 def main() -> None:
