@@ -34,6 +34,7 @@ from functools import lru_cache
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
+from knowledge import markup
 from knowledge.models import Hit
 from knowledge.sentences import split_sentences
 
@@ -53,15 +54,11 @@ _FENCED = re.compile(r"^\s*(```|~~~).*?^\s*\1[^\n]*$", re.DOTALL | re.MULTILINE)
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s.*$", re.MULTILINE)
 _UNDERLINE = re.compile(r"^\s*([=\-~^\"'`#*+])\1{2,}\s*$", re.MULTILINE)
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", re.MULTILINE)
-_HTML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _RST_LITERAL = re.compile(r"``([^`]+)``")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _SOURCE_LINE = re.compile(r"^\s*(?:source|url|link)s?:\s*\S+\s*$", re.IGNORECASE | re.MULTILINE)
 _CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
-_TERMINAL = re.compile(r"[.!?][\"')\]]*$")
 _EMPTY_PARENS = re.compile(r"\(\s*[,;]?\s*\)")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,;:.!?])(?=\s|$)")
 _ENUMERATOR_END = re.compile(r"\s+\d{1,2}[.)]$")
@@ -264,12 +261,12 @@ def prose_units(text: str) -> list[str]:
 def _units(text: str) -> list[_Unit]:
     text = _FENCED.sub(f"\n\n{_BREAK}\n\n", text)
     text = _TABLE_RULE.sub(_RULE, text)
-    for pattern in (_HEADING, _UNDERLINE, _SOURCE_LINE, _IMAGE):
+    for pattern in (_HEADING, _UNDERLINE, _SOURCE_LINE, markup.IMAGE):
         text = pattern.sub("\n", text)
     # A line of nothing but links is navigation ("- [Overview](…)", "[A](…) · [B](…)").
     text = _LINK_LINE.sub(_BREAK, text)
-    text = _LINK.sub(r"\1", text)
-    text = _HTML_TAG.sub("", text)
+    text = markup.LINK.sub(r"\1", text)
+    text = markup.HTML_TAG.sub("", text)
     text = _RST_LITERAL.sub(r"`\1`", text)
     text = _EMPHASIS.sub(lambda m: m.group(2) or m.group(3), text)
     text = _EMPTY_PARENS.sub("", text)
@@ -319,7 +316,7 @@ def _units(text: str) -> list[_Unit]:
             i -= len(items)
         # Headings that survive as plain lines (text formats, extracted web pages): short,
         # standing alone, without final punctuation. They do not read as answers.
-        if not _TERMINAL.search(unit) and len(_WORD.findall(unit)) <= 12:
+        if not markup.TERMINAL.search(unit) and len(_WORD.findall(unit)) <= 12:
             continue
         units.append(_Unit(unit, marked=raw[i - 1].marked))
     return units
@@ -341,7 +338,7 @@ def _is_item(unit: str) -> bool:
 
 
 def _item_style(raw: _Raw) -> tuple[bool, bool]:
-    return raw.marked, bool(_TERMINAL.search(raw.text))
+    return raw.marked, bool(markup.TERMINAL.search(raw.text))
 
 
 def _block_units(lines: list[str]) -> list[_Raw]:
@@ -370,7 +367,7 @@ def _block_units(lines: list[str]) -> list[_Raw]:
             close()
             cells = tuple(c.strip() for c in line.strip("|").split("|") if c.strip())
             row = " – ".join(cells)  # a table row reads as one statement
-            units.append(_Raw(row if _TERMINAL.search(row) else row + ".", True, cells))
+            units.append(_Raw(row if markup.TERMINAL.search(row) else row + ".", True, cells))
             continue
         if _LIST_MARKER.match(line) or (current and not wrapped):
             close()
@@ -434,14 +431,14 @@ def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
                     # Prose ends with punctuation; a line without it is a heading, a label,
                     # a run of links or a sentence cut at the chunk's end. List items may
                     # lack it.
-                    if not _TERMINAL.search(sentence) and not (
+                    if not markup.TERMINAL.search(sentence) and not (
                         sentence.endswith(":") or (unit.marked and len(pieces) == 1)
                     ):
                         continue
                 # "How to measure latency How to reduce latency 1." is a run of headings
                 # glued to a list number, not a sentence.
                 bare = _ENUMERATOR_END.sub("", sentence)
-                if not _TERMINAL.search(bare) and len(_WORD.findall(bare)) <= 12:
+                if not markup.TERMINAL.search(bare) and len(_WORD.findall(bare)) <= 12:
                     continue
                 words = Counter(terms(sentence))
                 found.append(
@@ -464,7 +461,7 @@ def _finish(sentence: str, number: int | None) -> str:
     after a closing bracket or quote: never inside them."""
     sentence = _CITATION.sub("", sentence).rstrip()
     mark = f" [{number}]" if number is not None else ""
-    m = _TERMINAL.search(sentence)
+    m = markup.TERMINAL.search(sentence)
     if m is None:
         return sentence.rstrip(":;,-– ") + mark + "."
     if m.group() not in (".", "!", "?"):

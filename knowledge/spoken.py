@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import re
 
+from knowledge import markup
 from knowledge.sentences import split_sentences
 
 WORDS_PER_MINUTE = 150  # an unhurried speaking pace; HeyGen voices are close to it
 
 _FENCED = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.DOTALL)
 _CITATION = re.compile(r"\s*\[\d+(?:\s*[,–-]\s*\d+)*\]")
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _SLACK_LINK = re.compile(r"<(?:https?://|mailto:)[^|>]*\|([^>]+)>")
 _URL = re.compile(r"<?(?:https?://|www\.)[^\s<>]*[^\s<>.,;:!?)\]'\"]>?")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+", re.MULTILINE)
 _EMPHASIS = re.compile(r"(\*\*|__|\*|_|~~)(?=\S)(.+?)(?<=\S)\1")
 _INLINE_CODE = re.compile(r"`([^`\n]*)`")
-_HTML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _EMPTY_PARENS = re.compile(r"\(\s*[,;:]?\s*\)")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,;:.!?])")
 _DANGLING = re.compile(
@@ -31,7 +29,6 @@ _DANGLING = re.compile(
     r"|\b(?:at|see|visit|from|to|on|in|or|and))\s*([.,;:!?])",
     re.IGNORECASE,
 )
-_TERMINAL = re.compile(r"[.!?][\"')\]]*$")
 
 
 def _inline_code(match: re.Match[str]) -> str:
@@ -46,12 +43,12 @@ def _inline_code(match: re.Match[str]) -> str:
 def speakable(text: str) -> str:
     """The answer as plain sentences a voice can read: no markup, code, URLs or citations."""
     text = _FENCED.sub("\n", text)
-    text = _IMAGE.sub("", text)
+    text = markup.IMAGE.sub("", text)
     text = _SLACK_LINK.sub(r"\1", text)
-    text = _LINK.sub(r"\1", text)
+    text = markup.LINK.sub(r"\1", text)
     text = _URL.sub("", text)
     text = _CITATION.sub("", text)
-    text = _HTML_TAG.sub("", text)
+    text = markup.HTML_TAG.sub("", text)
     text = _HEADING.sub("", text)
     text = _LIST_MARKER.sub("", text)
     text = _INLINE_CODE.sub(_inline_code, text)
@@ -63,7 +60,7 @@ def speakable(text: str) -> str:
         line = line.strip()
         if line:
             # A list item or heading line becomes its own sentence when spoken.
-            lines.append(line if _TERMINAL.search(line) or line.endswith(":") else line + ".")
+            lines.append(line if markup.TERMINAL.search(line) or line.endswith(":") else line + ".")
     text = " ".join(lines)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     # "the guide at ." once its URL is gone
@@ -89,7 +86,7 @@ def spoken_variant(
         if used + words > budget:
             if not spoken:
                 cut = " ".join(sentence.split()[:budget]).rstrip(",;:")
-                spoken.append(cut if _TERMINAL.search(cut) else cut + ".")
+                spoken.append(cut if markup.TERMINAL.search(cut) else cut + ".")
             break
         spoken.append(sentence)
         used += words
