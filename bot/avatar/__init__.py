@@ -1,0 +1,1 @@
+"""Avatar delivery: live sessions, speech, video jobs (see `bot.avatar.delivery`)."""

@@ -1,0 +1,1 @@
+"""Persisted state shared by every process and replica (see `bot.store.base`)."""
