@@ -79,6 +79,46 @@ class Settings(BaseSettings):
     liveavatar_api_key: SecretStr | None = None
     liveavatar_api_base: str = "https://api.liveavatar.com"
 
+    # --- Slack app and `avatarbot serve` ------------------------------------------------
+    slack_bot_token: SecretStr | None = Field(default=None, description="xoxb-… bot token")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="verifies HTTP-mode requests (required without an app token)"
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, description="xapp-… app-level token: Socket Mode when set"
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Web API base (GovSlack, tests)"
+    )
+    port: int = Field(default=3000, ge=0, le=65535, description="0 = any free port")
+    public_base_url: str | None = Field(
+        default=None, description="how people reach this server (live links, HTTP mode)"
+    )
+    admin_user_ids: str = Field(
+        default="", description="comma-separated Slack user ids allowed to change knowledge"
+    )
+    slack_thread_followups: bool = Field(
+        default=True, description="answer follow-ups in threads the bot answered, no mention"
+    )
+    slack_user_rate_per_minute: int = Field(default=6, ge=1)
+    slack_max_concurrent_answers: int = Field(default=8, ge=1)
+    slack_max_question_chars: int = Field(default=4000, ge=100)
+    slack_max_file_mb: float = Field(default=20.0, gt=0)
+    slack_event_ttl_hours: float = Field(default=24.0, gt=0)
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+    log_level: str = Field(default="INFO")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return v if v.endswith("/") else v + "/"
+
+    @property
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(u.strip() for u in self.admin_user_ids.split(",") if u.strip())
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, v: int, info: object) -> int:

@@ -1,0 +1,214 @@
+"""`avatarbot serve`: one process, one aiohttp server, the Slack app and the avatar service.
+
+    server = Server(settings, store=store)        # tests pass their own store and knowledge
+    await server.start()                           # binds PORT (0 = any free port)
+    ...
+    await server.stop()                            # graceful: see below
+
+Socket Mode when SLACK_APP_TOKEN is set (no public URL needed), else HTTP mode: Slack posts
+to `/slack/events` and bolt verifies each request's signature. Either way the same server
+hosts `/healthz` (the process is up), `/readyz` (store, knowledge base and Slack auth
+reachable), `/metrics` (Prometheus) and, when the avatar service is configured, its routes.
+
+Stopping (SIGTERM): new events are refused with 503 (Slack retries them, on another replica
+if there is one), the Socket Mode connection closes, answers in progress get
+`SHUTDOWN_GRACE_SECONDS` to finish, the avatar service persists its jobs, then the store
+closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.config import Settings, SettingsError
+from bot.slack.app import build_app
+from bot.slack.services import Avatar, SlackServices, web_client
+from bot.slack.videos import SlackVideoSink
+from bot.store.base import Store
+from knowledge.answer import Answerer
+from knowledge.index import KnowledgeBase
+
+log = logging.getLogger("bot.serve")
+
+SHUTDOWN_GRACE_SECONDS = 20.0
+PURGE_EVERY_SECONDS = 3600.0
+SERVICES_KEY: web.AppKey[SlackServices] = web.AppKey("services", SlackServices)
+
+
+def check_settings(settings: Settings) -> None:
+    """Stop the start with the variable's name when Slack cannot work."""
+    if not _set(settings.slack_bot_token):
+        raise SettingsError("SLACK_BOT_TOKEN is not set: the bot token (xoxb-…) is required")
+    if not settings.slack_bot_token.get_secret_value().startswith("xoxb-"):  # type: ignore[union-attr]
+        raise SettingsError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+    if _set(settings.slack_app_token):
+        if not settings.slack_app_token.get_secret_value().startswith("xapp-"):  # type: ignore[union-attr]
+            raise SettingsError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+    elif not _set(settings.slack_signing_secret):
+        raise SettingsError(
+            "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's requests "
+            "(or set SLACK_APP_TOKEN for Socket Mode)"
+        )
+
+
+def _set(secret: Any) -> bool:
+    return secret is not None and bool(secret.get_secret_value().strip())
+
+
+class Server:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store,
+        kb: KnowledgeBase | None = None,
+        answerer: Answerer | None = None,
+        avatar: Avatar | None = None,
+        avatar_off_reason: str = "",
+        host: str = "0.0.0.0",
+    ) -> None:
+        check_settings(settings)
+        self.settings = settings
+        self.host = host
+        kb = kb or KnowledgeBase(settings.knowledge_config())
+        self.services = SlackServices(
+            settings=settings,
+            kb=kb,
+            answerer=answerer or Answerer.from_config(kb, settings.answer_config()),
+            store=store,
+            client=web_client(settings),
+            avatar=avatar,
+            avatar_off_reason=avatar_off_reason,
+        )
+        self.sink = SlackVideoSink(self.services)
+        self.app: AsyncApp = build_app(self.services)
+        self.socket_mode = _set(settings.slack_app_token)
+        self.web = self._web_app()
+        self._runner: web.AppRunner | None = None
+        self._socket: Any = None
+        self._purger: asyncio.Task[None] | None = None
+        self._auth_ok_until = 0.0
+        self.port = 0
+
+    # --- the web server ----------------------------------------------------------------
+
+    def _web_app(self) -> web.Application:
+        web_app = web.Application(client_max_size=1024 * 1024)
+        web_app[SERVICES_KEY] = self.services
+        if not self.socket_mode:
+            web_app.router.add_post("/slack/events", self._slack_events)
+        web_app.router.add_get("/healthz", self._healthz)
+        web_app.router.add_get("/readyz", self._readyz)
+        web_app.router.add_get("/metrics", self._metrics)
+        return web_app
+
+    async def _slack_events(self, request: web.Request) -> web.Response:
+        if self.services.work.closing:
+            return web.json_response({"error": "shutting down"}, status=503)
+        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        checks: dict[str, str] = {}
+        try:
+            await self.services.store.ping()
+            checks["store"] = "ok"
+        except Exception as exc:
+            checks["store"] = f"unreachable ({type(exc).__name__})"
+        try:
+            await self.services.kb.astats()
+            checks["knowledge"] = "ok"
+        except Exception as exc:
+            checks["knowledge"] = f"unavailable ({type(exc).__name__})"
+        try:
+            if time.monotonic() >= self._auth_ok_until:
+                await self.services.client.auth_test()
+                self._auth_ok_until = time.monotonic() + 30
+            checks["slack"] = "ok"
+        except Exception as exc:
+            checks["slack"] = f"auth failed ({type(exc).__name__})"
+        ok = all(v == "ok" for v in checks.values()) and not self.services.work.closing
+        return web.json_response({"ok": ok, "checks": checks}, status=200 if ok else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.services.store.start()
+        await self.services.identify()  # fails fast on a wrong token
+        if self.services.avatar is not None:
+            await self.services.avatar.start()  # type: ignore[attr-defined]
+        self._runner = web.AppRunner(self.web, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.settings.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.socket_mode:
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+            token = self.settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
+            self._socket = AsyncSocketModeHandler(self.app, token)
+            await self._socket.connect_async()
+        self._purger = asyncio.ensure_future(self._purge_forever())
+        log.info(
+            "serving on port %s (%s mode)%s",
+            self.port,
+            "Socket" if self.socket_mode else "HTTP: Slack posts to /slack/events",
+            "" if self.services.avatar else f"; avatar off: {self.services.avatar_off_reason}",
+        )
+
+    async def _purge_forever(self) -> None:
+        days = getattr(self.settings, "retention_days", None)
+        if not days:
+            return
+        while True:
+            try:
+                removed = await self.services.store.purge(time.time() - float(days) * 86400)
+                log.info("retention: purged %d rows older than %s days", removed, days)
+            except Exception as exc:
+                log.warning("retention purge failed: %s", type(exc).__name__)
+            await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        self.services.work.closing = True
+        if self._socket is not None:
+            await self._socket.close_async()
+        left = await self.services.work.drain(grace)
+        if left:
+            log.warning("stopped with %d answers still in progress", left)
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+        if self.services.avatar is not None:
+            await self.services.avatar.stop()  # type: ignore[attr-defined]
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.services.store.close()
+
+
+async def serve_until_signalled(server: Server) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    await stop.wait()
+    log.info("stopping: finishing answers in progress")
+    await server.stop()

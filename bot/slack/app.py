@@ -1,0 +1,26 @@
+"""The bolt `AsyncApp`: every listener registered on one app (HTTP or Socket Mode alike)."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.slack.listeners import actions, commands, events
+from bot.slack.services import SlackServices
+
+
+def build_app(services: SlackServices) -> AsyncApp:
+    secret = services.settings.slack_signing_secret
+    app = AsyncApp(
+        client=services.client,
+        # Verified on every HTTP request; Socket Mode requests carry no signature.
+        signing_secret=secret.get_secret_value() if secret is not None else "",
+        logger=logging.getLogger("slack_bolt"),
+        # Ack first, work after: Slack wants an answer within 3 s.
+        process_before_response=False,
+    )
+    events.register(app, services)
+    commands.register(app, services)
+    actions.register(app, services)
+    return app

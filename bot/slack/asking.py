@@ -1,0 +1,208 @@
+"""A question asked in Slack -> a cited answer in its thread (the text flow, plus live).
+
+    await AskService(services).answer(question)
+
+The answer goes to the thread of the message (or the thread it was asked in), streamed, with
+the thread's earlier turns as history and the channel's bound datasources. Every failure ends
+in a sentence in the thread with an error id; nothing is swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from bot.avatar.delivery import AvatarError, LiveScope
+from bot.metrics import ANSWER_SECONDS, ANSWERS
+from bot.slack import blocks
+from bot.slack.failures import failure
+from bot.slack.limits import BUSY, RATE_LIMITED, Busy
+from bot.slack.markup import clean_markup, mentioned_users
+from bot.slack.services import SlackServices
+from bot.slack.streaming import ThreadWriter
+from bot.store.base import AnswerRecord
+from knowledge.answer import Answer, AnswerDone, AnswerStatus, TextDelta
+from knowledge.llm import Turn
+from knowledge.sentences import split_sentences
+
+log = logging.getLogger(__name__)
+
+EMPTY_QUESTION = (
+    "Ask me a question about the documents I know, e.g. "
+    "`@avatarbot how do I add documents?` — in a DM you can skip the mention."
+)
+TOO_LONG = (
+    "That message is {length:,} characters long; I can take questions of up to {limit:,}. "
+    "Please ask the question itself, and share long documents with an admin to index."
+)
+HISTORY_TURNS = 10
+HISTORY_TURN_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str  # as Slack sent it (markup included)
+    channel: str
+    user: str
+    ts: str  # the message holding the question
+    thread_ts: str | None = None
+    team: str | None = None
+
+    @property
+    def reply_thread(self) -> str:
+        return self.thread_ts or self.ts
+
+
+class AskService:
+    def __init__(self, services: SlackServices) -> None:
+        self.s = services
+
+    async def clean(self, text: str) -> str:
+        users = {
+            u: await self.s.user_name(u)
+            for u in mentioned_users(text)[:10]
+            if u != self.s.bot_user_id
+        }
+        return clean_markup(text, users=users, bot_user_id=self.s.bot_user_id)
+
+    async def say(self, q: Question, text: str, *, error_id: str | None = None) -> None:
+        await self.s.client.chat_postMessage(
+            channel=q.channel,
+            thread_ts=q.reply_thread,
+            text=text,
+            blocks=blocks.notice_blocks(text, error_id=error_id),
+        )
+
+    async def answer(self, q: Question) -> str | None:
+        """Answer `q` in its thread; returns the answer id (None when refused or failed)."""
+        question = await self.clean(q.text)
+        limit = self.s.settings.slack_max_question_chars
+        if not question:
+            await self.say(q, EMPTY_QUESTION)
+            return None
+        if len(question) > limit:
+            await self.say(q, TOO_LONG.format(length=len(question), limit=limit))
+            return None
+        if not self.s.limiter.allow(q.user):
+            await self.say(q, RATE_LIMITED.format(limit=self.s.limiter.per_minute))
+            return None
+        try:
+            async with self.s.gate.slot():
+                return await self._answer(q, question)
+        except Busy:
+            await self.say(q, BUSY)
+            return None
+        except Exception as exc:
+            f = failure(exc, "answering a question")
+            await self.say(q, f.sentence, error_id=f.error_id)
+            return None
+
+    async def _answer(self, q: Question, question: str) -> str:
+        started = time.monotonic()
+        await self._set_status(q, blocks.WORKING_STATUS)
+        history = await self.history(q) if q.thread_ts else []
+        datasources = await self.s.store.bindings(q.channel) or None
+        writer = ThreadWriter(
+            self.s.client, channel=q.channel, thread_ts=q.reply_thread, user=q.user, team=q.team
+        )
+        answer: Answer | None = None
+        async for event in self.s.answerer.stream(question, history, datasources):
+            if isinstance(event, TextDelta):
+                await writer.append(event.text)
+            elif isinstance(event, AnswerDone):
+                answer = event.answer
+        assert answer is not None
+        answer_id = secrets.token_urlsafe(12)
+        notes: list[str] = []
+        if answer.status is AnswerStatus.LLM_FAILED:
+            f = failure(RuntimeError(answer.error or "language model failed"), "the language model")
+            notes.append(f"Error id {f.error_id}")
+        scope = LiveScope(
+            team=q.team,
+            channel=q.channel,
+            thread_ts=q.reply_thread,
+            user=q.user,
+            answer_id=answer_id,
+        )
+        live_url = await self._live_link(scope, notes)
+        kw = dict(live_url=live_url, video_enabled=self.s.video_enabled, notes=notes)
+        ts = await writer.finish(
+            answer.text,
+            tail=blocks.answer_blocks(answer, answer_id, include_text=False, **kw),
+            full=blocks.answer_blocks(answer, answer_id, **kw),
+        )
+        await self.s.store.save_answer(
+            AnswerRecord(
+                id=answer_id,
+                question=question,
+                text=answer.text,
+                spoken=answer.spoken,
+                sources=[src.model_dump() for src in answer.sources],
+                grounded=answer.grounded,
+                channel=q.channel,
+                thread_ts=q.reply_thread,
+                message_ts=ts,
+                asker=q.user,
+                team=q.team,
+                datasources=list(datasources or []),
+                created_at=time.time(),
+            )
+        )
+        ANSWERS.labels(answer.status.value).inc()
+        ANSWER_SECONDS.observe(time.monotonic() - started)
+        if live_url and answer.status is AnswerStatus.ANSWERED:
+            await self._speak(q, scope, answer_id, answer.spoken)
+        return answer_id
+
+    async def _set_status(self, q: Question, status: str) -> None:
+        # The working state is a nicety: a workspace without agent features refuses it.
+        try:
+            await self.s.client.assistant_threads_setStatus(
+                channel_id=q.channel,
+                thread_ts=q.reply_thread,
+                status=status,
+                loading_messages=blocks.LOADING_MESSAGES,
+            )
+        except Exception as exc:
+            log.debug("setStatus refused: %s", type(exc).__name__)
+
+    async def _live_link(self, scope: LiveScope, notes: list[str]) -> str | None:
+        if not self.s.live_enabled or self.s.avatar is None:
+            return None
+        try:
+            return await self.s.avatar.live_link(scope)
+        except AvatarError as exc:
+            notes.append(f"Live avatar: {failure(exc, 'the live link').text}")
+            return None
+
+    async def _speak(self, q: Question, scope: LiveScope, answer_id: str, spoken: str) -> None:
+        assert self.s.avatar is not None
+
+        async def sentences() -> AsyncIterator[str]:
+            for sentence in split_sentences(spoken):
+                yield sentence
+
+        try:
+            await self.s.avatar.speak(scope, answer_id, sentences())
+        except AvatarError as exc:
+            f = failure(exc, "speaking the answer live")
+            await self.say(q, f.sentence, error_id=f.error_id)
+
+    async def history(self, q: Question) -> list[Turn]:
+        """The thread's earlier turns, oldest first (the current message left out)."""
+        assert q.thread_ts is not None
+        resp = await self.s.client.conversations_replies(
+            channel=q.channel, ts=q.thread_ts, limit=50
+        )
+        turns: list[Turn] = []
+        for m in resp.get("messages") or []:
+            if m.get("ts") == q.ts or not m.get("text"):
+                continue
+            mine = bool(m.get("bot_id")) or m.get("user") == self.s.bot_user_id
+            text = clean_markup(m["text"], bot_user_id=self.s.bot_user_id)
+            if text:
+                turns.append(("assistant" if mine else "user", text[:HISTORY_TURN_CHARS]))
+        return turns[-HISTORY_TURNS:]

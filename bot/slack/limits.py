@@ -1,0 +1,60 @@
+"""Per-user rate limit and a global cap on answers in progress (per process).
+
+Both protect the language model, the knowledge base and Slack's rate limits from a burst;
+people over a limit get a friendly sentence instead of silence.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+RATE_LIMITED = (
+    "You're asking faster than I can answer: please wait a minute and ask again. "
+    "(Limit: {limit} questions a minute.)"
+)
+BUSY = "I'm answering a lot of questions right now: please ask again in a few seconds."
+
+
+class UserRateLimiter:
+    """At most `per_minute` questions per user in any 60 s window."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._seen: dict[str, deque[float]] = {}
+
+    def allow(self, user: str) -> bool:
+        now = self._clock()
+        window = self._seen.setdefault(user, deque())
+        while window and now - window[0] >= 60.0:
+            window.popleft()
+        if len(window) >= self.per_minute:
+            return False
+        window.append(now)
+        if len(self._seen) > 10_000:  # forget idle users so memory stays flat
+            for key in [k for k, v in self._seen.items() if not v or now - v[-1] >= 60.0]:
+                del self._seen[key]
+        return True
+
+
+class Busy(Exception):
+    """The global cap on answers in progress is reached."""
+
+
+class ConcurrencyGate:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self.active >= self.limit:
+            raise Busy()
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1

@@ -1,0 +1,46 @@
+"""Buttons on answers: feedback, "Make a video", "Watch live" (a link; only acknowledged)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.slack import blocks
+from bot.slack.failures import failure
+from bot.slack.services import SlackServices
+from bot.slack.videos import VideoService
+from bot.store.base import Feedback
+
+
+def register(app: AsyncApp, services: SlackServices) -> None:
+    videos = VideoService(services)
+
+    @app.action(blocks.FEEDBACK)
+    async def feedback(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        value, _, answer_id = str(action.get("value", "")).partition(":")
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id")
+        try:
+            await services.store.record_feedback(answer_id, user, Feedback(value))
+            text = "Thanks for the feedback!"
+        except Exception as exc:
+            text = failure(exc, "recording feedback").text
+        if channel:
+            await services.client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+    @app.action(blocks.MAKE_VIDEO)
+    async def make_video(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        async with services.work.track():
+            await videos.for_answer(
+                str(action.get("value", "")),
+                user=body["user"]["id"],
+                channel=(body.get("channel") or {}).get("id", ""),
+            )
+
+    @app.action(blocks.WATCH_LIVE)
+    async def watch_live(ack: AsyncAck) -> None:
+        await ack()  # a link button: Slack opens the URL; the ack only keeps it quiet

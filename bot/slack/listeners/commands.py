@@ -1,0 +1,65 @@
+"""Slash commands: `/ask-video` and `/knowledge` (acknowledged at once, work after)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.admin import KnowledgeAdmin
+from bot.slack.services import SlackServices
+from bot.slack.videos import VideoService
+
+ASK_VIDEO_USAGE = "Usage: `/ask-video your question` — I answer it in a short avatar video."
+
+
+def register(app: AsyncApp, services: SlackServices) -> None:
+    admin = KnowledgeAdmin(services)
+    videos = VideoService(services)
+
+    @app.command("/ask-video")
+    async def ask_video(ack: AsyncAck, command: dict[str, Any]) -> None:
+        text = (command.get("text") or "").strip()
+        if not text:
+            await ack(ASK_VIDEO_USAGE)
+            return
+        await ack(f"🎬 On it: a video answer to “{text[:150]}”. Progress shows in the channel.")
+        async with services.work.track():
+            await videos.ask_video(
+                text,
+                user=command["user_id"],
+                channel=command["channel_id"],
+                team=command.get("team_id"),
+            )
+
+    @app.command("/knowledge")
+    async def knowledge(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        channel = command["channel_id"]
+
+        async def reply(text: str) -> None:
+            await respond(text=text, response_type="ephemeral")
+
+        async with services.work.track():
+            await admin.run(
+                command.get("text") or "",
+                user=command["user_id"],
+                channel=channel,
+                reply=reply,
+                announce=_announcer(services, channel, respond),
+            )
+
+
+def _announcer(services: SlackServices, channel: str, respond: AsyncRespond) -> Any:
+    """Results of long work go to the channel (or to the person, if the bot is not in it)."""
+
+    async def announce(text: str) -> None:
+        try:
+            await services.client.chat_postMessage(channel=channel, text=text)
+        except SlackApiError:
+            await respond(text=text, response_type="ephemeral")
+
+    return announce

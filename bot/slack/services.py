@@ -1,0 +1,137 @@
+"""What the Slack listeners work with: one container built by `bot.serve`.
+
+Listeners stay thin (parse -> a service here -> blocks); everything they need is in
+`SlackServices`, so tests and the benchmark build the same app production runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.avatar.delivery import LiveDelivery, VideoDelivery
+from bot.config import Settings
+from bot.slack.limits import ConcurrencyGate, UserRateLimiter
+from bot.store.base import Store
+from knowledge.answer import Answerer
+from knowledge.index import KnowledgeBase
+
+
+class Avatar(LiveDelivery, VideoDelivery, Protocol):
+    """The avatar delivery service as Slack uses it (both halves)."""
+
+
+def web_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client: SLACK_API_URL, and 429s retried after Slack's Retry-After
+    (https://docs.slack.dev/apis/web-api/rate-limits), 5xx and dropped connections retried."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=30,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+@dataclass
+class WorkTracker:
+    """Answers and jobs in progress, so a graceful shutdown can wait for them."""
+
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    closing: bool = False
+
+    @asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self.tasks.discard(task)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run `coro` in the background, tracked (e.g. adding URLs after the ack)."""
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def drain(self, grace: float) -> int:
+        """Wait up to `grace` s for work in progress; returns how many were left."""
+        self.closing = True
+        pending = {t for t in self.tasks if t is not asyncio.current_task()}
+        if not pending:
+            return 0
+        _, still = await asyncio.wait(pending, timeout=grace)
+        return len(still)
+
+
+@dataclass
+class SlackServices:
+    settings: Settings
+    kb: KnowledgeBase
+    answerer: Answerer
+    store: Store
+    client: AsyncWebClient
+    avatar: Avatar | None = None
+    avatar_off_reason: str = ""  # the line saying what turns the avatar on
+    bot_user_id: str | None = None
+    team_id: str | None = None
+    limiter: UserRateLimiter = field(init=False)
+    gate: ConcurrencyGate = field(init=False)
+    work: WorkTracker = field(default_factory=WorkTracker)
+    _names: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.limiter = UserRateLimiter(self.settings.slack_user_rate_per_minute)
+        self.gate = ConcurrencyGate(self.settings.slack_max_concurrent_answers)
+
+    @property
+    def live_enabled(self) -> bool:
+        return self.avatar is not None and self.avatar.live_enabled
+
+    @property
+    def video_enabled(self) -> bool:
+        return self.avatar is not None and self.avatar.video_enabled
+
+    async def identify(self) -> None:
+        """Learn the bot's own user id (auth.test): its mention is stripped from questions."""
+        auth = await self.client.auth_test()
+        self.bot_user_id = auth.get("user_id")
+        self.team_id = auth.get("team_id")
+
+    async def user_name(self, user: str) -> str:
+        """A display name for markup cleaning; '' when Slack will not say."""
+        if user not in self._names:
+            try:
+                info = (await self.client.users_info(user=user)).get("user") or {}
+            except Exception:  # a name is a nicety; the question is answered without it
+                info = {}
+            profile = info.get("profile") or {}
+            self._names[user] = profile.get("display_name") or info.get("real_name") or ""
+            if len(self._names) > 5_000:
+                self._names.clear()
+        return self._names[user]
+
+    async def is_admin(self, user: str) -> bool:
+        """ADMIN_USER_IDS, or a workspace admin/owner according to users.info."""
+        if user in self.settings.admin_ids:
+            return True
+        info = (await self.client.users_info(user=user)).get("user") or {}
+        return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))

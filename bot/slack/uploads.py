@@ -1,0 +1,77 @@
+"""Files people send the bot: downloaded from Slack's file hosts only, size-capped.
+
+A file's `url_private` is fetched with the bot token (Slack answers a login page without
+it), and only when its host is one of Slack's file hosts or the configured Web API host
+(GovSlack, tests): a crafted event cannot make the bot send its token, or fetch, anywhere
+else. The size Slack reports is checked first, then the download stops as soon as it
+passes the cap; nothing is read from a path a person typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+SLACK_FILE_HOSTS = ("files.slack.com", "files-edu.slack.com", "files.slack-gov.com")
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class DownloadRefused(Exception):
+    """A file we will not download; `reason` is for people."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.reason}"
+
+
+def allowed_host(url: str, api_url: str) -> bool:
+    try:
+        u, api = URL(url), URL(api_url)
+    except ValueError:
+        return False
+    if u.scheme == "https" and u.host in SLACK_FILE_HOSTS:
+        return True
+    # The Web API's own host (e.g. a GovSlack base, or the loopback fake in tests).
+    return u.scheme == api.scheme and u.host == api.host and u.port == api.port
+
+
+async def download(file: dict[str, Any], *, token: str, api_url: str, max_bytes: int) -> bytes:
+    """The file's bytes, or DownloadRefused (wrong host, too large, not a file)."""
+    name = str(file.get("name") or file.get("id") or "file")
+    url = file.get("url_private_download") or file.get("url_private") or ""
+    if not allowed_host(url, api_url):
+        raise DownloadRefused(name, "it is not hosted on Slack's file servers")
+    size = file.get("size")
+    if isinstance(size, int) and size > max_bytes:
+        raise DownloadRefused(name, f"it is {_mb(size)}; the limit is {_mb(max_bytes)}")
+    timeout = aiohttp.ClientTimeout(total=60)
+    # No redirects: a redirect could lead the token-bearing request off Slack's hosts.
+    async with (
+        aiohttp.ClientSession(timeout=timeout, trust_env=False) as session,
+        session.get(
+            url, headers={"Authorization": f"Bearer {token}"}, allow_redirects=False
+        ) as resp,
+    ):
+        if resp.status != 200:
+            raise DownloadRefused(name, f"Slack answered HTTP {resp.status}")
+        if resp.content_type == "text/html" and not name.lower().endswith((".html", ".htm")):
+            raise DownloadRefused(name, "Slack sent a login page instead of the file")
+        length = resp.content_length
+        if length is not None and length > max_bytes:
+            raise DownloadRefused(name, f"it is {_mb(length)}; the limit is {_mb(max_bytes)}")
+        body = bytearray()
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            body += chunk
+            if len(body) > max_bytes:
+                raise DownloadRefused(name, f"it is over the {_mb(max_bytes)} limit")
+        return bytes(body)
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
