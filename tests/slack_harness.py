@@ -48,6 +48,15 @@ def sample_kb(data_dir: Path) -> KnowledgeBase:
     return kb
 
 
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
 @dataclass
 class Bot:
     server: Server
@@ -66,15 +75,14 @@ class Bot:
         signed: bool = True,
         secret: str = SIGNING_SECRET,
         headers: dict[str, str] | None = None,
-    ) -> aiohttp.ClientResponse:
+    ) -> Reply:
         h = {
             "Content-Type": content_type,
             **(sign(body, secret) if signed else {}),
             **(headers or {}),
         }
         async with self.http.post(f"{self.url}/slack/events", data=body, headers=h) as resp:
-            await resp.read()
-            return resp
+            return Reply(resp.status, await resp.text())
 
     async def event(
         self,
@@ -83,7 +91,7 @@ class Bot:
         event_id: str | None = None,
         retry: int | None = None,
         **kw: Any,
-    ) -> aiohttp.ClientResponse:
+    ) -> Reply:
         body = json.dumps(envelope(event, event_id))
         headers = (
             {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "timeout"} if retry else {}
@@ -92,7 +100,7 @@ class Bot:
 
     async def command(
         self, command: str, text: str, *, user: str = "U1", channel: str = "C1"
-    ) -> aiohttp.ClientResponse:
+    ) -> Reply:
         body = urlencode(
             {
                 "command": command,
@@ -113,7 +121,7 @@ class Bot:
         user: str = "U1",
         channel: str = "C1",
         message_ts: str = "1.0",
-    ) -> aiohttp.ClientResponse:
+    ) -> Reply:
         payload = {
             "type": "block_actions",
             "team": {"id": TEAM},

@@ -129,11 +129,7 @@ class AskService:
         )
         live_url = await self._live_link(scope, notes)
         kw = dict(live_url=live_url, video_enabled=self.s.video_enabled, notes=notes)
-        ts = await writer.finish(
-            answer.text,
-            tail=blocks.answer_blocks(answer, answer_id, include_text=False, **kw),
-            full=blocks.answer_blocks(answer, answer_id, **kw),
-        )
+        # Saved before the buttons appear: pressing one always finds its answer.
         await self.s.store.save_answer(
             AnswerRecord(
                 id=answer_id,
@@ -144,13 +140,18 @@ class AskService:
                 grounded=answer.grounded,
                 channel=q.channel,
                 thread_ts=q.reply_thread,
-                message_ts=ts,
                 asker=q.user,
                 team=q.team,
                 datasources=list(datasources or []),
                 created_at=time.time(),
             )
         )
+        ts = await writer.finish(
+            answer.text,
+            tail=blocks.answer_blocks(answer, answer_id, include_text=False, **kw),
+            full=blocks.answer_blocks(answer, answer_id, **kw),
+        )
+        await self.s.store.set_answer_message(answer_id, ts)
         ANSWERS.labels(answer.status.value).inc()
         ANSWER_SECONDS.observe(time.monotonic() - started)
         if live_url and answer.status is AnswerStatus.ANSWERED:

@@ -33,6 +33,11 @@ class MemoryStore:
     async def get_answer(self, answer_id: str) -> AnswerRecord | None:
         return self.answers.get(answer_id)
 
+    async def set_answer_message(self, answer_id: str, message_ts: str) -> None:
+        self.answers[answer_id] = self.answers[answer_id].model_copy(
+            update={"message_ts": message_ts}
+        )
+
     async def thread_answers(self, channel: str, thread_ts: str) -> list[AnswerRecord]:
         return [
             a for a in self.answers.values() if a.channel == channel and a.thread_ts == thread_ts
