@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from knowledge.sources.errors import human_size
+
 SLACK_FILE_HOSTS = ("files.slack.com", "files-edu.slack.com", "files.slack-gov.com")
 _CHUNK = 64 * 1024
 
@@ -74,4 +76,4 @@ async def download(file: dict[str, Any], *, token: str, api_url: str, max_bytes:
 
 
 def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB"
+    return human_size(n)

@@ -381,7 +381,14 @@ class FakeSlack:
         body = self.file_bodies.get(file_id)
         if body is None:
             raise web.HTTPNotFound()
-        return web.Response(body=body, content_type="application/octet-stream")
+        # Chunked, no Content-Length: the client must cap the bytes it reads, not trust headers.
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for i in range(0, len(body), 1024):
+            await resp.write(body[i : i + 1024])
+        await resp.write_eof()
+        return resp
 
     async def _response(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())

@@ -1,0 +1,132 @@
+"""Knowledge administration from Slack: /knowledge, file drops, admin checks, /ask-video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.slack_harness import Bot, running_bot
+
+HANDBOOK = b"# Expense policy\n\nReceipts over 25 euros must be scanned within 30 days.\n"
+
+
+async def responses(bot: Bot, n: int = 1) -> list[dict[str, Any]]:
+    return await bot.slack.wait_for(lambda: len(bot.slack.responses) >= n and bot.slack.responses)
+
+
+async def test_non_admin_knowledge_add_is_refused_politely(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        resp = await bot.command("/knowledge", "add https://example.com/doc", user="U1")
+        assert resp.status == 200
+        [reply] = await responses(bot)
+        assert "only knowledge-base admins" in reply["text"]
+        assert bot.server.services.store.audits == []
+
+
+async def test_admin_cannot_make_the_server_read_its_own_paths(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        before = bot.server.services.kb.stats().documents
+        await bot.command("/knowledge", "add /etc/passwd ./data", user="UADMIN")
+        [reply] = await responses(bot)
+        assert "never read files from the server's disk" in reply["text"]
+        assert bot.server.services.kb.stats().documents == before
+
+
+async def test_workspace_owner_binds_a_channel_and_it_is_audited(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        await bot.command("/knowledge", "bind handbook", user="UOWNER", channel="C7")
+        [reply] = await responses(bot)
+        assert "now answers from `handbook`" in reply["text"]
+        store = bot.server.services.store
+        assert await store.bindings("C7") == ["handbook"]
+        assert store.audits[0]["action"] == "knowledge.bind"
+        await bot.command("/knowledge", "list", user="U1")
+        replies = await responses(bot, 2)
+        assert "Indexed documents" in replies[1]["text"]
+
+
+async def test_admin_file_drop_in_a_dm_is_downloaded_and_indexed(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        info = bot.slack.add_file("F1", "expenses.md", HANDBOOK, user="UADMIN")
+        await bot.event(
+            {
+                "type": "message",
+                "subtype": "file_share",
+                "channel_type": "im",
+                "channel": "D9",
+                "user": "UADMIN",
+                "text": "",
+                "ts": "50.0",
+                "files": [info],
+            }
+        )
+        [msg] = await bot.slack.wait_for(lambda: bot.slack.posted("D9"))
+        assert "File indexing finished" in msg["text"] and "added" in msg["text"]
+        hits = await bot.server.services.kb.asearch("receipts scanned expense", k=1)
+        assert "30 days" in hits[0].chunk.text
+        assert bot.server.services.store.audits[0]["action"] == "knowledge.upload"
+
+
+async def test_non_admin_file_is_not_indexed_and_they_are_told_why(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        info = bot.slack.add_file("F2", "expenses.md", HANDBOOK, user="U1")
+        await bot.event(
+            {
+                "type": "message",
+                "subtype": "file_share",
+                "channel_type": "im",
+                "channel": "D1",
+                "user": "U1",
+                "text": "",
+                "ts": "51.0",
+                "files": [info],
+            }
+        )
+        [msg] = await bot.slack.wait_for(lambda: bot.slack.posted("D1"))
+        assert "only knowledge-base admins" in msg["text"]
+        assert not bot.slack.faults.requests("download")
+
+
+async def test_files_off_slack_hosts_or_over_the_cap_are_never_downloaded(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(tmp_path, slack_max_file_mb=1 / 1024) as bot:
+        elsewhere = bot.slack.add_file(
+            "F3", "a.md", HANDBOOK, user="UADMIN", host="https://attacker.example"
+        )
+        big = bot.slack.add_file("F4", "big.md", b"x" * 5000, user="UADMIN")
+        # Slack's reported size can be wrong: the download itself is capped too.
+        lying = bot.slack.add_file("F5", "lying.md", b"y" * 5000, user="UADMIN", size=10)
+        await bot.event(
+            {
+                "type": "message",
+                "subtype": "file_share",
+                "channel_type": "im",
+                "channel": "D9",
+                "user": "UADMIN",
+                "text": "",
+                "ts": "52.0",
+                "files": [elsewhere, big, lying],
+            }
+        )
+        [msg] = await bot.slack.wait_for(lambda: bot.slack.posted("D9"))
+        text = msg["text"]
+        assert "a.md: it is not hosted on Slack's file servers" in text
+        assert "big.md: it is 4.9 KB; the limit is 1 KB" in text
+        assert "lying.md: it is over the" in text
+        downloads = [r.path for r in bot.slack.faults.requests("download")]
+        assert downloads == ["/files-pri/T0TEAM-F5/download/lying.md"]
+
+
+async def test_ask_video_acks_at_once_and_says_videos_are_off(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        resp = await bot.command("/ask-video", "how do I add documents?", user="U1")
+        assert resp.status == 200 and "video answer" in resp.text
+        msgs = await bot.slack.wait_for(
+            lambda: [m for m in bot.slack.posted("C1") if "Answer videos are off" in m["text"]]
+        )
+        assert "HEYGEN_API_KEY" in msgs[0]["text"]
+        top = bot.slack.posted("C1")[0]
+        assert "asked for a video answer" in top["text"]
+        answer = next(m for m in bot.slack.posted("C1") if m.get("thread_ts") == top["ts"])
+        assert "[1]" in answer["text"]
