@@ -406,27 +406,39 @@ class SqlStore:
             raise TypeError(f"video job fields that cannot be changed: {sorted(unknown)}")
         if "state" in changes:
             changes["state"] = VideoJobState(changes["state"]).value
-        now = self._clock()
-        async with self._tx() as c:
-            row = (
-                await c.execute(
-                    sa.update(video_jobs)
-                    .where(
-                        video_jobs.c.id == job_id,
-                        video_jobs.c.lease_owner == owner,
-                        video_jobs.c.lease_until > now,
-                    )
-                    .values(**changes, updated_at=now)
-                    .returning(*video_jobs.c)
-                )
-            ).first()
-            if row is None:
-                exists = await c.scalar(sa.select(video_jobs.c.id).where(video_jobs.c.id == job_id))
+        changes["updated_at"] = self._clock()
+        row = await self._update_leased(
+            video_jobs.c.id, job_id, video_jobs.c.lease_owner, owner, changes
+        )
         if row is None:
-            if exists is None:
+            if await self.get_video_job(job_id) is None:
                 raise StoreError(f"No video job {job_id!r} in the state store.")
             raise LeaseLost(f"{owner} no longer holds the lease on video job {job_id!r}.")
         return VideoJobRecord.model_validate(row._asdict())
+
+    async def _update_leased(
+        self,
+        key: sa.Column[Any],
+        key_value: str,
+        owner_column: sa.Column[Any],
+        owner: str,
+        values: dict[str, Any],
+    ) -> Any:
+        """UPDATE one row only while `owner` holds its unexpired lease; the row, or None."""
+        table = key.table
+        async with self._tx() as c:
+            return (
+                await c.execute(
+                    sa.update(table)
+                    .where(
+                        key == key_value,
+                        owner_column == owner,
+                        table.c.lease_until > self._clock(),
+                    )
+                    .values(**(values or {owner_column.name: owner}))  # nothing: a lease check
+                    .returning(*table.c)
+                )
+            ).first()
 
     async def renew_video_job(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         now = self._clock()
@@ -528,20 +540,9 @@ class SqlStore:
             raise TypeError(f"live session fields that cannot be changed: {sorted(unknown)}")
         if "session" in changes:
             changes["session_sealed"] = self._sealer.seal(changes.pop("session"))
-        now = self._clock()
-        async with self._tx() as c:
-            row = (
-                await c.execute(
-                    sa.update(live_sessions)
-                    .where(
-                        live_sessions.c.scope == scope,
-                        live_sessions.c.owner == owner,
-                        live_sessions.c.lease_until > now,
-                    )
-                    .values(**changes)
-                    .returning(*live_sessions.c)
-                )
-            ).first()
+        row = await self._update_leased(
+            live_sessions.c.scope, scope, live_sessions.c.owner, owner, changes
+        )
         if row is None:
             raise LeaseLost(f"{owner} does not hold the live session lease of {scope!r}.")
         return self._live(row)
