@@ -61,6 +61,7 @@ from bot.store.subscription import (
 SQLITE_BUSY_SECONDS = 30.0
 # SQLite keeps replica messages this long (listeners poll far more often than that).
 MESSAGE_KEEP_SECONDS = 600.0
+_READ_ONLY = "avatarbot_read_only"  # execution option: a transaction that only reads
 
 _JOB_FIXED = {"id", "dedupe_key", "created_at", "updated_at", "lease_owner", "lease_until"}
 _JOB_CHANGEABLE = set(VideoJobRecord.model_fields) - _JOB_FIXED - {"attempts"}
@@ -106,9 +107,11 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
-        # Take the write lock up front: a deferred transaction that reads and then writes
-        # fails at once with "database is locked" when another process wrote in between.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front: a deferred transaction that reads and then
+        # writes fails at once ("database is locked") when another process wrote in between.
+        # Pure reads stay deferred: in WAL mode they neither wait for nor block writers.
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class SqlStore:
@@ -174,7 +177,7 @@ class SqlStore:
         await self.close()
 
     async def ping(self) -> None:
-        async with self._tx() as c:
+        async with self._read() as c:
             await c.execute(sa.text("SELECT 1"))
 
     def _error(self, exc: BaseException) -> StoreError:
@@ -186,17 +189,24 @@ class SqlStore:
         )
 
     @contextlib.asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+    async def _tx(self, read_only: bool = False) -> AsyncIterator[AsyncConnection]:
         """One transaction; database and network failures become StoreError."""
         if self._engine is None:
             raise StoreError("The state store is not started.")
         try:
-            async with self._engine.begin() as conn:
-                yield conn
+            async with self._engine.connect() as conn:
+                if read_only:
+                    await conn.execution_options(**{_READ_ONLY: True})
+                async with conn.begin():
+                    yield conn
         except StoreError:
             raise
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise self._error(exc) from exc
+
+    def _read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction that only reads (SQLite: does not take the write lock)."""
+        return self._tx(read_only=True)
 
     def _insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT (both have on_conflict_do_nothing / on_conflict_do_update)."""
@@ -241,7 +251,7 @@ class SqlStore:
             await c.execute(stmt)
 
     async def get_answer(self, answer_id: str) -> AnswerRecord | None:
-        async with self._tx() as c:
+        async with self._read() as c:
             row = (await c.execute(sa.select(answers).where(answers.c.id == answer_id))).first()
         return AnswerRecord.model_validate(row._asdict()) if row else None
 
@@ -254,7 +264,7 @@ class SqlStore:
             raise StoreError(f"No answer {answer_id!r} in the state store.")
 
     async def thread_answers(self, channel: str, thread_ts: str) -> list[AnswerRecord]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(answers)
                 .where(answers.c.channel == channel, answers.c.thread_ts == thread_ts)
@@ -281,7 +291,7 @@ class SqlStore:
 
     async def feedback_counts(self, answer_id: str) -> dict[Feedback, int]:
         counts = dict.fromkeys(Feedback, 0)
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(feedback.c.value, sa.func.count())
                 .where(feedback.c.answer_id == answer_id)
@@ -311,7 +321,7 @@ class SqlStore:
             return (await c.execute(stmt)).rowcount
 
     async def bindings(self, channel: str) -> list[str]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(bindings.c.datasource)
                 .where(bindings.c.channel == channel)
@@ -353,7 +363,7 @@ class SqlStore:
         raise StoreError(f"Could not create video job {job.id!r}: it keeps conflicting.")
 
     async def _one_job(self, where: Any) -> VideoJobRecord | None:
-        async with self._tx() as c:
+        async with self._read() as c:
             row = (
                 await c.execute(
                     sa.select(video_jobs).where(where).order_by(video_jobs.c.created_at.desc())
@@ -463,7 +473,7 @@ class SqlStore:
             )
 
     async def unfinished_video_jobs(self) -> list[VideoJobRecord]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(video_jobs)
                 .where(video_jobs.c.state.notin_(FINISHED_JOB_STATES))
@@ -526,7 +536,7 @@ class SqlStore:
         return self._live(row), won
 
     async def get_live_session(self, scope: str) -> LiveSessionRecord | None:
-        async with self._tx() as c:
+        async with self._read() as c:
             row = (
                 await c.execute(sa.select(live_sessions).where(live_sessions.c.scope == scope))
             ).first()
@@ -559,7 +569,7 @@ class SqlStore:
     async def live_sessions(
         self, states: Sequence[str] = ("starting", "live")
     ) -> list[LiveSessionRecord]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(live_sessions)
                 .where(live_sessions.c.state.in_(list(states)))
@@ -601,7 +611,7 @@ class SqlStore:
         raise StoreError(f"Could not make a viewer link for {scope!r}.")
 
     async def resolve_live_link(self, token: str) -> LiveLink | None:
-        async with self._tx() as c:
+        async with self._read() as c:
             row = (
                 await c.execute(sa.select(live_links).where(live_links.c.token == token))
             ).first()
@@ -637,7 +647,7 @@ class SqlStore:
         return items
 
     async def _speech(self, where: Any, order: Any) -> list[SpeechItem]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(sa.select(speech_items).where(where).order_by(order))
             return [SpeechItem.model_validate(r._asdict()) for r in rows]
 
@@ -689,7 +699,7 @@ class SqlStore:
             raise StoreError("The state store is not started.")
         if self._pg:
             return PgSubscription(self._engine, channel)
-        return PollingSubscription(self._tx, channel, self._poll_interval)
+        return PollingSubscription(self._read, channel, self._poll_interval)
 
     # --- usage counters ---------------------------------------------------------------------
 
@@ -703,7 +713,7 @@ class SqlStore:
             return float(await c.scalar(stmt))
 
     async def usage(self, kind: str, key: str, day: str) -> float:
-        async with self._tx() as c:
+        async with self._read() as c:
             value = await c.scalar(
                 sa.select(usage.c.amount).where(
                     usage.c.kind == kind, usage.c.key == key, usage.c.day == day
@@ -722,7 +732,7 @@ class SqlStore:
             )
 
     async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
             )
