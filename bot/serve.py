@@ -35,6 +35,7 @@ from bot.slack.app import build_app
 from bot.slack.services import Avatar, SlackServices, web_client
 from bot.slack.videos import SlackVideoSink
 from bot.store.base import Store
+from bot.store.factory import retention_cutoff
 from knowledge.answer import Answerer
 from knowledge.index import KnowledgeBase
 
@@ -173,13 +174,11 @@ class Server:
         )
 
     async def _purge_forever(self) -> None:
-        days = getattr(self.settings, "retention_days", None)
-        if not days:
-            return
+        days = self.settings.retention_days
         while True:
             try:
-                removed = await self.services.store.purge(time.time() - float(days) * 86400)
-                log.info("retention: purged %d rows older than %s days", removed, days)
+                removed = await self.services.store.purge(retention_cutoff(self.settings))
+                log.info("retention: purged %d rows older than %g days", removed, days)
             except Exception as exc:
                 log.warning("retention purge failed: %s", type(exc).__name__)
             await asyncio.sleep(PURGE_EVERY_SECONDS)

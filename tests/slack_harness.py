@@ -27,8 +27,8 @@ import aiohttp
 
 from bot.config import Settings
 from bot.serve import Server
+from bot.store import open_store
 from knowledge import KnowledgeBase, KnowledgeConfig
-from tests.fakes.memory_store import MemoryStore
 from tests.fakes.server import serve
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, TEAM, FakeSlack
 from tests.knowledge_hits import SAMPLE
@@ -187,7 +187,7 @@ async def running_bot(
         settings = settings_for(slack, tmp_path, **overrides)
         server = Server(
             settings,
-            store=store or MemoryStore(),
+            store=store or open_store(settings),
             kb=kb or sample_kb(tmp_path),
             avatar=avatar,
             host="127.0.0.1",

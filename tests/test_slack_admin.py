@@ -20,7 +20,7 @@ async def test_non_admin_knowledge_add_is_refused_politely(tmp_path: Path) -> No
         assert resp.status == 200
         [reply] = await responses(bot)
         assert "only knowledge-base admins" in reply["text"]
-        assert bot.server.services.store.audits == []
+        assert await bot.server.services.store.audit_log() == []
 
 
 async def test_admin_cannot_make_the_server_read_its_own_paths(tmp_path: Path) -> None:
@@ -39,7 +39,8 @@ async def test_workspace_owner_binds_a_channel_and_it_is_audited(tmp_path: Path)
         assert "now answers from `handbook`" in reply["text"]
         store = bot.server.services.store
         assert await store.bindings("C7") == ["handbook"]
-        assert store.audits[0]["action"] == "knowledge.bind"
+        [entry] = await store.audit_log()
+        assert entry["action"] == "knowledge.bind" and entry["actor"] == "UOWNER"
         await bot.command("/knowledge", "list", user="U1")
         replies = await responses(bot, 2)
         assert "Indexed documents" in replies[1]["text"]
@@ -64,7 +65,8 @@ async def test_admin_file_drop_in_a_dm_is_downloaded_and_indexed(tmp_path: Path)
         assert "File indexing finished" in msg["text"] and "added" in msg["text"]
         hits = await bot.server.services.kb.asearch("receipts scanned expense", k=1)
         assert "30 days" in hits[0].chunk.text
-        assert bot.server.services.store.audits[0]["action"] == "knowledge.upload"
+        [entry] = await bot.server.services.store.audit_log()
+        assert entry["action"] == "knowledge.upload" and entry["detail"]["files"] == ["expenses.md"]
 
 
 async def test_non_admin_file_is_not_indexed_and_they_are_told_why(tmp_path: Path) -> None:

@@ -156,7 +156,7 @@ async def test_markup_is_resolved_before_searching(tmp_path: Path) -> None:
         )
         await bot.event(mention(text))
         await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
-        [record] = bot.server.services.store.answers.values()
+        [record] = await bot.server.services.store.thread_answers("C1", "1700000000.000100")
         assert record.question == (
             "@Grace asked in #general: how do I add documents from the handbook?"
         )
@@ -237,9 +237,9 @@ async def test_feedback_buttons_are_recorded(tmp_path: Path) -> None:
         )
         assert resp.status == 200
         store = bot.server.services.store
-        [answer_id] = store.answers
-        await bot.slack.wait_for(lambda: store.feedback)
-        counts = await store.feedback_counts(answer_id)
+        [record] = await store.thread_answers("C1", "1700000000.000100")
+        await bot.slack.wait_for(lambda: bot.slack.calls("chat.postEphemeral"))
+        counts = await store.feedback_counts(record.id)
         assert counts[Feedback.BAD] == 1 and counts[Feedback.GOOD] == 0
 
 
