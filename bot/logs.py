@@ -67,3 +67,15 @@ def configure(fmt: str, level: str, secrets: Iterable[str]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def configured_secrets(settings: object) -> list[str]:
+    """Every SecretStr setting's value (tokens, keys, signing secret), for redaction."""
+    from pydantic import SecretStr
+
+    values = []
+    for name in type(settings).model_fields:  # type: ignore[attr-defined]
+        value = getattr(settings, name, None)
+        if isinstance(value, SecretStr):
+            values.append(value.get_secret_value())
+    return values

@@ -211,3 +211,15 @@ async def serve_until_signalled(server: Server) -> None:
     await stop.wait()
     log.info("stopping: finishing answers in progress")
     await server.stop()
+
+
+async def run_server(settings: Settings) -> None:
+    """`avatarbot serve`: the store, the knowledge base, the avatar when configured."""
+    from bot.store import open_store
+
+    server = Server(
+        settings,
+        store=open_store(settings),
+        avatar_off_reason="Set HEYGEN_API_KEY (videos) or LIVEAVATAR_API_KEY (live) to turn it on.",
+    )
+    await serve_until_signalled(server)

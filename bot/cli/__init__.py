@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import ask, evaluate, heygen, knowledge
+from bot.cli import ask, evaluate, heygen, knowledge, serve
 from bot.cli.output import settings
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.add_typer(knowledge.app, name="knowledge", help="Load, list, remove and sear
 app.add_typer(heygen.app, name="heygen", help="HeyGen catalog and test renders.")
 app.add_typer(evaluate.app, name="eval", help="Measure retrieval quality.")
 app.command("ask")(ask.ask)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:
