@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     liveavatar_api_key: SecretStr | None = None
     liveavatar_api_base: str = "https://api.liveavatar.com"
 
+    # --- the bot's state (bot/store) ----------------------------------------------------
+    # Unset: SQLite in <AVATARBOT_DATA_DIR>/state.db. postgresql://user:pw@host/db for
+    # several replicas (normalised to postgresql+asyncpg://).
+    database_url: SecretStr | None = None
+    # Fernet key(s) encrypting live-session tokens at rest; comma-separated to rotate (the
+    # first encrypts). Unset: a random key kept in <AVATARBOT_DATA_DIR>/store.key (0600).
+    store_secret_key: SecretStr | None = None
+    # Answers, feedback, speech, finished jobs and expired links older than this are purged.
+    retention_days: float = Field(default=30.0, gt=0)
+
     # --- avatar delivery: live sessions, viewer page, video jobs ----------------------------
     # Absolute base of this bot's web server (viewer links, HeyGen webhook); unset = no live
     # link is offered (the reason is logged once at start).

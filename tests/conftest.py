@@ -8,6 +8,9 @@ import pytest
 
 from tests.fakes.sleeps import Sleeps
 
+# `store`, `any_store`, `postgres`, `store_clock`: see tests/store_fixtures.py
+pytest_plugins = ["tests.store_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -1,1 +1,40 @@
-"""Persisted state shared by every process and replica (see `bot.store.base`)."""
+"""Persisted state shared by every process and replica (see `bot.store.base`).
+
+store = open_store(settings)      # SQLite, or PostgreSQL when DATABASE_URL is set
+await store.start()               # connects, applies migrations
+...
+await store.purge(retention_cutoff(settings))   # RETENTION_DAYS
+"""
+
+from bot.store.base import (
+    AnswerRecord,
+    Feedback,
+    LeaseLost,
+    LiveLink,
+    LiveSessionRecord,
+    SpeechItem,
+    Store,
+    StoreError,
+    Subscription,
+    VideoJobRecord,
+    VideoJobState,
+)
+from bot.store.factory import open_store, retention_cutoff
+from bot.store.sql import SqlStore
+
+__all__ = [
+    "AnswerRecord",
+    "Feedback",
+    "LeaseLost",
+    "LiveLink",
+    "LiveSessionRecord",
+    "SpeechItem",
+    "SqlStore",
+    "Store",
+    "StoreError",
+    "Subscription",
+    "VideoJobRecord",
+    "VideoJobState",
+    "open_store",
+    "retention_cutoff",
+]

@@ -12,7 +12,7 @@ Times are unix seconds (float, UTC). Ids we mint are opaque strings.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -105,8 +105,8 @@ class LiveSessionRecord(BaseModel):
     backend: str  # "liveavatar" | "streaming"
     session_id: str | None = None  # vendor's id, None while starting
     # LiveSession.to_record() — holds tokens: stored ENCRYPTED at rest (STORE_SECRET_KEY),
-    # decrypted only on read by the store; never logged.
-    session: dict[str, Any] | None = None
+    # decrypted only on read by the store; never logged (left out of repr and str).
+    session: dict[str, Any] | None = Field(default=None, repr=False)
     state: str = "starting"  # starting | live | closed
     owner: str | None = None  # replica id holding the lease (keep-alive, idle close)
     lease_until: float = 0.0
@@ -138,6 +138,23 @@ class SpeechItem(BaseModel):
     created_at: float
     published_at: float | None = None
     publisher: str | None = None  # who published it (replica id or viewer connection id)
+
+
+# --- messages between replicas --------------------------------------------------------------
+
+
+class Subscription(Protocol):
+    """Payloads published on one channel after the subscription started, in order.
+
+    `async with store.listen("ch") as sub: async for payload in sub: ...` is listening when
+    the block begins; a bare `async for payload in store.listen("ch")` starts on first use.
+    """
+
+    def __aiter__(self) -> Subscription: ...
+    async def __anext__(self) -> dict[str, Any]: ...
+    async def __aenter__(self) -> Subscription: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 # --- the interface --------------------------------------------------------------------------
@@ -206,13 +223,20 @@ class Store(Protocol):
         self, scope: str, backend: str, owner: str, lease_seconds: float
     ) -> tuple[LiveSessionRecord, bool]:
         """Return the scope's record; `True` when the caller now holds its lease (it was free,
-        expired or already the caller's). Creates the row (state starting) when missing."""
+        expired or already the caller's: then the lease is extended). Creates the row (state
+        starting) when missing; a `closed` row the caller wins starts afresh (starting, no
+        session)."""
 
     async def get_live_session(self, scope: str) -> LiveSessionRecord | None: ...
     async def update_live_session(
         self, scope: str, owner: str, **changes: Any
     ) -> LiveSessionRecord:
-        """Raise LeaseLost unless `owner` holds the scope's lease."""
+        """Raise LeaseLost unless `owner` holds the scope's unexpired lease. Changeable:
+        backend, session_id, session, state, lease_until (0 releases), started_at,
+        last_activity_at, viewer_seen_at."""
+
+    async def mark_viewer_seen(self, scope: str) -> None:
+        """A viewer page reported itself connected (any replica may record it; no lease)."""
 
     async def live_sessions(
         self, states: Sequence[str] = ("starting", "live")
@@ -243,7 +267,8 @@ class Store(Protocol):
 
     # messages between replicas (PostgreSQL LISTEN/NOTIFY; polling on SQLite)
     async def notify(self, channel: str, payload: dict[str, Any]) -> None: ...
-    def listen(self, channel: str) -> AsyncIterator[dict[str, Any]]: ...
+    def listen(self, channel: str) -> Subscription:
+        """Payloads sent to `channel` (by any replica) after the subscription starts."""
 
     # usage counters for budgets (e.g. kind "live_minutes"/"videos", key "team:T1"/"user:U1")
     async def add_usage(self, kind: str, key: str, day: str, amount: float) -> float:
@@ -257,5 +282,6 @@ class Store(Protocol):
 
     # retention
     async def purge(self, older_than: float) -> int:
-        """Delete answers, feedback, speech, expired claims/links and finished jobs created
-        before `older_than`; returns rows removed."""
+        """Delete answers, feedback, speech, expired claims/links, finished jobs, closed live
+        sessions and replica messages older than `older_than`; returns rows removed. Usage
+        counters and the audit log are kept. `retention_cutoff(settings)` gives the time."""
