@@ -26,7 +26,7 @@ from bot.avatar.service import AvatarDelivery
 from bot.config import Settings, load_settings
 from bot.heygen.clients import heygen_clients
 from bot.heygen.live import AgentControlChannel
-from bot.store.base import Store
+from bot.store.base import Store, VideoJobRecord
 from bot.web.live_page import add_live_routes
 from bot.web.webhook import add_webhook_routes
 from tests.fakes.server import serve
@@ -130,3 +130,13 @@ async def avatar_stack(
                 finally:
                     await delivery.stop()
     shutil.rmtree(data_dir / "videos", ignore_errors=True)
+
+
+async def settled(store: Store, job_id: str) -> VideoJobRecord:
+    """The job once it reached a finished state (the sink hears of it a moment earlier)."""
+    async with asyncio.timeout(10):
+        while True:
+            job = await store.get_video_job(job_id)
+            if job is not None and job.state.finished:
+                return job
+            await asyncio.sleep(0.01)

@@ -14,7 +14,7 @@ import pytest
 
 from bot.heygen.video import RenderRequest
 from bot.store.base import VideoJobRecord, VideoJobState
-from tests.avatar_stack import avatar_stack
+from tests.avatar_stack import avatar_stack, settled
 from tests.avatar_state import KEY, sql_state, state_clock
 from tests.fakes.heygen import API_KEY, FakeHeyGen
 from tests.fakes.server import serve
@@ -69,8 +69,8 @@ async def test_a_replica_killed_mid_render_still_delivers_exactly_once(tmp_path)
             avatar_stack(fake.app(), store, clock, tmp_path / "data", **VIDEO) as stack,
         ):
             await stack.sink.wait_for(lambda: bool(stack.sink.ready))
-            job = await store.get_video_job(job_id)
-            assert job is not None and job.state is VideoJobState.DELIVERED
+            job = await settled(store, job_id)
+            assert job.state is VideoJobState.DELIVERED
             assert job.attempts == 2
             assert [d.video.job_id for d in stack.sink.ready] == [job_id]
             assert stack.sink.ready[0].content == fake.mp4_bytes

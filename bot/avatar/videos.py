@@ -47,7 +47,8 @@ from bot.store.base import LeaseLost, Store, VideoJobRecord, VideoJobState
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120.0
-IDLE_CLAIM_SECONDS = 5.0  # how often an idle worker looks for jobs left by a dead replica
+IDLE_CLAIM_SECONDS = 5.0
+RETRY_SECONDS = 5.0  # how often an idle worker looks for jobs left by a dead replica
 
 
 class VideoTooLarge(AvatarError):
@@ -119,9 +120,8 @@ class VideoJobs:
 
     def hint(self, job_id: str) -> None:
         """A webhook said this job's video may be done: confirm it now instead of later."""
-        event = self._hints.get(job_id)
-        if event is not None:
-            event.set()
+        if job_id in self._running:
+            self._hints.setdefault(job_id, asyncio.Event()).set()
 
     # --- the worker -----------------------------------------------------------------------
 
@@ -173,6 +173,7 @@ class VideoJobs:
             raise
         except Exception:
             log.exception("video job %s stopped unexpectedly; it will be resumed", job.id)
+            await asyncio.sleep(RETRY_SECONDS)  # not a hot loop on a persistent failure
         finally:
             renew.cancel()
             self._running.pop(job.id, None)
@@ -188,9 +189,7 @@ class VideoJobs:
             await self.store.renew_video_job(job_id, self.owner, LEASE_SECONDS)
 
     async def _update(self, job: VideoJobRecord, **changes: object) -> VideoJobRecord:
-        return await self.store.update_video_job(
-            job.id, self.owner, updated_at=self.clock(), **changes
-        )
+        return await self.store.update_video_job(job.id, self.owner, **changes)
 
     async def _progress(
         self, job: VideoJobRecord, phase: VideoPhase, message: str = ""
@@ -272,6 +271,7 @@ class VideoJobs:
         last_phase: str | None = None
         assert job.heygen_video_id is not None
         while True:
+            hint.clear()  # before the GET: a hint arriving during it wakes the next wait
             result = await self._renderer().status(job.heygen_video_id)
             if result.status is VideoStatus.COMPLETED:
                 return job, result
@@ -292,7 +292,6 @@ class VideoJobs:
             job = await self._progress(
                 job, VideoPhase.RENDERING, f"Rendering… {elapsed_words(elapsed)}"
             )
-            hint.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(hint.wait(), min(delay, s.video_timeout_seconds - elapsed))
             delay = min(delay * 1.5, s.video_poll_max_seconds)
