@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 STAMP      := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_STAMP := $(VENV)/.installed-test-$(shell cksum pyproject.toml | cut -d' ' -f1)
 QUESTION ?= How do I add documents to the knowledge base?
+# The viewer page's LiveKit client, from npm at this pinned version (see bot/web/live_page.py).
+LIVEKIT_CLIENT_VERSION := 2.15.7
+LIVEKIT_JS := bot/web/static/vendor/livekit-client.umd.js
 
 .PHONY: demo test lint bench eval clean postgres
 
@@ -23,13 +26,24 @@ postgres:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml $(LIVEKIT_JS)
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(TEST_STAMP): $(BIN)/python pyproject.toml
+$(TEST_STAMP): $(BIN)/python pyproject.toml $(LIVEKIT_JS) /usr/bin/chromium
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
+
+$(LIVEKIT_JS):
+	mkdir -p $(@D) build/npm
+	cd build/npm && npm pack --silent livekit-client@$(LIVEKIT_CLIENT_VERSION) >/dev/null
+	tar -xzf build/npm/livekit-client-$(LIVEKIT_CLIENT_VERSION).tgz -C build/npm \
+		package/dist/livekit-client.umd.js
+	cp build/npm/package/dist/livekit-client.umd.js $@
+
+# Headless Chromium for the viewer page's browser tests (Debian package).
+/usr/bin/chromium:
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 demo: $(STAMP)
 	@$(BIN)/avatarbot knowledge add knowledge/sample --if-empty
@@ -50,4 +64,4 @@ bench: $(TEST_STAMP) postgres
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache build

@@ -30,6 +30,15 @@ class LiveApi(StrEnum):
     STREAMING = "streaming"  # HeyGen streaming.* v1 (legacy)
 
 
+class LiveReuse(StrEnum):
+    """Which questions share one live avatar session (and one viewer link)."""
+
+    CHANNEL = "channel"  # every question in a channel (default)
+    THREAD = "thread"  # one per thread
+    USER = "user"  # one per asker
+    OFF = "off"  # a fresh session per answer
+
+
 class SettingsError(Exception):
     """A setting is invalid; the message names the variable."""
 
@@ -89,6 +98,46 @@ class Settings(BaseSettings):
     # Answers, feedback, speech, finished jobs and expired links older than this are purged.
     retention_days: float = Field(default=30.0, gt=0)
 
+    # --- avatar delivery: live sessions, viewer page, video jobs ----------------------------
+    # Absolute base of this bot's web server (viewer links, HeyGen webhook); unset = no live
+    # link is offered (the reason is logged once at start).
+    public_base_url: str | None = None
+    live_reuse: LiveReuse = LiveReuse.CHANNEL
+    live_avatar_id: str | None = Field(
+        default=None, description="Live avatar id; default HEYGEN_AVATAR_ID"
+    )
+    live_voice_id: str | None = None
+    live_quality: str = Field(default="medium", pattern="^(low|medium|high)$")
+    live_language: str = "en"
+    live_idle_close_seconds: float = Field(default=180.0, ge=10)
+    live_keepalive_seconds: float = Field(default=120.0, ge=5)
+    live_max_session_seconds: float = Field(default=1200.0, ge=60)
+    live_max_sessions: int = Field(default=2, ge=1)
+    live_daily_minutes: float = Field(default=120.0, ge=0)
+    live_link_ttl_hours: float = Field(default=24.0, gt=0)
+    video_aspect_ratio: str = Field(default="16:9", pattern="^(16:9|9:16|1:1|4:5|5:4)$")
+    video_resolution: str = Field(default="720p", pattern="^(720p|1080p|4k)$")
+    video_captions: bool = False
+    video_template_id: str | None = None
+    video_template_variable: str = "script"
+    video_timeout_seconds: float = Field(default=1800.0, gt=0)
+    video_poll_seconds: float = Field(default=5.0, gt=0)
+    video_poll_max_seconds: float = Field(default=60.0, gt=0)
+    video_max_mb: float = Field(default=200.0, gt=0)
+    video_daily_per_workspace: int = Field(default=100, ge=0)
+    video_daily_per_user: int = Field(default=10, ge=0)
+    video_workers: int = Field(default=2, ge=1, le=32)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_base(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip().rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s):// URL")
+        return v
+
     # --- Slack app and `avatarbot serve` ------------------------------------------------
     slack_bot_token: SecretStr | None = Field(default=None, description="xoxb-… bot token")
     slack_signing_secret: SecretStr | None = Field(
@@ -101,9 +150,6 @@ class Settings(BaseSettings):
         default="https://slack.com/api/", description="Web API base (GovSlack, tests)"
     )
     port: int = Field(default=3000, ge=0, le=65535, description="0 = any free port")
-    public_base_url: str | None = Field(
-        default=None, description="how people reach this server (live links, HTTP mode)"
-    )
     admin_user_ids: str = Field(
         default="", description="comma-separated Slack user ids allowed to change knowledge"
     )

@@ -8,9 +8,10 @@ video script is about a minute of speech).
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterable, AsyncIterator
 
 from knowledge import markup
-from knowledge.sentences import split_sentences
+from knowledge.sentences import sentences, split_sentences
 
 WORDS_PER_MINUTE = 150  # an unhurried speaking pace; HeyGen voices are close to it
 
@@ -91,3 +92,25 @@ def spoken_variant(
         spoken.append(sentence)
         used += words
     return " ".join(spoken)
+
+
+async def spoken_sentences(
+    chunks: AsyncIterable[str], max_seconds: float = 60.0, words_per_minute: int = WORDS_PER_MINUTE
+) -> AsyncIterator[str]:
+    """The spoken form of a streamed answer, one sentence as soon as it completes.
+
+    Each raw sentence goes through `speakable` (markup, citation marks and URLs gone); a
+    sentence with nothing left to say is skipped, and the stream stops at the time budget
+    (like `spoken_variant`, but without waiting for the whole answer).
+    """
+    budget = max(1, int(max_seconds * words_per_minute / 60))
+    used = 0
+    async for raw in sentences(chunks):
+        for sentence in split_sentences(speakable(raw)):
+            words = len(sentence.split())
+            if used + words > budget:
+                if used == 0:
+                    yield " ".join(sentence.split()[:budget]).rstrip(",;:") + "."
+                return
+            used += words
+            yield sentence

@@ -7,6 +7,7 @@ types carry status/code/message, and `_explain` picks the words.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -122,6 +123,11 @@ def render(
     as_json: bool = JSON_OPT,
     api: VideoApi | None = API_OPT,
     poll_interval: float = typer.Option(5.0, "--poll-interval", min=0, hidden=True),
+    key: str | None = typer.Option(
+        None, "--idempotency-key",
+        help="Same key = same video (HeyGen keeps keys about a day). Default: derived from "
+        "the script, avatar, voice, title and API, so re-running after a crash or a lost "
+        "answer never renders twice."),
 ) -> None:
     """Render a short avatar video; prints the video id (and with --wait, its URL)."""
     cfg = settings()
@@ -132,8 +138,12 @@ def render(
     if not script.strip():
         fail("the script is empty: pass the text the avatar should say", code=2)
     try:
-        request = RenderRequest(script=script, avatar_id=avatar_id,
-                                voice_id=voice or cfg.heygen_voice_id, title=title)
+        voice_id = voice or cfg.heygen_voice_id
+        chosen_api = api or cfg.heygen_video_api
+        job_id = key or hashlib.sha256(json.dumps(
+            [script, avatar_id, voice_id, title, chosen_api.value]).encode()).hexdigest()[:32]
+        request = RenderRequest(script=script, avatar_id=avatar_id, voice_id=voice_id,
+                                title=title, job_id=job_id)
     except ValidationError as exc:
         problem = exc.errors()[0]
         fail(f"invalid {problem['loc'][0]}: {problem['msg']}", code=2)
@@ -176,3 +186,40 @@ def sessions(as_json: bool = JSON_OPT) -> None:
     _emit([s.model_dump() for s in found],
           [("session_id", "Session ID"), ("status", "Status"), ("created_at", "Created")],
           as_json, f"Live sessions ({cfg.heygen_live_api.value})")
+
+
+webhook_app = typer.Typer(no_args_is_help=True)
+app.add_typer(webhook_app, name="webhook", help="HeyGen webhook endpoints (render completion).")
+
+
+@webhook_app.command("register")
+def webhook_register(
+    url: str = typer.Argument(..., help="Public URL of this bot's /heygen/webhook route."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Register URL for video success/failure events (POST /v3/webhooks/endpoints)."""
+    from bot.heygen.webhooks import VIDEO_EVENTS
+
+    if not url.startswith("https://") and not url.startswith("http://"):
+        fail("the URL must be absolute, e.g. https://bot.example.com/heygen/webhook", code=2)
+    if not url.rstrip("/").endswith("/heygen/webhook"):
+        console.print("note: the bot serves its webhook at /heygen/webhook", highlight=False)
+    # One key per URL: registering the same URL twice (a retry) does not add a second one.
+    idem = hashlib.sha256(url.encode()).hexdigest()[:32]
+    endpoint = _run(lambda c: c.webhooks.create_endpoint(
+        url, [e.value for e in VIDEO_EVENTS], idempotency_key=idem))
+    secret = endpoint.secret.get_secret_value() if endpoint.secret else None
+    if as_json:
+        typer.echo(json.dumps({"endpoint_id": endpoint.endpoint_id, "url": endpoint.url,
+                               "secret": secret}))
+        return
+    console.print(f"registered {endpoint.url} (endpoint {endpoint.endpoint_id})",
+                  highlight=False, soft_wrap=True)
+    if secret:
+        # The secret is shown once by HeyGen; printing it here is the only way to hand it over.
+        console.print("Put this in HEYGEN_WEBHOOK_SECRET (environment or .env) on every "
+                      "replica, then restart the bot:", highlight=False)
+        typer.echo(f"HEYGEN_WEBHOOK_SECRET={secret}")
+    else:
+        console.print("HeyGen returned no secret (already registered?); rotate it with the "
+                      "HeyGen dashboard and set HEYGEN_WEBHOOK_SECRET.", highlight=False)

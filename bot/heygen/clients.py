@@ -20,6 +20,7 @@ from bot.heygen.errors import MissingApiKeyError
 from bot.heygen.http import ApiClient, HttpSession
 from bot.heygen.video import (
     Catalog,
+    TemplateRenderer,
     V2Catalog,
     V2Renderer,
     V3Catalog,
@@ -110,6 +111,10 @@ class HeyGenClients:
         """The renderer for `api`, default HEYGEN_VIDEO_API."""
         chosen = api or self.settings.heygen_video_api
         if chosen == VideoApi.V2:
+            template = self.settings.video_template_id
+            if template:
+                return TemplateRenderer(self.videos_v2, template,
+                                        self.settings.video_template_variable)
             return V2Renderer(self.videos_v2)
         return V3Renderer(self.videos_v3)
 

@@ -22,6 +22,7 @@ from bot.heygen.videos_v2 import (
     ColorBackground,
     Dimension,
     GenerateVideoRequest,
+    TemplateGenerateRequest,
     TextVoice,
     V2VideoStatus,
     VideoInput,
@@ -32,6 +33,7 @@ from bot.heygen.videos_v3 import (
     Background,
     CaptionSetting,
     CreateVideoRequest,
+    Resolution,
     V3VideoStatus,
     VideosV3,
 )
@@ -63,6 +65,9 @@ class RenderRequest(BaseModel):
     orientation: Orientation = Orientation.LANDSCAPE
     captions: bool = False
     background_color: str | None = None  # e.g. "#FFFFFF"
+    # v3 only; when set they win over `orientation` (v2 maps orientation to a dimension).
+    aspect_ratio: str | None = None  # "16:9" | "9:16" | "1:1" | "4:5" | "5:4"
+    resolution: str | None = None  # "720p" | "1080p" | "4k"
     callback_url: str | None = None
     # Our job id: echoed in the webhook, and used as v3's Idempotency-Key so resubmitting the
     # same job after a crash returns the same video rather than rendering twice.
@@ -101,8 +106,10 @@ class V3Renderer:
         body = CreateVideoRequest(
             avatar_id=request.avatar_id, script=request.script, voice_id=request.voice_id,
             title=request.title,
-            aspect_ratio=(AspectRatio.PORTRAIT if request.orientation == Orientation.PORTRAIT
+            aspect_ratio=(AspectRatio(request.aspect_ratio) if request.aspect_ratio
+                          else AspectRatio.PORTRAIT if request.orientation == Orientation.PORTRAIT
                           else AspectRatio.LANDSCAPE),
+            resolution=Resolution(request.resolution) if request.resolution else None,
             caption=CaptionSetting() if request.captions else None,
             background=(Background(value=request.background_color)
                         if request.background_color else None),
@@ -153,6 +160,24 @@ class V2Renderer:
             error_code=str(err.code) if err and err.code is not None else None,
             error_message=(err.message or err.detail) if err else None,
         )
+
+
+class TemplateRenderer(V2Renderer):
+    """A v2 template (HEYGEN_VIDEO_API=v2 with VIDEO_TEMPLATE_ID): the script fills one text
+    variable; avatar and voice come from the template itself.
+    https://docs.heygen.com/docs/generate-video-from-template-v2-1"""
+
+    def __init__(self, client: VideosV2, template_id: str, variable: str = "script") -> None:
+        super().__init__(client)
+        self.template_id = template_id
+        self.variable = variable
+
+    async def submit(self, request: RenderRequest) -> str:
+        body = TemplateGenerateRequest.with_text(
+            {self.variable: request.script}, title=request.title, caption=request.captions,
+            callback_id=request.job_id, callback_url=request.callback_url,
+        )
+        return (await self.client.generate_from_template(self.template_id, body)).video_id
 
 
 _V3_STATUS = {

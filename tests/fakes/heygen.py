@@ -16,7 +16,10 @@ It behaves like the documented service where tests can notice:
   `callback_url` (signed with `callback_secret`) and to every registered v3 endpoint (signed
   with that endpoint's secret), with `Heygen-Signature` / `Heygen-Timestamp` /
   `Heygen-Event-Id` headers like https://developers.heygen.com/docs/webhooks; each attempt
-  lands in `deliveries` (an asyncio.Queue) so tests can await it.
+  lands in `deliveries` (an asyncio.Queue) so tests can await it;
+- files: with `file_base` set (the fake's own base URL, once served), finished videos link to
+  `GET /files/video/{id}.mp4` on the fake (no API key, like HeyGen's signed file URLs), which
+  serves `mp4_bytes`; thumbnails likewise under `/files/thumb/`.
 Faults (tests/fakes/faults.py) use these route names: create_video_v3, get_video_v3,
 list_avatars_v3, list_looks_v3, list_voices_v3, create_endpoint, list_endpoints,
 delete_endpoint, rotate_secret, generate_video_v2, video_status_v1, list_avatars_v2,
@@ -156,6 +159,9 @@ class FakeHeyGen:
         if streaming is None and FakeStreaming is not None:
             streaming = FakeStreaming(api_key=api_key, faults=self.faults)
         self.streaming = streaming
+        self.file_base: str | None = None  # set to the served base URL to host the MP4s
+        self.mp4_bytes = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 4096
+        self.downloads: list[str] = []
 
     # --- what tests drive and read ---------------------------------------------------------
 
@@ -169,7 +175,12 @@ class FakeHeyGen:
         self._finish(video, failed=True)
 
     def video_url(self, video_id: str) -> str:
-        return f"https://files.heygen.test/video/{video_id}.mp4"
+        base = f"{self.file_base}/files" if self.file_base else "https://files.heygen.test"
+        return f"{base}/video/{video_id}.mp4"
+
+    def thumbnail_url(self, video_id: str) -> str:
+        base = f"{self.file_base}/files" if self.file_base else "https://files.heygen.test"
+        return f"{base}/thumb/{video_id}.jpg"
 
     # --- app ---------------------------------------------------------------------------------
 
@@ -197,6 +208,7 @@ class FakeHeyGen:
         r.add_get("/v2/template/{template_id}", self._template_v2, name="get_template_v2")
         r.add_post("/v2/template/{template_id}/generate", self._generate_template,
                    name="generate_template_v2")
+        r.add_get("/files/video/{name}", self._file, name="download_video")
         if self.streaming is not None:
             self.streaming.add_routes(app)
         app.on_cleanup.append(self._cleanup)
@@ -211,7 +223,7 @@ class FakeHeyGen:
     def _auth_middleware(self) -> Any:
         @web.middleware
         async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-            if request.path.startswith("/v1/streaming"):
+            if request.path.startswith(("/v1/streaming", "/files/")):
                 return await handler(request)  # the streaming fake checks its own auth
             if request.headers.get("X-Api-Key") != self.api_key:
                 if request.path.startswith("/v1/"):
@@ -278,12 +290,20 @@ class FakeHeyGen:
             "created_at": 1_763_683_200,
             "completed_at": 1_763_683_260 if video.status in ("completed", "failed") else None,
             "video_url": self.video_url(video.video_id) if done else None,
-            "thumbnail_url": (f"https://files.heygen.test/thumb/{video.video_id}.jpg"
+            "thumbnail_url": (self.thumbnail_url(video.video_id)
                               if done else None),
             "duration": video.duration if done else None,
             "failure_code": video.failure[0] if video.failure else None,
             "failure_message": video.failure[1] if video.failure else None,
         }})
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        video_id = request.match_info["name"].removesuffix(".mp4")
+        video = self.videos.get(video_id)
+        if video is None or video.status != "completed":
+            return web.Response(status=404, text="Not Found")
+        self.downloads.append(video_id)
+        return web.Response(body=self.mp4_bytes, content_type="video/mp4")
 
     # --- v3 catalog ----------------------------------------------------------------------
 
@@ -407,7 +427,7 @@ class FakeHeyGen:
         return web.json_response({"code": 100, "message": "Success", "data": {
             "id": video.video_id, "status": video.status, "callback_id": video.callback_id,
             "video_url": self.video_url(video.video_id) if done else None,
-            "thumbnail_url": (f"https://files.heygen.test/thumb/{video.video_id}.jpg"
+            "thumbnail_url": (self.thumbnail_url(video.video_id)
                               if done else None),
             "video_url_caption": None, "gif_url": None, "caption_url": None,
             "duration": video.duration if done else None, "error": error,

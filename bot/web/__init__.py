@@ -1,0 +1,1 @@
+"""aiohttp routes the bot serves: the live viewer page and the HeyGen webhook."""

@@ -1,0 +1,105 @@
+"""A replica killed mid-render (SIGKILL, a real OS process): the video is still delivered,
+exactly once, by the replica that takes over; and a job resubmitted after a crash between
+"HeyGen accepted it" and "we wrote that down" never renders twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.heygen.video import RenderRequest
+from bot.store.base import VideoJobRecord, VideoJobState
+from tests.avatar_stack import avatar_stack, settled
+from tests.avatar_state import KEY, sql_state, state_clock
+from tests.fakes.heygen import API_KEY, FakeHeyGen
+from tests.fakes.server import serve
+
+AVATAR = "Angela-inblackskirt-20220820"
+VIDEO = {
+    "heygen_api_key": API_KEY,
+    "heygen_avatar_id": AVATAR,
+    "liveavatar_api_key": None,
+    "video_poll_seconds": 0.01,
+}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+async def test_a_replica_killed_mid_render_still_delivers_exactly_once(tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    db = tmp_path / "state.db"
+    async with serve(fake.app()) as vendor_url:
+        fake.file_base = vendor_url
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.avatar_worker_proc",
+            str(db),
+            vendor_url,
+            str(tmp_path / "doomed"),
+            KEY.decode(),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+        assert line.startswith(b"SUBMITTED "), line
+        job_id = line.split()[1].decode()
+        [video_id] = fake.videos
+        fake.complete(video_id)
+
+        clock = state_clock()
+        clock.advance(300)  # the dead replica's lease has run out
+        # avatar_stack serves a second app over the same fake state
+        async with (
+            sql_state(db, clock) as store,
+            avatar_stack(fake.app(), store, clock, tmp_path / "data", **VIDEO) as stack,
+        ):
+            await stack.sink.wait_for(lambda: bool(stack.sink.ready))
+            job = await settled(store, job_id)
+            assert job.state is VideoJobState.DELIVERED
+            assert job.attempts == 2
+            assert [d.video.job_id for d in stack.sink.ready] == [job_id]
+            assert stack.sink.ready[0].content == fake.mp4_bytes
+        assert len(fake.videos) == 1
+        assert len(fake.faults.requests("create_video_v3")) == 1
+
+
+async def test_a_resubmit_after_a_crash_returns_the_same_render(tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=1)
+    clock = state_clock()
+    async with (
+        sql_state(tmp_path / "state.db", clock) as store,
+        avatar_stack(fake.app(), store, clock, tmp_path / "data", start=False, **VIDEO) as stack,
+    ):
+        fake.file_base = stack.vendor_url
+        job = VideoJobRecord(
+            id="job-crashed-after-submit",
+            dedupe_key="C1:1:q",
+            question="q?",
+            script="Say this.",
+            created_at=clock(),
+            target={"channel": "C1"},
+        )
+        await store.create_video_job(job)
+        # the previous run got as far as HeyGen accepting the render, then died
+        first = await stack.delivery.clients.video.submit(
+            RenderRequest(script="Say this.", avatar_id=AVATAR, job_id=job.id)
+        )
+        await stack.delivery.start()
+        await stack.sink.wait_for(lambda: bool(stack.sink.ready))
+        assert list(fake.videos) == [first]
+        assert len(stack.sink.ready) == 1

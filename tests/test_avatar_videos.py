@@ -1,0 +1,254 @@
+"""Video jobs end to end: AvatarDelivery + the real HeyGen client against the HeyGen fake,
+state in a real SQLite store, results in a recording sink (where Slack would post)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, VideoPhase, VideoRequest
+from bot.heygen.webhooks import sign
+from bot.store.base import VideoJobState
+from tests.avatar_stack import Stack, avatar_stack, settled
+from tests.avatar_state import sql_state, state_clock
+from tests.fakes.clock import FakeClock
+from tests.fakes.heygen import API_KEY, CALLBACK_SECRET, FakeHeyGen
+
+AVATAR = "Angela-inblackskirt-20220820"
+TARGET = {"channel": "C1", "thread_ts": "1700.1", "user": "U1"}
+VIDEO = {
+    "heygen_api_key": API_KEY,
+    "heygen_avatar_id": AVATAR,
+    "heygen_voice_id": "hg-voice-1",
+    "liveavatar_api_key": None,
+    "heygen_webhook_secret": CALLBACK_SECRET,
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return state_clock()
+
+
+@pytest.fixture
+async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator:
+    async with sql_state(tmp_path / "state.db", clock) as s:
+        yield s
+
+
+def request(question: str = "How do I add documents?", user: str = "U1") -> VideoRequest:
+    return VideoRequest(
+        question=question,
+        script="Run avatarbot knowledge add.",
+        requested_by=user,
+        team="T1",
+        dedupe_key=f"C1:1700.1:{question}",
+    )
+
+
+def phases(stack: Stack) -> list[VideoPhase]:
+    return [p.phase for _, p in stack.sink.progress]
+
+
+async def test_a_video_is_rendered_downloaded_and_handed_over_once(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=2)
+    async with avatar_stack(
+        fake.app(),
+        store,
+        clock,
+        tmp_path / "data",
+        video_poll_seconds=0.01,
+        **{**VIDEO, "heygen_webhook_secret": None},
+    ) as stack:
+        fake.file_base = stack.vendor_url
+        job_id = await stack.delivery.request_video(request(), TARGET)
+        await stack.sink.wait_for(lambda: bool(stack.sink.ready))
+        [done] = stack.sink.ready
+        assert done.content == fake.mp4_bytes
+        assert done.video.video_url == fake.video_url(next(iter(fake.videos)))
+        assert done.video.thumbnail_url and done.video.job_id == job_id
+        assert done.target["progress_ts"] == "1700.0001"  # the sink's target update was kept
+        assert phases(stack)[0] is VideoPhase.QUEUED and VideoPhase.RENDERING in phases(stack)
+        [sent] = fake.faults.requests("create_video_v3")
+        assert sent.json["callback_id"] == job_id
+        assert sent.headers["Idempotency-Key"] == job_id
+        assert sent.json["aspect_ratio"] == "16:9" and sent.json["resolution"] == "720p"
+        job = await settled(store, job_id)
+        assert job.state is VideoJobState.DELIVERED
+        assert not (tmp_path / "data" / "videos" / f"{job_id}.mp4").exists()
+
+
+async def test_the_same_question_in_the_thread_reuses_the_pending_job(
+    store, clock, tmp_path
+) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    async with avatar_stack(fake.app(), store, clock, tmp_path / "data", **VIDEO) as stack:
+        first = await stack.delivery.request_video(request(), TARGET)
+        second = await stack.delivery.request_video(request(user="U2"), TARGET)
+        assert first == second
+        await stack.sink.wait_for(
+            lambda: len(fake.videos) == 1 and VideoPhase.RENDERING in phases(stack)
+        )
+        assert len(fake.faults.requests("create_video_v3")) == 1
+
+
+async def test_webhook_completion_is_confirmed_and_delivered(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    # Polling so slow that only the webhook can finish this job within the test.
+    async with avatar_stack(
+        fake.app(), store, clock, tmp_path / "data", video_poll_seconds=3600, **VIDEO
+    ) as stack:
+        fake.file_base = stack.vendor_url
+        job_id = await stack.delivery.request_video(request(), TARGET)
+        await stack.sink.wait_for(lambda: len(fake.videos) == 1)
+        [video_id] = fake.videos
+        assert fake.videos[video_id].callback_url == f"{stack.web_url}/heygen/webhook"
+        await stack.sink.wait_for(lambda: VideoPhase.RENDERING in phases(stack))
+        fake.complete(video_id)
+        delivery = await fake.deliveries.get()
+        assert delivery.status == 200
+        await stack.sink.wait_for(lambda: bool(stack.sink.ready))
+        assert [d.video.job_id for d in stack.sink.ready] == [job_id]
+        # a redelivery of the same event is a duplicate, and changes nothing
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                delivery.url,
+                data=delivery.body,
+                headers={
+                    "Heygen-Signature": sign(delivery.body, CALLBACK_SECRET),
+                    "Content-Type": "application/json",
+                },
+            ) as resp,
+        ):
+            assert resp.status == 200
+        assert len(stack.sink.ready) == 1
+
+
+async def test_a_forged_webhook_is_refused_and_changes_nothing(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    async with avatar_stack(
+        fake.app(), store, clock, tmp_path / "data", video_poll_seconds=3600, **VIDEO
+    ) as stack:
+        await stack.delivery.request_video(request(), TARGET)
+        await stack.sink.wait_for(lambda: VideoPhase.RENDERING in phases(stack))
+        [video_id] = fake.videos
+        gets = len(fake.faults.requests("get_video_v3"))  # the worker now waits (an hour)
+        body = json.dumps(
+            {
+                "event_type": "avatar_video.success",
+                "event_data": {"video_id": video_id, "url": "https://evil/x.mp4"},
+            }
+        ).encode()
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                f"{stack.web_url}/heygen/webhook",
+                data=body,
+                headers={"Heygen-Signature": sign(body, "not-the-secret")},
+            ) as resp:
+                assert resp.status == 401
+            # correctly signed, but HeyGen says (GET) it is still rendering: nothing delivered
+            async with http.post(
+                f"{stack.web_url}/heygen/webhook",
+                data=body,
+                headers={"Heygen-Signature": sign(body, CALLBACK_SECRET)},
+            ) as resp:
+                assert resp.status == 200
+        await stack.sink.wait_for(lambda: len(fake.faults.requests("get_video_v3")) > gets)
+        assert not stack.sink.ready and not fake.downloads
+
+
+async def test_a_failed_render_tells_heygens_reason(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    async with avatar_stack(
+        fake.app(), store, clock, tmp_path / "data", video_poll_seconds=0.01, **VIDEO
+    ) as stack:
+        job_id = await stack.delivery.request_video(request(), TARGET)
+        await stack.sink.wait_for(lambda: len(fake.videos) == 1)
+        fake.fail(next(iter(fake.videos)), message="Avatar rendering timed out")
+        await stack.sink.wait_for(lambda: bool(stack.sink.failed))
+        [(_, failure)] = stack.sink.failed
+        assert failure.phase is VideoPhase.FAILED and failure.job_id == job_id
+        assert failure.message == "HeyGen could not render the video: Avatar rendering timed out."
+        assert not stack.sink.ready
+
+
+async def test_a_render_past_the_deadline_fails_clearly(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    async with avatar_stack(
+        fake.app(),
+        store,
+        clock,
+        tmp_path / "data",
+        video_poll_seconds=0.01,
+        video_timeout_seconds=600,
+        **VIDEO,
+    ) as stack:
+        await stack.delivery.request_video(request(), TARGET)
+        await stack.sink.wait_for(lambda: VideoPhase.RENDERING in phases(stack))
+        clock.advance(601)
+        await stack.sink.wait_for(lambda: bool(stack.sink.failed))
+        assert stack.sink.failed[0][1].message.startswith(
+            "HeyGen did not finish the video within 10 minutes"
+        )
+
+
+async def test_a_video_over_the_size_cap_is_not_posted(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=1)
+    fake.mp4_bytes = b"x" * (2 * 1024 * 1024)
+    async with avatar_stack(
+        fake.app(),
+        store,
+        clock,
+        tmp_path / "data",
+        video_max_mb=1,
+        video_poll_seconds=0.01,
+        **VIDEO,
+    ) as stack:
+        fake.file_base = stack.vendor_url
+        await stack.delivery.request_video(request(), TARGET)
+        await stack.sink.wait_for(lambda: bool(stack.sink.failed))
+        assert "larger than 1 MB" in stack.sink.failed[0][1].message
+        assert not stack.sink.ready
+
+
+async def test_daily_budgets_are_checked_before_submitting(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    async with avatar_stack(
+        fake.app(),
+        store,
+        clock,
+        tmp_path / "data",
+        video_daily_per_user=1,
+        video_daily_per_workspace=2,
+        **VIDEO,
+    ) as stack:
+        await stack.delivery.request_video(request("one?"), TARGET)
+        with pytest.raises(AvatarLimitReached, match="daily limit of 1 avatar videos for you"):
+            await stack.delivery.request_video(request("two?"), TARGET)
+        await stack.delivery.request_video(request("three?", user="U2"), TARGET)
+        with pytest.raises(AvatarLimitReached, match="for this workspace"):
+            await stack.delivery.request_video(request("four?", user="U3"), TARGET)
+        await stack.sink.wait_for(lambda: len(fake.videos) == 2)
+        assert len(fake.faults.requests("create_video_v3")) == 2
+
+
+async def test_without_a_key_videos_say_which_variable_turns_them_on(
+    store, clock, tmp_path
+) -> None:
+    fake = FakeHeyGen()
+    async with avatar_stack(
+        fake.app(), store, clock, tmp_path / "data", heygen_api_key=None
+    ) as stack:
+        assert not stack.delivery.video_enabled
+        with pytest.raises(AvatarUnavailable, match="HEYGEN_API_KEY"):
+            await stack.delivery.request_video(request(), TARGET)

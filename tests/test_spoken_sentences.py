@@ -1,0 +1,38 @@
+"""knowledge.spoken.spoken_sentences: the avatar's sentences, as the answer streams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from knowledge.spoken import spoken_sentences
+
+
+async def chunks(text: str, size: int = 7) -> AsyncIterator[str]:
+    for i in range(0, len(text), size):
+        yield text[i : i + size]
+
+
+async def collect(text: str, **kwargs: float) -> list[str]:
+    return [s async for s in spoken_sentences(chunks(text), **kwargs)]
+
+
+async def test_markup_citations_and_urls_never_reach_the_voice() -> None:
+    said = await collect(
+        "Run **`avatarbot knowledge add`** first [1]. "
+        "See https://example.com/docs for more [2]. Then ask a question."
+    )
+    assert all("[" not in s and "http" not in s and "*" not in s for s in said)
+    assert said[0] == "Run avatarbot knowledge add first."
+    assert said[-1] == "Then ask a question."
+
+
+async def test_the_stream_stops_at_the_time_budget() -> None:
+    text = " ".join(f"Sentence number {i} has six words." for i in range(40))
+    said = await collect(text, max_seconds=10)  # 25 words at 150 wpm
+    assert 1 <= len(said) <= 5
+    assert sum(len(s.split()) for s in said) <= 25
+
+
+async def test_a_code_only_sentence_is_skipped() -> None:
+    said = await collect("Install it.\n\n```\npip install x\n```\n\nThat is all.")
+    assert said == ["Install it.", "That is all."]
