@@ -43,6 +43,10 @@ log = logging.getLogger("bot.serve")
 
 SHUTDOWN_GRACE_SECONDS = 20.0
 PURGE_EVERY_SECONDS = 3600.0
+AVATAR_OFF = (
+    "Set HEYGEN_API_KEY and HEYGEN_AVATAR_ID (answer videos) or LIVEAVATAR_API_KEY and "
+    "PUBLIC_BASE_URL (live avatar) to turn it on."
+)
 SERVICES_KEY: web.AppKey[SlackServices] = web.AppKey("services", SlackServices)
 
 
@@ -95,6 +99,8 @@ class Server:
         self.app: AsyncApp = build_app(self.services)
         self.socket_mode = _set(settings.slack_app_token)
         self.web = self._web_app()
+        self._avatar_given = avatar is not None
+        self._exit = contextlib.AsyncExitStack()
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
         self._purger: asyncio.Task[None] | None = None
@@ -149,9 +155,32 @@ class Server:
 
     # --- lifecycle ---------------------------------------------------------------------
 
+    async def _build_avatar(self) -> None:
+        """The avatar service and its web routes, when a HeyGen or LiveAvatar key is set;
+        otherwise text answers only, with one line naming the variables that turn it on."""
+        s = self.settings
+        if self._avatar_given:
+            return
+        if not (_set(s.heygen_api_key) or _set(s.liveavatar_api_key)):
+            self.services.avatar_off_reason = AVATAR_OFF
+            return
+        from bot.avatar.service import AvatarDelivery
+        from bot.heygen.clients import heygen_clients
+        from bot.web.live_page import add_live_routes
+        from bot.web.webhook import add_webhook_routes
+
+        clients = await self._exit.enter_async_context(heygen_clients(s))
+        delivery = AvatarDelivery(s, self.services.store, clients, self.sink)
+        self.services.avatar = delivery
+        reasons = [r for r in (delivery.live_reason, delivery.video_reason) if r]
+        self.services.avatar_off_reason = "; ".join(reasons).capitalize() + ("." if reasons else "")
+        add_live_routes(self.web, delivery)
+        add_webhook_routes(self.web, delivery)
+
     async def start(self) -> None:
         await self.services.store.start()
         await self.services.identify()  # fails fast on a wrong token
+        await self._build_avatar()
         if self.services.avatar is not None:
             await self.services.avatar.start()  # type: ignore[attr-defined]
         self._runner = web.AppRunner(self.web, access_log=None)
@@ -170,7 +199,9 @@ class Server:
             "serving on port %s (%s mode)%s",
             self.port,
             "Socket" if self.socket_mode else "HTTP: Slack posts to /slack/events",
-            "" if self.services.avatar else f"; avatar off: {self.services.avatar_off_reason}",
+            f"; avatar: {self.services.avatar_off_reason}"
+            if self.services.avatar_off_reason
+            else "",
         )
 
     async def _purge_forever(self) -> None:
@@ -196,6 +227,7 @@ class Server:
                 await self._purger
         if self.services.avatar is not None:
             await self.services.avatar.stop()  # type: ignore[attr-defined]
+        await self._exit.aclose()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.services.store.close()
@@ -217,9 +249,5 @@ async def run_server(settings: Settings) -> None:
     """`avatarbot serve`: the store, the knowledge base, the avatar when configured."""
     from bot.store import open_store
 
-    server = Server(
-        settings,
-        store=open_store(settings),
-        avatar_off_reason="Set HEYGEN_API_KEY (videos) or LIVEAVATAR_API_KEY (live) to turn it on.",
-    )
+    server = Server(settings, store=open_store(settings))
     await serve_until_signalled(server)

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot.store.sealing import Sealer
-from bot.store.sql import SqlStore, sqlite_url
 from cryptography.fernet import Fernet
 
+from bot.store.sealing import Sealer
+from bot.store.sql import SqlStore, sqlite_url
 from tests.fakes.clock import FakeClock
 
 KEY = Fernet.generate_key()

@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.store.sealing import Sealer
-from bot.store.sql import SqlStore, sqlite_url
-
 from bot.avatar.delivery import RenderedVideo, VideoProgress, VideoRequest
 from bot.avatar.service import AvatarDelivery
 from bot.config import load_settings
 from bot.heygen.clients import heygen_clients
 from bot.store.base import VideoJobState
+from bot.store.sealing import Sealer
+from bot.store.sql import SqlStore, sqlite_url
 from tests.fakes.heygen import API_KEY
 
 AVATAR = "Angela-inblackskirt-20220820"

@@ -1,0 +1,74 @@
+"""Videos through Slack end to end: /ask-video and "Make a video" -> the real avatar service
+-> the HeyGen fake renders -> the MP4 uploaded into the thread with files_upload_v2."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.heygen import API_KEY, FakeHeyGen
+from tests.fakes.server import serve
+from tests.slack_harness import Bot, running_bot
+from tests.test_slack_app import mention
+
+
+@asynccontextmanager
+async def bot_with_videos(tmp_path: Path, fake: FakeHeyGen) -> AsyncIterator[Bot]:
+    async with serve(fake.app()) as vendor_url:
+        fake.file_base = vendor_url
+        async with running_bot(
+            tmp_path,
+            heygen_api_base=vendor_url,
+            heygen_api_key=API_KEY,
+            heygen_avatar_id="Angela-inblackskirt-20220820",
+            heygen_voice_id="hg-voice-1",
+            video_poll_seconds=0.01,
+        ) as bot:
+            yield bot
+
+
+def completed(bot: Bot) -> list[dict[str, Any]]:
+    return [c.args for c in bot.slack.calls("files.completeUploadExternal")]
+
+
+async def test_ask_video_acks_then_uploads_the_video_into_its_thread(tmp_path: Path) -> None:
+    fake = FakeHeyGen(polls_to_complete=2)
+    async with bot_with_videos(tmp_path, fake) as bot:
+        resp = await bot.command("/ask-video", "how do I add documents?")
+        assert resp.status == 200 and "video answer" in resp.text
+        [done] = await bot.slack.wait_for(lambda: completed(bot))
+        top = bot.slack.posted("C1")[0]
+        assert "asked for a video answer" in top["text"]
+        assert done["channel_id"] == "C1" and done["thread_ts"] == top["ts"]
+        assert "open on HeyGen" in done["initial_comment"]
+        [uploaded] = bot.slack.uploads.values()
+        assert uploaded == fake.mp4_bytes
+        # The text answer is in the same thread, and the progress message ends "ready".
+        thread = [m for m in bot.slack.posted("C1") if m.get("thread_ts") == top["ts"]]
+        assert any("[1]" in m["text"] for m in thread)
+        await bot.slack.wait_for(lambda: any("video is ready" in m["text"] for m in thread))
+        [job] = fake.videos.values()
+        assert "avatarbot knowledge add" in str(job)
+
+
+async def test_make_a_video_button_renders_that_answer(tmp_path: Path) -> None:
+    fake = FakeHeyGen(polls_to_complete=1)
+    async with bot_with_videos(tmp_path, fake) as bot:
+        await bot.event(mention())
+        [answer] = await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
+        actions = next(b for b in answer["blocks"] if b["type"] == "actions")
+        button = next(e for e in actions["elements"] if e["action_id"] == "make_video")
+        resp = await bot.action(
+            {
+                "type": "button",
+                "action_id": "make_video",
+                "block_id": actions["block_id"],
+                "value": button["value"],
+            }
+        )
+        assert resp.status == 200
+        [done] = await bot.slack.wait_for(lambda: completed(bot))
+        assert done["thread_ts"] == "1700000000.000100"
+        assert list(bot.slack.uploads.values()) == [fake.mp4_bytes]
