@@ -11,6 +11,7 @@ wrong secret exercises the refusal.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -66,6 +67,12 @@ class Bot:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.port}"
+
+    async def idle(self) -> None:
+        """Wait until every answer and job the app is working on has finished."""
+        tasks = set(self.server.services.work.tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=20)
 
     async def post(
         self,

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.heygen import API_KEY, FakeHeyGen
+from tests.fakes.liveavatar import API_KEY as LIVE_KEY
+from tests.fakes.liveavatar import AVATAR_ID, VOICE_ID, FakeLiveAvatar
 from tests.fakes.server import serve
 from tests.slack_harness import Bot, running_bot
 from tests.test_slack_app import mention
@@ -72,3 +74,33 @@ async def test_make_a_video_button_renders_that_answer(tmp_path: Path) -> None:
         [done] = await bot.slack.wait_for(lambda: completed(bot))
         assert done["thread_ts"] == "1700000000.000100"
         assert list(bot.slack.uploads.values()) == [fake.mp4_bytes]
+
+
+async def test_answers_get_a_watch_live_link_served_by_the_same_server(tmp_path: Path) -> None:
+    live = FakeLiveAvatar()
+    async with (
+        serve(live.app()) as vendor_url,
+        running_bot(
+            tmp_path,
+            liveavatar_api_base=vendor_url,
+            liveavatar_api_key=LIVE_KEY,
+            live_avatar_id=AVATAR_ID,
+            live_voice_id=VOICE_ID,
+            public_base_url="https://bot.example",
+        ) as bot,
+    ):
+        await bot.event(mention())
+        [answer] = await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
+        actions = next(b for b in answer["blocks"] if b["type"] == "actions")
+        watch = next(e for e in actions["elements"] if e["action_id"] == "watch_live")
+        assert watch["url"].startswith("https://bot.example/live/")
+        assert all(e["action_id"] != "make_video" for e in actions["elements"])  # videos off
+        # The viewer page is on this server; the answer's sentences wait for a viewer.
+        path = watch["url"].removeprefix("https://bot.example")
+        async with bot.http.get(f"{bot.url}{path}") as resp:
+            assert resp.status == 200 and "text/html" in resp.headers["Content-Type"]
+        store = bot.server.services.store
+        [record] = await store.thread_answers("C1", "1700000000.000100")
+        await bot.idle()  # speech is queued right after the answer is posted
+        speech = await store.answer_speech(record.id)
+        assert "avatarbot knowledge add" in " ".join(s.text for s in speech)
