@@ -67,6 +67,8 @@ class FakeSlack:
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _acks: dict[str, dict[str, Any]] = field(default_factory=dict)
     socket_connected: asyncio.Event = field(default_factory=asyncio.Event)
+    # thread_ts -> monotonic times at which a finished bot message (blocks set) appeared in it
+    finished: dict[str, list[float]] = field(default_factory=dict)
 
     # --- setup -------------------------------------------------------------------------
 
@@ -224,6 +226,11 @@ class FakeSlack:
         self.messages.setdefault(channel, []).append(msg)
         return msg
 
+    def _finished(self, msg: dict[str, Any], *, stopped: bool = False) -> None:
+        if stopped or msg.get("blocks"):
+            thread = msg.get("thread_ts") or msg["ts"]
+            self.finished.setdefault(thread, []).append(time.monotonic())
+
     def _find(self, channel: str, ts: str) -> dict[str, Any] | None:
         return next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
 
@@ -239,6 +246,7 @@ class FakeSlack:
                 "thread_ts": args.get("thread_ts"),
             },
         )
+        self._finished(msg)
         return {"ok": True, "channel": args["channel"], "ts": msg["ts"], "message": msg}
 
     async def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -261,6 +269,7 @@ class FakeSlack:
         msg["text"] = args.get("text", msg.get("text", ""))
         if "blocks" in args:
             msg["blocks"] = _blocks(args)
+            self._finished(msg)
         msg["edits"] = msg.get("edits", 0) + 1
         return {"ok": True, "channel": args["channel"], "ts": msg["ts"]}
 
@@ -304,6 +313,7 @@ class FakeSlack:
         msg["streaming"] = False
         msg["final"] = True
         msg["blocks"] = _blocks(args)
+        self._finished(msg, stopped=True)
         return {"ok": True, "channel": args["channel"], "ts": msg["ts"], "message": msg}
 
     async def _m_assistant_threads_setStatus(self, args: dict[str, Any]) -> dict[str, Any]:

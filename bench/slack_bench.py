@@ -1,0 +1,221 @@
+"""`python -m bench slack`: the Slack app under load, as an operator runs it.
+
+`avatarbot serve` runs as its own process in HTTP mode (SQLite store, the bundled sample
+knowledge, EMBEDDINGS=none, a language model served by the loopback OpenAI fake) against the
+loopback fake Slack; this process signs and sends the requests and watches the fake.
+
+1. Burst: 50 mentions sent at once, each followed by a Slack retry of the same event:
+   ack p50/p99 (HTTP response time), mention -> answer posted p50/p99 (until the finished
+   message with its blocks reaches Slack), duplicates (answers beyond one per question),
+   the server's peak RSS.
+2. Soak with faults: 1,000 questions (32 in flight), while Slack answers some calls with 429
+   (Retry-After: 1) or 500 and the model fails some answers: lost answers (questions with no
+   reply in their thread), duplicates, RSS growth from question 100 to the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import psutil
+
+from tests.fakes.faults import Fault
+from tests.fakes.openai_server import API_KEY, FakeOpenAI, Reply
+from tests.fakes.server import serve
+from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
+from tests.slack_harness import envelope, sign
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSWER = "Run `avatarbot knowledge add PATH` to index a folder or file [1]. Re-adding is safe [2]."
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Run:
+    def __init__(self, slack: FakeSlack, port: int, http: aiohttp.ClientSession) -> None:
+        self.slack, self.port, self.http = slack, port, http
+        self.sent: dict[str, float] = {}
+
+    async def mention(self, n: int, *, retry: bool = False) -> float:
+        ts = f"{1700000000 + n}.000100"
+        event = {
+            "type": "app_mention",
+            "user": f"U{n:05d}",
+            "channel": "C1",
+            "ts": ts,
+            "team": "T0TEAM",
+            "text": f"<@UBOT> how do I add documents? (#{n})",
+        }
+        body = json.dumps(envelope(event, event_id=f"Ev{n:08d}"))
+        headers = {"Content-Type": "application/json", **sign(body)}
+        if retry:
+            headers |= {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+        else:
+            self.sent[ts] = time.monotonic()
+        start = time.monotonic()
+        async with self.http.post(
+            f"http://127.0.0.1:{self.port}/slack/events", data=body, headers=headers
+        ) as resp:
+            await resp.read()
+            assert resp.status == 200, resp.status
+        return time.monotonic() - start
+
+    async def answered(self, ts: str, limit: float = 120.0) -> None:
+        await self.slack.wait_for(lambda: ts in self.slack.finished, limit)
+
+
+async def _start_server(env: dict[str, str], data: Path) -> tuple[asyncio.subprocess.Process, int]:
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("avatarbot")),
+        "serve",
+        cwd=data,
+        env={**os.environ, **env, "PORT": str(port)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    async with asyncio.timeout(120):
+        while b"serving on port" not in (line := await proc.stderr.readline()):
+            if not line:
+                raise RuntimeError("avatarbot serve exited before it was ready")
+    asyncio.get_running_loop().create_task(_drain(proc.stderr))
+    return proc, port
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():
+        pass
+
+
+async def bench(quick: bool) -> None:
+    burst, soak = (20, 200) if quick else (50, 1000)
+    data = Path(tempfile.mkdtemp(prefix="bench-slack-"))
+    env_kb = {**os.environ, "AVATARBOT_DATA_DIR": str(data), "EMBEDDINGS": "none"}
+    load = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("avatarbot")),
+        "knowledge",
+        "add",
+        str(ROOT / "knowledge" / "sample"),
+        env=env_kb,
+        cwd=data,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    await load.wait()
+    slack, llm = FakeSlack(), FakeOpenAI(default=Reply(text=ANSWER))
+    async with serve(slack.app()) as slack_url, serve(llm.app()) as llm_url:
+        slack.base_url = slack_url
+        env = {
+            "AVATARBOT_DATA_DIR": str(data),
+            "EMBEDDINGS": "none",
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": f"{slack_url}/api/",
+            "LLM_MODEL": "openai:gpt-4o-mini",
+            "LLM_BASE_URL": f"{llm_url}/v1",
+            "LLM_API_KEY": API_KEY,
+            "SLACK_MAX_CONCURRENT_ANSWERS": "64",
+            "LOG_LEVEL": "INFO",
+        }
+        proc, port = await _start_server(env, data)
+        ps = psutil.Process(proc.pid)
+        peak = ps.memory_info().rss
+        try:
+            async with aiohttp.ClientSession() as http:
+                run = Run(slack, port, http)
+                # 1. burst
+                acks = await asyncio.gather(
+                    *(run.mention(n) for n in range(burst)),
+                    *(run.mention(n, retry=True) for n in range(burst)),
+                )
+                for ts in list(run.sent):
+                    await run.answered(ts)
+                    peak = max(peak, ps.memory_info().rss)
+                latency = [slack.finished[ts][0] - run.sent[ts] for ts in run.sent]
+                dupes = sum(len(v) - 1 for v in slack.finished.values())
+                print(f"\nslack burst: {burst} concurrent mentions (+{burst} retries), HTTP mode")
+                print(
+                    f"  ack            p50 {_pct(acks, 50) * 1000:6.1f} ms   "
+                    f"p99 {_pct(acks, 99) * 1000:6.1f} ms"
+                )
+                print(
+                    f"  answer posted  p50 {_pct(latency, 50) * 1000:6.0f} ms   "
+                    f"p99 {_pct(latency, 99) * 1000:6.0f} ms"
+                )
+                print(f"  duplicates     {dupes}")
+                print(f"  peak RSS       {peak / 2**20:.0f} MB (the serve process)")
+                # 2. soak with faults
+                gate = asyncio.Semaphore(32)
+                rss_warm = 0
+
+                async def one(n: int) -> None:
+                    nonlocal rss_warm, peak
+                    async with gate:
+                        if n % 25 == 0:
+                            slack.faults.add("chat.startStream", Fault.rate_limited("1"))
+                        if n % 25 == 10:
+                            slack.faults.add("chat.stopStream", Fault.server_error(503))
+                        if n % 20 == 5:
+                            llm.replies.append(Reply(text="Partial answer", status=500))
+                        await run.mention(n)
+                        await run.answered(f"{1700000000 + n}.000100")
+                        if n == burst + 100:
+                            rss_warm = ps.memory_info().rss
+                        peak = max(peak, ps.memory_info().rss)
+
+                start = time.monotonic()
+                await asyncio.gather(*(one(n) for n in range(burst, burst + soak)))
+                took = time.monotonic() - start
+                rss_end = ps.memory_info().rss
+                asked = [f"{1700000000 + n}.000100" for n in range(burst, burst + soak)]
+                lost = sum(1 for ts in asked if ts not in slack.finished)
+                dupes = sum(len(slack.finished[ts]) - 1 for ts in asked if ts in slack.finished)
+                injected_429 = len(
+                    [r for r in slack.faults.log if r.route == "chat.startStream"]
+                ) - len(slack.calls("chat.startStream"))
+                print(
+                    f"\nslack soak: {soak} questions, 32 in flight, {took:.0f} s "
+                    f"({soak / took:.0f} answers/s)"
+                )
+                print(
+                    f"  faults         {injected_429} Slack 429s, {soak // 25} Slack 503s, "
+                    f"{soak // 20} model 500s"
+                )
+                print(f"  lost answers   {lost}")
+                print(f"  duplicates     {dupes}")
+                growth = (rss_end - rss_warm) / rss_warm * 100 if rss_warm else float("nan")
+                print(
+                    f"  RSS            {rss_warm / 2**20:.0f} MB after 100 -> "
+                    f"{rss_end / 2**20:.0f} MB at the end ({growth:+.1f} %)"
+                )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await proc.wait()
+
+
+def run(quick: bool = False) -> None:
+    asyncio.run(bench(quick))
+
+
+if __name__ == "__main__":
+    run(quick="--quick" in sys.argv)
