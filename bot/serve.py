@@ -100,6 +100,7 @@ class Server:
         self.socket_mode = _set(settings.slack_app_token)
         self.web = self._web_app()
         self._avatar_given = avatar is not None
+        self._stopped = False
         self._exit = contextlib.AsyncExitStack()
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
@@ -215,6 +216,9 @@ class Server:
             await asyncio.sleep(PURGE_EVERY_SECONDS)
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         self.services.work.closing = True
         if self._socket is not None:
             await self._socket.close_async()
