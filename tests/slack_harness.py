@@ -30,6 +30,8 @@ from bot.config import Settings
 from bot.serve import Server
 from bot.store import open_store
 from knowledge import KnowledgeBase, KnowledgeConfig
+from tests.fakes.openai_server import API_KEY as OPENAI_KEY
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.server import serve
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, TEAM, FakeSlack
 from tests.knowledge_hits import SAMPLE
@@ -206,3 +208,33 @@ async def running_bot(
                 yield Bot(server, slack, http)
         finally:
             await server.stop(grace=5)
+
+
+@asynccontextmanager
+async def bot_with_model(tmp_path: Path, llm: FakeOpenAI, **overrides: Any) -> AsyncIterator[Bot]:
+    """`running_bot` answering with a language model served by the loopback OpenAI fake."""
+    async with (
+        serve(llm.app()) as llm_url,
+        running_bot(
+            tmp_path,
+            llm_model="openai:gpt-4o-mini",
+            llm_base_url=f"{llm_url}/v1",
+            llm_api_key=OPENAI_KEY,
+            **overrides,
+        ) as bot,
+    ):
+        yield bot
+
+
+def file_drop(files: list[dict[str, Any]], *, user: str, channel: str, ts: str) -> dict[str, Any]:
+    """The message event of files sent to the bot in a DM."""
+    return {
+        "type": "message",
+        "subtype": "file_share",
+        "channel_type": "im",
+        "channel": channel,
+        "user": user,
+        "text": "",
+        "ts": ts,
+        "files": files,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.slack_harness import Bot, running_bot
+from tests.slack_harness import Bot, file_drop, running_bot
 
 HANDBOOK = b"# Expense policy\n\nReceipts over 25 euros must be scanned within 30 days.\n"
 
@@ -49,18 +49,7 @@ async def test_workspace_owner_binds_a_channel_and_it_is_audited(tmp_path: Path)
 async def test_admin_file_drop_in_a_dm_is_downloaded_and_indexed(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         info = bot.slack.add_file("F1", "expenses.md", HANDBOOK, user="UADMIN")
-        await bot.event(
-            {
-                "type": "message",
-                "subtype": "file_share",
-                "channel_type": "im",
-                "channel": "D9",
-                "user": "UADMIN",
-                "text": "",
-                "ts": "50.0",
-                "files": [info],
-            }
-        )
+        await bot.event(file_drop([info], user="UADMIN", channel="D9", ts="50.0"))
         [msg] = await bot.slack.wait_for(lambda: bot.slack.posted("D9"))
         assert "File indexing finished" in msg["text"] and "added" in msg["text"]
         hits = await bot.server.services.kb.asearch("receipts scanned expense", k=1)
@@ -72,18 +61,7 @@ async def test_admin_file_drop_in_a_dm_is_downloaded_and_indexed(tmp_path: Path)
 async def test_non_admin_file_is_not_indexed_and_they_are_told_why(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         info = bot.slack.add_file("F2", "expenses.md", HANDBOOK, user="U1")
-        await bot.event(
-            {
-                "type": "message",
-                "subtype": "file_share",
-                "channel_type": "im",
-                "channel": "D1",
-                "user": "U1",
-                "text": "",
-                "ts": "51.0",
-                "files": [info],
-            }
-        )
+        await bot.event(file_drop([info], user="U1", channel="D1", ts="51.0"))
         [msg] = await bot.slack.wait_for(lambda: bot.slack.posted("D1"))
         assert "only knowledge-base admins" in msg["text"]
         assert not bot.slack.faults.requests("download")
@@ -99,18 +77,7 @@ async def test_files_off_slack_hosts_or_over_the_cap_are_never_downloaded(
         big = bot.slack.add_file("F4", "big.md", b"x" * 5000, user="UADMIN")
         # Slack's reported size can be wrong: the download itself is capped too.
         lying = bot.slack.add_file("F5", "lying.md", b"y" * 5000, user="UADMIN", size=10)
-        await bot.event(
-            {
-                "type": "message",
-                "subtype": "file_share",
-                "channel_type": "im",
-                "channel": "D9",
-                "user": "UADMIN",
-                "text": "",
-                "ts": "52.0",
-                "files": [elsewhere, big, lying],
-            }
-        )
+        await bot.event(file_drop([elsewhere, big, lying], user="UADMIN", channel="D9", ts="52.0"))
         [msg] = await bot.slack.wait_for(lambda: bot.slack.posted("D9"))
         text = msg["text"]
         assert "a.md: it is not hosted on Slack's file servers" in text

@@ -7,7 +7,8 @@ from typing import Any
 
 from bot.store.base import Feedback
 from tests.fakes.faults import Fault
-from tests.slack_harness import running_bot
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.slack_harness import bot_with_model, running_bot
 
 QUESTION = "<@UBOT> How do I add documents to the knowledge base?"
 
@@ -163,20 +164,9 @@ async def test_markup_is_resolved_before_searching(tmp_path: Path) -> None:
 
 
 async def test_thread_follow_up_without_mention_uses_the_history(tmp_path: Path) -> None:
-    from tests.fakes.openai_server import API_KEY, FakeOpenAI, Reply
-    from tests.fakes.server import serve
-
     llm = FakeOpenAI()
     llm.replies = [Reply(text="You add documents with the CLI [1].")]
-    async with (
-        serve(llm.app()) as llm_url,
-        running_bot(
-            tmp_path,
-            llm_model="openai:gpt-4o-mini",
-            llm_base_url=f"{llm_url}/v1",
-            llm_api_key=API_KEY,
-        ) as bot,
-    ):
+    async with bot_with_model(tmp_path, llm) as bot:
         await bot.event(mention(ts="20.0"))
         await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
         bot.slack.add_message("C1", QUESTION, user="U1", ts="20.0")

@@ -13,10 +13,10 @@ import pytest
 
 from bot.serve import Server
 from bot.store import open_store
-from tests.fakes.openai_server import API_KEY, FakeOpenAI, Reply
+from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.server import serve
 from tests.fakes.slack import FakeSlack
-from tests.slack_harness import envelope, running_bot, sample_kb, settings_for, sign
+from tests.slack_harness import bot_with_model, envelope, sample_kb, settings_for, sign
 from tests.test_slack_app import mention
 
 
@@ -24,15 +24,7 @@ async def test_a_model_failure_is_told_in_words_with_the_error_id_from_the_log(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     llm = FakeOpenAI(default=Reply(status=500))
-    async with (
-        serve(llm.app()) as llm_url,
-        running_bot(
-            tmp_path,
-            llm_model="openai:gpt-4o-mini",
-            llm_base_url=f"{llm_url}/v1",
-            llm_api_key=API_KEY,
-        ) as bot,
-    ):
+    async with bot_with_model(tmp_path, llm) as bot:
         with caplog.at_level(logging.ERROR, logger="bot.slack"):
             await bot.event(mention())
             [msg] = await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
@@ -49,15 +41,7 @@ async def test_stop_finishes_the_answer_in_progress_and_refuses_new_events(
 ) -> None:
     gate = asyncio.Event()
     llm = FakeOpenAI(replies=[Reply(text="Use avatarbot knowledge add [1].", gate=gate)])
-    async with (
-        serve(llm.app()) as llm_url,
-        running_bot(
-            tmp_path,
-            llm_model="openai:gpt-4o-mini",
-            llm_base_url=f"{llm_url}/v1",
-            llm_api_key=API_KEY,
-        ) as bot,
-    ):
+    async with bot_with_model(tmp_path, llm) as bot:
         await bot.event(mention())
         await llm.received.wait()  # the answer is being written
         stopping = asyncio.ensure_future(bot.server.stop(grace=30))

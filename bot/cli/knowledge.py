@@ -22,8 +22,8 @@ from rich.table import Table
 from bot.cli.output import console, fail, settings
 from knowledge.embeddings import EmbeddingError
 from knowledge.index import AddReport, KnowledgeBase, KnowledgeError
-from knowledge.models import Document, Hit
-from knowledge.sources import Skipped, SourceError, fetch_url, open_session
+from knowledge.models import Hit
+from knowledge.sources import SourceError, fetch_urls
 from knowledge.store import StoreError
 
 app = typer.Typer(no_args_is_help=True)
@@ -60,26 +60,6 @@ def _progress(label: str) -> Progress:
     )
 
 
-async def _fetch_all(urls: list[str], max_bytes: int) -> tuple[list[Document], list[Skipped]]:
-    docs: list[Document] = []
-    skipped: list[Skipped] = []
-    if not urls:
-        return docs, skipped
-    async with open_session() as session:
-        results = await asyncio.gather(
-            *(fetch_url(u, max_bytes=max_bytes, session=session) for u in urls),
-            return_exceptions=True,
-        )
-    for url, result in zip(urls, results, strict=True):
-        if isinstance(result, SourceError):
-            skipped.append(Skipped(result.source, result.reason))
-        elif isinstance(result, BaseException):
-            skipped.append(Skipped(url, f"fetch failed ({type(result).__name__})"))
-        else:
-            docs.append(result)
-    return docs, skipped
-
-
 @app.command()
 def add(
     inputs: Annotated[
@@ -99,7 +79,7 @@ def add(
         urls = [i for i in inputs if i.startswith(("http://", "https://"))]
         paths = [i for i in inputs if i not in urls]
         with console.status("Fetching URLs…", spinner="dots") if urls else _nothing():
-            docs, url_skips = asyncio.run(_fetch_all(urls, kb.config.max_document_bytes))
+            docs, url_skips = asyncio.run(fetch_urls(urls, max_bytes=kb.config.max_document_bytes))
         with _progress("Indexing") as bar:
             task = bar.add_task("add", total=None, current="")
 

@@ -11,7 +11,6 @@ written to the audit log. Knowledge base work runs off the event loop (its async
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from bot.slack.failures import failure
 from bot.slack.services import SlackServices
 from bot.slack.uploads import DownloadRefused, download
 from knowledge.index import AddReport, Upload
-from knowledge.sources import Skipped, SourceError, fetch_url, open_session
+from knowledge.sources import Skipped, fetch_urls
 
 HELP = """*`/knowledge` — what I know and where I look*
 • `/knowledge list` — the indexed documents
@@ -166,21 +165,7 @@ class KnowledgeAdmin:
             await reply(HELP)
 
     async def add_urls(self, urls: list[str], datasource: str) -> AddReport:
-        max_bytes = self.s.kb.config.max_document_bytes
-        skipped: list[Skipped] = []
-        async with open_session() as session:
-            results = await asyncio.gather(
-                *(fetch_url(u, max_bytes=max_bytes, session=session) for u in urls),
-                return_exceptions=True,
-            )
-        docs = []
-        for url, result in zip(urls, results, strict=True):
-            if isinstance(result, SourceError):
-                skipped.append(Skipped(result.source, result.reason))
-            elif isinstance(result, BaseException):
-                skipped.append(Skipped(url, f"fetch failed ({type(result).__name__})"))
-            else:
-                docs.append(result)
+        docs, skipped = await fetch_urls(urls, max_bytes=self.s.kb.config.max_document_bytes)
         report = await self.s.kb.aadd(docs, datasource=datasource) if docs else AddReport()
         report.skipped[:0] = skipped
         return report

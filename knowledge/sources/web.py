@@ -16,7 +16,7 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from knowledge.models import Document
-from knowledge.sources.errors import SourceError, human_size, too_large
+from knowledge.sources.errors import Skipped, SourceError, human_size, too_large
 from knowledge.sources.parsers import SUPPORTED_EXTENSIONS, parse_bytes
 from knowledge.sources.urlguard import AddressRefused, GuardedResolver, UrlPolicy
 
@@ -107,6 +107,28 @@ async def fetch_url(
         max_bytes=max_bytes,
         charset=charset,
     )
+
+
+async def fetch_urls(urls: list[str], *, max_bytes: int) -> tuple[list[Document], list[Skipped]]:
+    """Fetch many URLs over one guarded session: the documents, and what was skipped and why
+    (a failure of one URL never stops the others)."""
+    docs: list[Document] = []
+    skipped: list[Skipped] = []
+    if not urls:
+        return docs, skipped
+    async with open_session() as session:
+        results = await asyncio.gather(
+            *(fetch_url(u, max_bytes=max_bytes, session=session) for u in urls),
+            return_exceptions=True,
+        )
+    for url, result in zip(urls, results, strict=True):
+        if isinstance(result, SourceError):
+            skipped.append(Skipped(result.source, result.reason))
+        elif isinstance(result, BaseException):
+            skipped.append(Skipped(url, f"fetch failed ({type(result).__name__})"))
+        else:
+            docs.append(result)
+    return docs, skipped
 
 
 async def _download(
