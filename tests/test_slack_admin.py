@@ -87,6 +87,19 @@ async def test_files_off_slack_hosts_or_over_the_cap_are_never_downloaded(
         assert downloads == ["/files-pri/T0TEAM-F5/download/lying.md"]
 
 
+async def test_redirects_are_followed_only_within_slack(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        away = bot.slack.add_file("F6", "away.md", HANDBOOK, user="UADMIN")
+        bot.slack.redirects["F6"] = "https://attacker.example/steal"
+        moved = bot.slack.add_file("F7", "moved.md", HANDBOOK, user="UADMIN")
+        bot.slack.add_file("F8", "moved.md", HANDBOOK, user="UADMIN")
+        bot.slack.redirects["F7"] = "/files-pri/T0TEAM-F8/moved.md"
+        await bot.event(file_drop([away, moved], user="UADMIN", channel="D9", ts="53.0"))
+        [msg] = await bot.slack.wait_for(lambda: bot.slack.posted("D9"))
+        assert "away.md: Slack redirected it off Slack's servers" in msg["text"]
+        assert "added slack:F7/moved.md" in msg["text"]
+
+
 async def test_ask_video_acks_at_once_and_says_videos_are_off(tmp_path: Path) -> None:
     async with running_bot(tmp_path) as bot:
         resp = await bot.command("/ask-video", "how do I add documents?", user="U1")

@@ -57,6 +57,7 @@ class FakeSlack:
     file_bodies: dict[str, bytes] = field(default_factory=dict)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> msgs
     uploads: dict[str, bytes] = field(default_factory=dict)  # file_id -> uploaded bytes
+    redirects: dict[str, str] = field(default_factory=dict)  # file_id -> Location (302)
     responses: list[dict[str, Any]] = field(default_factory=list)  # response_url posts
     refuse_streaming: bool = False  # chat.startStream answers an error (old workspace)
     faults: Faults = field(default_factory=Faults)
@@ -388,6 +389,8 @@ class FakeSlack:
             # Slack answers an HTML login page, not the file, without the token.
             return web.Response(text="<html>login</html>", content_type="text/html")
         file_id = request.match_info["key"].split("-", 1)[1]
+        if file_id in self.redirects:
+            raise web.HTTPFound(self.redirects[file_id])
         body = self.file_bodies.get(file_id)
         if body is None:
             raise web.HTTPNotFound()
