@@ -112,3 +112,18 @@ async def test_ask_video_acks_at_once_and_says_videos_are_off(tmp_path: Path) ->
         assert "asked for a video answer" in top["text"]
         answer = next(m for m in bot.slack.posted("C1") if m.get("thread_ts") == top["ts"])
         assert "[1]" in answer["text"]
+
+
+async def test_admin_removes_a_document_and_anyone_can_search(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        kb = bot.server.services.kb
+        [doc] = [d for d in kb.list_documents() if d.source.endswith("troubleshooting.txt")]
+        await bot.command("/knowledge", "search why is my answer empty", user="U1")
+        [found] = await responses(bot)
+        assert found["text"].startswith("1. *")
+        await bot.command("/knowledge", f"remove {doc.source}", user="UADMIN")
+        replies = await responses(bot, 2)
+        assert replies[1]["text"] == "Removed 1 document(s)."
+        assert all(d.source != doc.source for d in kb.list_documents())
+        [entry] = await bot.server.services.store.audit_log()
+        assert entry["action"] == "knowledge.remove" and entry["actor"] == "UADMIN"

@@ -264,3 +264,25 @@ async def test_rate_limited_user_gets_a_friendly_message(tmp_path: Path) -> None
             lambda: len(bot.slack.posted("D1")) == 2 and bot.slack.posted("D1")
         )
         assert "faster than I can answer" in msgs[1]["text"]
+
+
+async def test_thread_follow_ups_can_be_turned_off(tmp_path: Path) -> None:
+    async with running_bot(tmp_path, slack_thread_followups=False) as bot:
+        await bot.event(mention(ts="80.0"))
+        await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
+        await bot.event(
+            {
+                "type": "message",
+                "channel_type": "channel",
+                "channel": "C1",
+                "user": "U1",
+                "text": "and which formats?",
+                "ts": "81.0",
+                "thread_ts": "80.0",
+            }
+        )
+        # A mention in the thread is still answered; the plain follow-up was not.
+        await bot.event(mention("<@UBOT> and which formats?", ts="82.0", thread_ts="80.0"))
+        await bot.slack.wait_for(lambda: len(bot.slack.posted("C1")) == 2)
+        await bot.idle()
+        assert len(bot.slack.posted("C1")) == 2

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.faults import Fault
 from tests.fakes.heygen import API_KEY, FakeHeyGen
 from tests.fakes.liveavatar import API_KEY as LIVE_KEY
 from tests.fakes.liveavatar import AVATAR_ID, VOICE_ID, FakeLiveAvatar
@@ -104,3 +105,15 @@ async def test_answers_get_a_watch_live_link_served_by_the_same_server(tmp_path:
         await bot.idle()  # speech is queued right after the answer is posted
         speech = await store.answer_speech(record.id)
         assert "avatarbot knowledge add" in " ".join(s.text for s in speech)
+
+
+async def test_ask_video_where_the_bot_is_not_a_member_is_explained(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        bot.slack.faults.add(
+            "chat.postMessage", Fault.raw(200, {"ok": False, "error": "not_in_channel"})
+        )
+        resp = await bot.command("/ask-video", "how do I add documents?", channel="C5")
+        assert resp.status == 200
+        [reply] = await bot.slack.wait_for(lambda: bot.slack.responses)
+        assert "Slack refused a request (not_in_channel)" in reply["text"]
+        assert "error id" in reply["text"]

@@ -34,12 +34,14 @@ def register(app: AsyncApp, services: SlackServices) -> None:
     @app.action(blocks.MAKE_VIDEO)
     async def make_video(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
+        user, channel = body["user"]["id"], (body.get("channel") or {}).get("id", "")
         async with services.work.track():
-            await videos.for_answer(
-                str(action.get("value", "")),
-                user=body["user"]["id"],
-                channel=(body.get("channel") or {}).get("id", ""),
-            )
+            try:
+                await videos.for_answer(str(action.get("value", "")), user=user, channel=channel)
+            except Exception as exc:
+                await services.client.chat_postEphemeral(
+                    channel=channel, user=user, text=failure(exc, "making a video").text
+                )
 
     @app.action(blocks.WATCH_LIVE)
     async def watch_live(ack: AsyncAck) -> None:

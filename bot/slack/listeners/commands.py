@@ -10,6 +10,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.admin import KnowledgeAdmin
+from bot.slack.failures import failure
 from bot.slack.services import SlackServices
 from bot.slack.videos import VideoService
 
@@ -21,19 +22,22 @@ def register(app: AsyncApp, services: SlackServices) -> None:
     videos = VideoService(services)
 
     @app.command("/ask-video")
-    async def ask_video(ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def ask_video(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         text = (command.get("text") or "").strip()
         if not text:
             await ack(ASK_VIDEO_USAGE)
             return
         await ack(f"🎬 On it: a video answer to “{text[:150]}”. Progress shows in the channel.")
         async with services.work.track():
-            await videos.ask_video(
-                text,
-                user=command["user_id"],
-                channel=command["channel_id"],
-                team=command.get("team_id"),
-            )
+            try:
+                await videos.ask_video(
+                    text,
+                    user=command["user_id"],
+                    channel=command["channel_id"],
+                    team=command.get("team_id"),
+                )
+            except Exception as exc:  # e.g. not_in_channel: tell the person, not only the log
+                await respond(text=failure(exc, "/ask-video").text, response_type="ephemeral")
 
     @app.command("/knowledge")
     async def knowledge(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
