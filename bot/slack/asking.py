@@ -25,7 +25,7 @@ from bot.slack.services import SlackServices
 from bot.slack.streaming import ThreadWriter
 from bot.store.base import AnswerRecord
 from knowledge.answer import Answer, AnswerDone, AnswerStatus, TextDelta
-from knowledge.llm import Turn
+from knowledge.llm import LLMError, Turn
 from knowledge.sentences import split_sentences
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class AskService:
         answer_id = secrets.token_urlsafe(12)
         notes: list[str] = []
         if answer.status is AnswerStatus.LLM_FAILED:
-            f = failure(RuntimeError(answer.error or "language model failed"), "the language model")
+            f = failure(LLMError(answer.error or "it failed"), "the language model")
             notes.append(f"Error id {f.error_id}")
         scope = LiveScope(
             team=q.team,
