@@ -24,7 +24,7 @@ import pytest
 from bot.avatar.delivery import LiveScope
 from bot.heygen.live import AgentControlError
 from bot.store.base import AnswerRecord
-from tests.avatar_stack import Stack, avatar_stack
+from tests.avatar_stack import avatar_stack
 from tests.avatar_state import sql_state, state_clock
 from tests.fakes.clock import FakeClock
 from tests.fakes.liveavatar import API_KEY, AVATAR_ID, FakeLiveAvatar
