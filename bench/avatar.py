@@ -212,7 +212,7 @@ async def _main(quick: bool) -> None:
         samples = 2 if quick else 4
         print(
             f"\nHeyGen completion -> MP4 handed to the sink ({samples} videos each, "
-            "render finishing 3 s after submit)\n"
+            "renders finishing 2 / 4.5 / 7 / 9.5 s after rendering began)\n"
         )
         print("| completion by | p50 ms | max ms |\n|---|---|---|")
         for mode in ("webhook", "polling"):

@@ -130,6 +130,7 @@ class LiveSessions:
         """A viewer page of `scope` is connected (to this or another replica)."""
         now = self.clock()
         self._viewer_seen[scope] = now
+        await self.store.mark_viewer_seen(scope)  # durable: a replica taking over sees it
         await self.bus.publish(scope, "viewer", at=now)
 
     async def _on_event(self, event: dict[str, Any]) -> None:
@@ -379,6 +380,7 @@ class LiveSessions:
         billed = self._billed_at.get(scope, max(record.started_at, now - LEASE_SECONDS))
         await self.budgets.add_live_seconds(now - billed)
         self._billed_at[scope] = now
+        self._viewer_seen[scope] = max(self._viewer_seen.get(scope, 0.0), record.viewer_seen_at)
         viewer = self.viewer_active(scope)
         last = max(
             record.last_activity_at,
@@ -410,12 +412,7 @@ class LiveSessions:
                 else:
                     await self.bus.publish(scope, "ended", reason="expired")
                 return
-        await self.store.update_live_session(
-            scope,
-            self.owner,
-            last_activity_at=last,
-            viewer_seen_at=self._viewer_seen.get(scope, record.viewer_seen_at),
-        )
+        await self.store.update_live_session(scope, self.owner, last_activity_at=last)
 
     async def _renew(self, scope: str, old: LiveSession) -> None:
         async with self._locks[scope]:
