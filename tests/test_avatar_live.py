@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.avatar.delivery import AvatarLimitReached, LiveScope
+from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, LiveScope
 from bot.avatar.live_sessions import SERVER
 from tests.avatar_stack import Stack, avatar_stack
 from tests.avatar_state import sql_state, state_clock
@@ -306,4 +306,7 @@ async def test_without_public_base_url_there_is_no_link(store, clock, tmp_path, 
     async with live_stack(fake, store, clock, tmp_path, public_base_url=None) as stack:
         assert not stack.delivery.live_enabled
         assert await stack.delivery.live_link(scope()) is None
+        with pytest.raises(AvatarUnavailable) as off:
+            await stack.delivery.speak(scope(), "a1", said("Hi."))
+        assert off.value.variable == "PUBLIC_BASE_URL"
     assert sum("PUBLIC_BASE_URL" in r.getMessage() for r in caplog.records) == 1

@@ -252,3 +252,20 @@ async def test_without_a_key_videos_say_which_variable_turns_them_on(
         assert not stack.delivery.video_enabled
         with pytest.raises(AvatarUnavailable, match="HEYGEN_API_KEY"):
             await stack.delivery.request_video(request(), TARGET)
+
+
+async def test_a_webhook_without_a_configured_secret_is_refused(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    async with avatar_stack(
+        fake.app(), store, clock, tmp_path / "data", **{**VIDEO, "heygen_webhook_secret": None}
+    ) as stack:
+        body = b'{"event_type": "avatar_video.success", "event_data": {"video_id": "v1"}}'
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{stack.web_url}/heygen/webhook",
+                data=body,
+                headers={"Heygen-Signature": sign(body, CALLBACK_SECRET)},
+            ) as resp,
+        ):
+            assert resp.status == 503
