@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, LiveScope
@@ -310,3 +311,16 @@ async def test_without_public_base_url_there_is_no_link(store, clock, tmp_path, 
             await stack.delivery.speak(scope(), "a1", said("Hi."))
         assert off.value.variable == "PUBLIC_BASE_URL"
     assert sum("PUBLIC_BASE_URL" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_an_old_link_while_live_is_off_says_so(store, clock, tmp_path) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    async with live_stack(fake, store, clock, tmp_path, public_base_url=None) as stack:
+        link = await store.live_link(stack.delivery.scope_key(scope()), 3600)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{stack.web_url}/live/{link.token}") as resp:
+                assert resp.status == 503
+                assert "The live avatar is turned off" in await resp.text()
+            async with http.post(f"{stack.web_url}/live/{link.token}/session") as resp:
+                assert resp.status == 503
+        assert not fake.sessions
