@@ -150,11 +150,18 @@ class SqlStore:
         if self._engine is not None:
             return
         if self._pg:
-            engine = create_async_engine(self.url, pool_pre_ping=True)
+            # No pre-ping (a round trip per operation): a connection broken by a server
+            # restart fails one operation with StoreError and the pool drops it.
+            engine = create_async_engine(self.url, pool_reset_on_return=None)
         else:
             if self.url.database:
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_async_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+            engine = create_async_engine(
+                self.url,
+                connect_args={"timeout": SQLITE_BUSY_SECONDS},
+                # every _tx() ends its transaction itself: no extra ROLLBACK on return
+                pool_reset_on_return=None,
+            )
             _sqlite_pragmas(engine)
         self._engine = engine
         try:
