@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import sqlalchemy as sa
 
 from bot.store import (
     AnswerRecord,
@@ -330,3 +331,34 @@ def test_urls_are_normalised() -> None:
     assert normalise_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
     with pytest.raises(StoreError, match="DATABASE_URL"):
         normalise_url("mysql://u:p@h/db")
+
+
+async def test_listener_keeps_receiving_after_a_purge(
+    any_store: SqlStore, store_clock: FakeClock
+) -> None:
+    for n in range(3):
+        await any_store.notify("speech", {"n": n})
+    async with any_store.listen("speech") as sub:
+        store_clock.advance(10)
+        await any_store.purge(store_clock.now)  # every stored message goes
+        await any_store.notify("speech", {"n": "after"})
+        assert await asyncio.wait_for(anext(sub), 10) == {"n": "after"}
+
+
+async def test_a_listener_whose_connection_dies_says_so(postgres, store_key: str) -> None:
+    from tests.store_fixtures import fresh_postgres_database
+
+    url = await fresh_postgres_database(postgres)
+    async with SqlStore(url, sealer=Sealer([store_key.encode()])) as store:
+        async with store.listen("speech") as sub:
+            async with store._tx() as c:
+                killed = await c.scalar(
+                    sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE query LIKE 'LISTEN%'"
+                    )
+                )
+            assert killed == 1
+            with pytest.raises(StoreError, match="closed"):
+                await asyncio.wait_for(anext(sub), 10)
+        await store.ping()  # the store itself carries on

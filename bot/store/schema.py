@@ -125,6 +125,7 @@ live_links = sa.Table(
 speech_items = sa.Table(
     "speech_items",
     metadata,
+    # ids never reused (SQLite AUTOINCREMENT): a stale id must not name a new row
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("scope", sa.String(255), nullable=False),
     sa.Column("answer_id", sa.String(64), nullable=False),
@@ -135,6 +136,7 @@ speech_items = sa.Table(
     sa.Column("publisher", sa.String(128)),
     sa.Index("ix_speech_scope", "scope", "published_at", "id"),
     sa.Index("ix_speech_answer", "answer_id", "seq"),
+    sqlite_autoincrement=True,
 )
 
 usage = sa.Table(
@@ -154,6 +156,7 @@ audit_log = sa.Table(
     sa.Column("actor", sa.String(128), nullable=False),
     sa.Column("action", sa.String(64), nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 # Messages between replicas on SQLite (PostgreSQL uses LISTEN/NOTIFY instead).
@@ -165,4 +168,6 @@ messages = sa.Table(
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index("ix_messages_channel", "channel", "id"),
+    # listeners remember the last id they read: ids must only grow, even after a purge
+    sqlite_autoincrement=True,
 )

@@ -121,6 +121,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Double, nullable=False),
         sa.Column("published_at", sa.Double),
         sa.Column("publisher", sa.String(128)),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_speech_scope", "speech_items", ["scope", "published_at", "id"])
     op.create_index("ix_speech_answer", "speech_items", ["answer_id", "seq"])
@@ -138,6 +139,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(128), nullable=False),
         sa.Column("action", sa.String(64), nullable=False),
         sa.Column("detail", sa.JSON, nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "messages",
@@ -145,6 +147,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(64), nullable=False),
         sa.Column("payload", sa.JSON, nullable=False),
         sa.Column("created_at", sa.Double, nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_messages_channel", "messages", ["channel", "id"])
 
