@@ -362,3 +362,51 @@ async def test_a_listener_whose_connection_dies_says_so(postgres, store_key: str
             with pytest.raises(StoreError, match="closed"):
                 await asyncio.wait_for(anext(sub), 10)
         await store.ping()  # the store itself carries on
+
+
+async def test_an_abandoned_listener_gives_its_connection_back(postgres, store_key: str) -> None:
+    import gc
+    import warnings
+
+    from tests.store_fixtures import fresh_postgres_database
+
+    url = await fresh_postgres_database(postgres)
+    listening = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = "
+        "current_database()"
+    )
+    async with SqlStore(url, sealer=Sealer([store_key.encode()])) as store:
+        got: list[dict] = []
+
+        async def consume() -> None:
+            async for payload in store.listen("speech"):  # no `async with`, as a task would
+                got.append(payload)
+
+        task = asyncio.create_task(consume())
+        async with store._read() as c:
+            for _ in range(500):  # until the consumer is listening
+                if await c.scalar(listening) == 1:
+                    break
+                await asyncio.sleep(0.01)
+        await store.notify("speech", {"n": 1})
+        for _ in range(500):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        assert got == [{"n": 1}]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            del task
+            gc.collect()
+            for _ in range(500):  # the close runs on the loop
+                async with store._read() as c:
+                    if await c.scalar(listening) == 0:
+                        break
+                await asyncio.sleep(0.01)
+        async with store._read() as c:
+            assert await c.scalar(listening) == 0
+        # returned to the pool, not left for the garbage collector to kill
+        assert not [w for w in caught if "garbage collector" in str(w.message)]
