@@ -410,3 +410,10 @@ async def test_an_abandoned_listener_gives_its_connection_back(postgres, store_k
             assert await c.scalar(listening) == 0
         # returned to the pool, not left for the garbage collector to kill
         assert not [w for w in caught if "garbage collector" in str(w.message)]
+
+
+async def test_long_ids_fit_on_both_databases(any_store: SqlStore) -> None:
+    scope = "thread:T1:C1:" + "1" * 300
+    record, won = await any_store.claim_live_scope(scope, "liveavatar", "replica-" + "x" * 200, 30)
+    assert won and record.scope == scope
+    assert await any_store.claim_once("slack-event", "E" * 500, 60)
