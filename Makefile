@@ -11,7 +11,17 @@ QUESTION ?= How do I add documents to the knowledge base?
 LIVEKIT_CLIENT_VERSION := 2.15.7
 LIVEKIT_JS := bot/web/static/vendor/livekit-client.umd.js
 
-.PHONY: demo test lint bench eval clean
+.PHONY: demo test lint bench eval clean postgres
+
+# The state-store tests run against a real PostgreSQL server (Debian's `postgresql`);
+# installed only when its server binaries are missing.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+		echo "Installing PostgreSQL (apt-get) for the state-store tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends postgresql; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +49,7 @@ demo: $(STAMP)
 	@$(BIN)/avatarbot knowledge add knowledge/sample --if-empty
 	@$(BIN)/avatarbot ask "$(QUESTION)"
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) postgres
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -50,7 +60,7 @@ lint: $(TEST_STAMP)
 eval: $(STAMP)
 	$(BIN)/avatarbot eval retrieval ../shared/eval/anthropic-docs
 
-bench: $(TEST_STAMP)
+bench: $(TEST_STAMP) postgres
 	$(BIN)/python -m bench
 
 clean:

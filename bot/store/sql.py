@@ -61,6 +61,7 @@ from bot.store.subscription import (
 SQLITE_BUSY_SECONDS = 30.0
 # SQLite keeps replica messages this long (listeners poll far more often than that).
 MESSAGE_KEEP_SECONDS = 600.0
+_READ_ONLY = "avatarbot_read_only"  # execution option: a transaction that only reads
 
 _JOB_FIXED = {"id", "dedupe_key", "created_at", "updated_at", "lease_owner", "lease_until"}
 _JOB_CHANGEABLE = set(VideoJobRecord.model_fields) - _JOB_FIXED - {"attempts"}
@@ -106,9 +107,11 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
-        # Take the write lock up front: a deferred transaction that reads and then writes
-        # fails at once with "database is locked" when another process wrote in between.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front: a deferred transaction that reads and then
+        # writes fails at once ("database is locked") when another process wrote in between.
+        # Pure reads stay deferred: in WAL mode they neither wait for nor block writers.
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class SqlStore:
@@ -147,11 +150,18 @@ class SqlStore:
         if self._engine is not None:
             return
         if self._pg:
-            engine = create_async_engine(self.url, pool_pre_ping=True)
+            # No pre-ping (a round trip per operation): a connection broken by a server
+            # restart fails one operation with StoreError and the pool drops it.
+            engine = create_async_engine(self.url, pool_reset_on_return=None)
         else:
             if self.url.database:
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_async_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+            engine = create_async_engine(
+                self.url,
+                connect_args={"timeout": SQLITE_BUSY_SECONDS},
+                # every _tx() ends its transaction itself: no extra ROLLBACK on return
+                pool_reset_on_return=None,
+            )
             _sqlite_pragmas(engine)
         self._engine = engine
         try:
@@ -174,7 +184,7 @@ class SqlStore:
         await self.close()
 
     async def ping(self) -> None:
-        async with self._tx() as c:
+        async with self._read() as c:
             await c.execute(sa.text("SELECT 1"))
 
     def _error(self, exc: BaseException) -> StoreError:
@@ -186,17 +196,24 @@ class SqlStore:
         )
 
     @contextlib.asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+    async def _tx(self, read_only: bool = False) -> AsyncIterator[AsyncConnection]:
         """One transaction; database and network failures become StoreError."""
         if self._engine is None:
             raise StoreError("The state store is not started.")
         try:
-            async with self._engine.begin() as conn:
-                yield conn
+            async with self._engine.connect() as conn:
+                if read_only:
+                    await conn.execution_options(**{_READ_ONLY: True})
+                async with conn.begin():
+                    yield conn
         except StoreError:
             raise
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise self._error(exc) from exc
+
+    def _read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction that only reads (SQLite: does not take the write lock)."""
+        return self._tx(read_only=True)
 
     def _insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT (both have on_conflict_do_nothing / on_conflict_do_update)."""
@@ -241,7 +258,7 @@ class SqlStore:
             await c.execute(stmt)
 
     async def get_answer(self, answer_id: str) -> AnswerRecord | None:
-        async with self._tx() as c:
+        async with self._read() as c:
             row = (await c.execute(sa.select(answers).where(answers.c.id == answer_id))).first()
         return AnswerRecord.model_validate(row._asdict()) if row else None
 
@@ -254,7 +271,7 @@ class SqlStore:
             raise StoreError(f"No answer {answer_id!r} in the state store.")
 
     async def thread_answers(self, channel: str, thread_ts: str) -> list[AnswerRecord]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(answers)
                 .where(answers.c.channel == channel, answers.c.thread_ts == thread_ts)
@@ -281,7 +298,7 @@ class SqlStore:
 
     async def feedback_counts(self, answer_id: str) -> dict[Feedback, int]:
         counts = dict.fromkeys(Feedback, 0)
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(feedback.c.value, sa.func.count())
                 .where(feedback.c.answer_id == answer_id)
@@ -311,7 +328,7 @@ class SqlStore:
             return (await c.execute(stmt)).rowcount
 
     async def bindings(self, channel: str) -> list[str]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(bindings.c.datasource)
                 .where(bindings.c.channel == channel)
@@ -353,7 +370,7 @@ class SqlStore:
         raise StoreError(f"Could not create video job {job.id!r}: it keeps conflicting.")
 
     async def _one_job(self, where: Any) -> VideoJobRecord | None:
-        async with self._tx() as c:
+        async with self._read() as c:
             row = (
                 await c.execute(
                     sa.select(video_jobs).where(where).order_by(video_jobs.c.created_at.desc())
@@ -406,27 +423,39 @@ class SqlStore:
             raise TypeError(f"video job fields that cannot be changed: {sorted(unknown)}")
         if "state" in changes:
             changes["state"] = VideoJobState(changes["state"]).value
-        now = self._clock()
-        async with self._tx() as c:
-            row = (
-                await c.execute(
-                    sa.update(video_jobs)
-                    .where(
-                        video_jobs.c.id == job_id,
-                        video_jobs.c.lease_owner == owner,
-                        video_jobs.c.lease_until > now,
-                    )
-                    .values(**changes, updated_at=now)
-                    .returning(*video_jobs.c)
-                )
-            ).first()
-            if row is None:
-                exists = await c.scalar(sa.select(video_jobs.c.id).where(video_jobs.c.id == job_id))
+        changes["updated_at"] = self._clock()
+        row = await self._update_leased(
+            video_jobs.c.id, job_id, video_jobs.c.lease_owner, owner, changes
+        )
         if row is None:
-            if exists is None:
+            if await self.get_video_job(job_id) is None:
                 raise StoreError(f"No video job {job_id!r} in the state store.")
             raise LeaseLost(f"{owner} no longer holds the lease on video job {job_id!r}.")
         return VideoJobRecord.model_validate(row._asdict())
+
+    async def _update_leased(
+        self,
+        key: sa.Column[Any],
+        key_value: str,
+        owner_column: sa.Column[Any],
+        owner: str,
+        values: dict[str, Any],
+    ) -> Any:
+        """UPDATE one row only while `owner` holds its unexpired lease; the row, or None."""
+        table = key.table
+        async with self._tx() as c:
+            return (
+                await c.execute(
+                    sa.update(table)
+                    .where(
+                        key == key_value,
+                        owner_column == owner,
+                        table.c.lease_until > self._clock(),
+                    )
+                    .values(**(values or {owner_column.name: owner}))  # nothing: a lease check
+                    .returning(*table.c)
+                )
+            ).first()
 
     async def renew_video_job(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         now = self._clock()
@@ -451,7 +480,7 @@ class SqlStore:
             )
 
     async def unfinished_video_jobs(self) -> list[VideoJobRecord]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(video_jobs)
                 .where(video_jobs.c.state.notin_(FINISHED_JOB_STATES))
@@ -514,7 +543,7 @@ class SqlStore:
         return self._live(row), won
 
     async def get_live_session(self, scope: str) -> LiveSessionRecord | None:
-        async with self._tx() as c:
+        async with self._read() as c:
             row = (
                 await c.execute(sa.select(live_sessions).where(live_sessions.c.scope == scope))
             ).first()
@@ -528,20 +557,9 @@ class SqlStore:
             raise TypeError(f"live session fields that cannot be changed: {sorted(unknown)}")
         if "session" in changes:
             changes["session_sealed"] = self._sealer.seal(changes.pop("session"))
-        now = self._clock()
-        async with self._tx() as c:
-            row = (
-                await c.execute(
-                    sa.update(live_sessions)
-                    .where(
-                        live_sessions.c.scope == scope,
-                        live_sessions.c.owner == owner,
-                        live_sessions.c.lease_until > now,
-                    )
-                    .values(**changes)
-                    .returning(*live_sessions.c)
-                )
-            ).first()
+        row = await self._update_leased(
+            live_sessions.c.scope, scope, live_sessions.c.owner, owner, changes
+        )
         if row is None:
             raise LeaseLost(f"{owner} does not hold the live session lease of {scope!r}.")
         return self._live(row)
@@ -558,7 +576,7 @@ class SqlStore:
     async def live_sessions(
         self, states: Sequence[str] = ("starting", "live")
     ) -> list[LiveSessionRecord]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(live_sessions)
                 .where(live_sessions.c.state.in_(list(states)))
@@ -600,7 +618,7 @@ class SqlStore:
         raise StoreError(f"Could not make a viewer link for {scope!r}.")
 
     async def resolve_live_link(self, token: str) -> LiveLink | None:
-        async with self._tx() as c:
+        async with self._read() as c:
             row = (
                 await c.execute(sa.select(live_links).where(live_links.c.token == token))
             ).first()
@@ -636,7 +654,7 @@ class SqlStore:
         return items
 
     async def _speech(self, where: Any, order: Any) -> list[SpeechItem]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(sa.select(speech_items).where(where).order_by(order))
             return [SpeechItem.model_validate(r._asdict()) for r in rows]
 
@@ -688,7 +706,7 @@ class SqlStore:
             raise StoreError("The state store is not started.")
         if self._pg:
             return PgSubscription(self._engine, channel)
-        return PollingSubscription(self._tx, channel, self._poll_interval)
+        return PollingSubscription(self._read, channel, self._poll_interval)
 
     # --- usage counters ---------------------------------------------------------------------
 
@@ -702,7 +720,7 @@ class SqlStore:
             return float(await c.scalar(stmt))
 
     async def usage(self, kind: str, key: str, day: str) -> float:
-        async with self._tx() as c:
+        async with self._read() as c:
             value = await c.scalar(
                 sa.select(usage.c.amount).where(
                     usage.c.kind == kind, usage.c.key == key, usage.c.day == day
@@ -721,7 +739,7 @@ class SqlStore:
             )
 
     async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
-        async with self._tx() as c:
+        async with self._read() as c:
             rows = await c.execute(
                 sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
             )
