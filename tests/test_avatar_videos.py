@@ -269,3 +269,27 @@ async def test_a_webhook_without_a_configured_secret_is_refused(store, clock, tm
             ) as resp,
         ):
             assert resp.status == 503
+
+
+async def test_a_v2_template_renders_the_script_into_its_variable(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=1)
+    async with avatar_stack(
+        fake.app(),
+        store,
+        clock,
+        tmp_path / "data",
+        video_poll_seconds=0.01,
+        heygen_video_api="v2",
+        video_template_id="tpl_welcome",
+        video_template_variable="name",
+        **{**VIDEO, "heygen_webhook_secret": None},
+    ) as stack:
+        fake.file_base = stack.vendor_url
+        job_id = await stack.delivery.request_video(request(), TARGET)
+        await stack.sink.wait_for(lambda: bool(stack.sink.ready))
+        [sent] = fake.faults.requests("generate_template_v2")
+        assert sent.json["variables"]["name"]["properties"]["content"] == (
+            "Run avatarbot knowledge add."
+        )
+        assert sent.json["callback_id"] == job_id
+        assert stack.sink.ready[0].content == fake.mp4_bytes

@@ -423,6 +423,9 @@ class LiveSessions:
     async def _close(self, scope: str, session: LiveSession, reason: str) -> None:
         await self._stop_quietly(session)
         await self._mark_closed(scope)
+        billed = self._billed_at.pop(scope, None)
+        if billed is not None:  # the minutes since the last upkeep tick count too
+            await self.budgets.add_live_seconds(self.clock() - billed)
         log.info("live session for %s closed (%s)", scope, reason)
         await self.bus.publish(scope, "ended", reason=reason)
 
