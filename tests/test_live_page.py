@@ -195,13 +195,22 @@ async def test_queued_answer_transcript_sources_and_replay(store, clock, tmp_pat
         for secret in (fake.sessions[sid].client_token, fake.sessions[sid].token, API_KEY):
             assert secret not in source and secret not in link
 
-        # the same link in a second tab: LiveKit displaces the first (one identity per token)
+        # the same link in a second tab: both pages hear every sentence and race to publish
+        # it; the claim lets exactly one of them (the replaced room does not displace)
         other = await ctx.new_page()
         await other.goto(link)
         await expect(other.locator("#status")).to_have_attribute("data-status", "live")
+        assert fake.spoken(sid).count("Run add.") == 2  # joining republished nothing
+        await d.speak(SCOPE, "a3", said("Tab one.", "Tab two.", "Tab three."))
+        await expect(other.locator('li[data-answer-id="a3"] .text')).to_have_text(
+            "Tab one. Tab two. Tab three."
+        )
+        await until(lambda: fake.spoken(sid)[-1:] == ["Tab three."])
+        assert fake.spoken(sid)[-3:] == ["Tab one.", "Tab two.", "Tab three."]
+        assert len(fake.spoken(sid)) == 8
+        # LiveKit itself displaces the first tab's connection (one identity per client token)
         await page.evaluate("window.__rooms.at(-1).emit('disconnected', 2)")
         await expect(page.locator("#status")).to_have_attribute("data-status", "elsewhere")
-        assert fake.spoken(sid).count("Run add.") == 2  # nothing was published twice
 
 
 async def test_a_stopped_session_is_replaced_behind_the_same_link(store, clock, tmp_path) -> None:
