@@ -83,6 +83,7 @@ async def test_a_video_is_rendered_downloaded_and_handed_over_once(store, clock,
         assert done.video.thumbnail_url and done.video.job_id == job_id
         assert done.target["progress_ts"] == "1700.0001"  # the sink's target update was kept
         assert phases(stack)[0] is VideoPhase.QUEUED and VideoPhase.RENDERING in phases(stack)
+        assert phases(stack)[-1] is VideoPhase.DONE
         [sent] = fake.faults.requests("create_video_v3")
         assert sent.json["callback_id"] == job_id
         assert sent.headers["Idempotency-Key"] == job_id
