@@ -329,6 +329,8 @@ def test_urls_are_normalised() -> None:
     assert normalise_url("postgresql://u:p@h/db").drivername == "postgresql+asyncpg"
     assert normalise_url("postgres://u:p@h/db").drivername == "postgresql+asyncpg"
     assert normalise_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
+    hosted = normalise_url("postgres://u:p@h/db?sslmode=require")
+    assert hosted.query == {"ssl": "require"}
     with pytest.raises(StoreError, match="DATABASE_URL"):
         normalise_url("mysql://u:p@h/db")
 

@@ -82,6 +82,10 @@ def normalise_url(url: str) -> URL:
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+asyncpg")
+    if parsed.drivername == "postgresql+asyncpg" and "sslmode" in parsed.query:
+        # libpq's sslmode (in URLs copied from hosting providers) is asyncpg's `ssl`
+        mode = parsed.query["sslmode"]
+        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
     elif parsed.drivername == "sqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     if parsed.get_backend_name() not in ("postgresql", "sqlite"):
