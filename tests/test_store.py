@@ -329,6 +329,8 @@ def test_urls_are_normalised() -> None:
     assert normalise_url("postgresql://u:p@h/db").drivername == "postgresql+asyncpg"
     assert normalise_url("postgres://u:p@h/db").drivername == "postgresql+asyncpg"
     assert normalise_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
+    hosted = normalise_url("postgres://u:p@h/db?sslmode=require")
+    assert hosted.query == {"ssl": "require"}
     with pytest.raises(StoreError, match="DATABASE_URL"):
         normalise_url("mysql://u:p@h/db")
 
@@ -378,16 +380,19 @@ async def test_an_abandoned_listener_gives_its_connection_back(postgres, store_k
     async with SqlStore(url, sealer=Sealer([store_key.encode()])) as store:
         got: list[dict] = []
 
+        async def listeners() -> int:
+            async with store._read() as c:  # a new transaction: a fresh activity snapshot
+                return await c.scalar(listening)
+
         async def consume() -> None:
             async for payload in store.listen("speech"):  # no `async with`, as a task would
                 got.append(payload)
 
         task = asyncio.create_task(consume())
-        async with store._read() as c:
-            for _ in range(500):  # until the consumer is listening
-                if await c.scalar(listening) == 1:
-                    break
-                await asyncio.sleep(0.01)
+        for _ in range(500):  # until the consumer is listening
+            if await listeners() == 1:
+                break
+            await asyncio.sleep(0.01)
         await store.notify("speech", {"n": 1})
         for _ in range(500):
             if got:
@@ -402,12 +407,10 @@ async def test_an_abandoned_listener_gives_its_connection_back(postgres, store_k
             del task
             gc.collect()
             for _ in range(500):  # the close runs on the loop
-                async with store._read() as c:
-                    if await c.scalar(listening) == 0:
-                        break
+                if await listeners() == 0:
+                    break
                 await asyncio.sleep(0.01)
-        async with store._read() as c:
-            assert await c.scalar(listening) == 0
+        assert await listeners() == 0
         # returned to the pool, not left for the garbage collector to kill
         assert not [w for w in caught if "garbage collector" in str(w.message)]
 
