@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from bench import answer, answer_quality, index_bench, slack_bench
+from bench import answer, answer_quality, avatar, index_bench, slack_bench, store_bench
 
 BENCHES = {
     "index": index_bench.run,
     "answer": answer.run_bench,
     "quality": lambda quick: answer_quality.run(None, show=False),
+    "store": store_bench.run,
+    "avatar": avatar.run,
     "slack": slack_bench.run,
 }
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from bot.avatar.delivery import AvatarLimitReached, LiveScope
+from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, LiveScope
 from bot.avatar.live_sessions import SERVER
 from tests.avatar_stack import Stack, avatar_stack
 from tests.avatar_state import sql_state, state_clock
@@ -306,4 +307,20 @@ async def test_without_public_base_url_there_is_no_link(store, clock, tmp_path, 
     async with live_stack(fake, store, clock, tmp_path, public_base_url=None) as stack:
         assert not stack.delivery.live_enabled
         assert await stack.delivery.live_link(scope()) is None
+        with pytest.raises(AvatarUnavailable) as off:
+            await stack.delivery.speak(scope(), "a1", said("Hi."))
+        assert off.value.variable == "PUBLIC_BASE_URL"
     assert sum("PUBLIC_BASE_URL" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_an_old_link_while_live_is_off_says_so(store, clock, tmp_path) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    async with live_stack(fake, store, clock, tmp_path, public_base_url=None) as stack:
+        link = await store.live_link(stack.delivery.scope_key(scope()), 3600)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{stack.web_url}/live/{link.token}") as resp:
+                assert resp.status == 503
+                assert "The live avatar is turned off" in await resp.text()
+            async with http.post(f"{stack.web_url}/live/{link.token}/session") as resp:
+                assert resp.status == 503
+        assert not fake.sessions

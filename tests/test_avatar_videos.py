@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -55,21 +57,24 @@ def request(question: str = "How do I add documents?", user: str = "U1") -> Vide
     )
 
 
+@asynccontextmanager
+async def polling_stack(
+    fake: FakeHeyGen, store: Any, clock: FakeClock, tmp_path: Path, **extra: Any
+) -> AsyncIterator[Stack]:
+    """No webhook: completion by polling (every 10 ms); the fake hosts the MP4s."""
+    settings = {**VIDEO, "heygen_webhook_secret": None, "video_poll_seconds": 0.01, **extra}
+    async with avatar_stack(fake.app(), store, clock, tmp_path / "data", **settings) as stack:
+        fake.file_base = stack.vendor_url
+        yield stack
+
+
 def phases(stack: Stack) -> list[VideoPhase]:
     return [p.phase for _, p in stack.sink.progress]
 
 
 async def test_a_video_is_rendered_downloaded_and_handed_over_once(store, clock, tmp_path) -> None:
     fake = FakeHeyGen(polls_to_complete=2)
-    async with avatar_stack(
-        fake.app(),
-        store,
-        clock,
-        tmp_path / "data",
-        video_poll_seconds=0.01,
-        **{**VIDEO, "heygen_webhook_secret": None},
-    ) as stack:
-        fake.file_base = stack.vendor_url
+    async with polling_stack(fake, store, clock, tmp_path) as stack:
         job_id = await stack.delivery.request_video(request(), TARGET)
         await stack.sink.wait_for(lambda: bool(stack.sink.ready))
         [done] = stack.sink.ready
@@ -78,6 +83,7 @@ async def test_a_video_is_rendered_downloaded_and_handed_over_once(store, clock,
         assert done.video.thumbnail_url and done.video.job_id == job_id
         assert done.target["progress_ts"] == "1700.0001"  # the sink's target update was kept
         assert phases(stack)[0] is VideoPhase.QUEUED and VideoPhase.RENDERING in phases(stack)
+        assert phases(stack)[-1] is VideoPhase.DONE
         [sent] = fake.faults.requests("create_video_v3")
         assert sent.json["callback_id"] == job_id
         assert sent.headers["Idempotency-Key"] == job_id
@@ -252,3 +258,41 @@ async def test_without_a_key_videos_say_which_variable_turns_them_on(
         assert not stack.delivery.video_enabled
         with pytest.raises(AvatarUnavailable, match="HEYGEN_API_KEY"):
             await stack.delivery.request_video(request(), TARGET)
+
+
+async def test_a_webhook_without_a_configured_secret_is_refused(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    async with avatar_stack(
+        fake.app(), store, clock, tmp_path / "data", **{**VIDEO, "heygen_webhook_secret": None}
+    ) as stack:
+        body = b'{"event_type": "avatar_video.success", "event_data": {"video_id": "v1"}}'
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{stack.web_url}/heygen/webhook",
+                data=body,
+                headers={"Heygen-Signature": sign(body, CALLBACK_SECRET)},
+            ) as resp,
+        ):
+            assert resp.status == 503
+
+
+async def test_a_v2_template_renders_the_script_into_its_variable(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=1)
+    async with polling_stack(
+        fake,
+        store,
+        clock,
+        tmp_path,
+        heygen_video_api="v2",
+        video_template_id="tpl_welcome",
+        video_template_variable="name",
+    ) as stack:
+        job_id = await stack.delivery.request_video(request(), TARGET)
+        await stack.sink.wait_for(lambda: bool(stack.sink.ready))
+        [sent] = fake.faults.requests("generate_template_v2")
+        assert sent.json["variables"]["name"]["properties"]["content"] == (
+            "Run avatarbot knowledge add."
+        )
+        assert sent.json["callback_id"] == job_id
+        assert stack.sink.ready[0].content == fake.mp4_bytes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import sqlalchemy as sa
 
 from bot.store import (
     AnswerRecord,
@@ -328,5 +329,94 @@ def test_urls_are_normalised() -> None:
     assert normalise_url("postgresql://u:p@h/db").drivername == "postgresql+asyncpg"
     assert normalise_url("postgres://u:p@h/db").drivername == "postgresql+asyncpg"
     assert normalise_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
+    hosted = normalise_url("postgres://u:p@h/db?sslmode=require")
+    assert hosted.query == {"ssl": "require"}
     with pytest.raises(StoreError, match="DATABASE_URL"):
         normalise_url("mysql://u:p@h/db")
+
+
+async def test_listener_keeps_receiving_after_a_purge(
+    any_store: SqlStore, store_clock: FakeClock
+) -> None:
+    for n in range(3):
+        await any_store.notify("speech", {"n": n})
+    async with any_store.listen("speech") as sub:
+        store_clock.advance(10)
+        await any_store.purge(store_clock.now)  # every stored message goes
+        await any_store.notify("speech", {"n": "after"})
+        assert await asyncio.wait_for(anext(sub), 10) == {"n": "after"}
+
+
+async def test_a_listener_whose_connection_dies_says_so(postgres, store_key: str) -> None:
+    from tests.store_fixtures import fresh_postgres_database
+
+    url = await fresh_postgres_database(postgres)
+    async with SqlStore(url, sealer=Sealer([store_key.encode()])) as store:
+        async with store.listen("speech") as sub:
+            async with store._tx() as c:
+                killed = await c.scalar(
+                    sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE query LIKE 'LISTEN%'"
+                    )
+                )
+            assert killed == 1
+            with pytest.raises(StoreError, match="closed"):
+                await asyncio.wait_for(anext(sub), 10)
+        await store.ping()  # the store itself carries on
+
+
+async def test_an_abandoned_listener_gives_its_connection_back(postgres, store_key: str) -> None:
+    import gc
+    import warnings
+
+    from tests.store_fixtures import fresh_postgres_database
+
+    url = await fresh_postgres_database(postgres)
+    listening = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = "
+        "current_database()"
+    )
+    async with SqlStore(url, sealer=Sealer([store_key.encode()])) as store:
+        got: list[dict] = []
+
+        async def listeners() -> int:
+            async with store._read() as c:  # a new transaction: a fresh activity snapshot
+                return await c.scalar(listening)
+
+        async def consume() -> None:
+            async for payload in store.listen("speech"):  # no `async with`, as a task would
+                got.append(payload)
+
+        task = asyncio.create_task(consume())
+        for _ in range(500):  # until the consumer is listening
+            if await listeners() == 1:
+                break
+            await asyncio.sleep(0.01)
+        await store.notify("speech", {"n": 1})
+        for _ in range(500):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        assert got == [{"n": 1}]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            del task
+            gc.collect()
+            for _ in range(500):  # the close runs on the loop
+                if await listeners() == 0:
+                    break
+                await asyncio.sleep(0.01)
+        assert await listeners() == 0
+        # returned to the pool, not left for the garbage collector to kill
+        assert not [w for w in caught if "garbage collector" in str(w.message)]
+
+
+async def test_long_ids_fit_on_both_databases(any_store: SqlStore) -> None:
+    scope = "thread:T1:C1:" + "1" * 300
+    record, won = await any_store.claim_live_scope(scope, "liveavatar", "replica-" + "x" * 200, 30)
+    assert won and record.scope == scope
+    assert await any_store.claim_once("slack-event", "E" * 500, 60)

@@ -85,3 +85,35 @@ def test_retention_cutoff() -> None:
     assert settings.retention_days == 30
     assert retention_cutoff(settings, now=100 * 86_400) == 70 * 86_400
     assert retention_cutoff(load_settings(retention_days=7), now=10 * 86_400) == 3 * 86_400
+
+
+def test_sql_store_implements_every_store_method_with_its_signature() -> None:
+    import inspect
+
+    from bot.store import Store
+
+    for name, member in vars(Store).items():
+        if name.startswith("_") or not callable(member):
+            continue
+        ours = getattr(SqlStore, name, None)
+        assert ours is not None, f"SqlStore lacks {name}"
+        expected = list(inspect.signature(member).parameters)
+        assert list(inspect.signature(ours).parameters) == expected, name
+
+
+def test_racing_first_starts_agree_on_one_key_file(tmp_path: Path) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.store.sealing import key_file_key
+
+    start = threading.Barrier(8)
+
+    def first_start() -> bytes:
+        start.wait()
+        return key_file_key(tmp_path)
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: first_start(), range(8)))
+    assert keys == {(tmp_path / KEY_FILE).read_bytes().strip()}
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]  # no temporary files left

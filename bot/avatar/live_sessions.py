@@ -105,6 +105,9 @@ class LiveSessions:
         # Answers seen per scope, newest last, for a page's transcript snapshot. Kept from
         # the bus because the store has no "answers of a scope" query (see the report).
         self._answers: dict[str, list[str]] = defaultdict(list)
+        # Scope -> its live session as last seen here: saves a store read per sentence.
+        # Dropped when this replica closes or replaces it, or hears another replica did.
+        self._known: dict[str, LiveSession] = {}
         bus.on_event(self._on_event)
 
     # --- who publishes ------------------------------------------------------------------
@@ -127,6 +130,7 @@ class LiveSessions:
         """A viewer page of `scope` is connected (to this or another replica)."""
         now = self.clock()
         self._viewer_seen[scope] = now
+        await self.store.mark_viewer_seen(scope)  # durable: a replica taking over sees it
         await self.bus.publish(scope, "viewer", at=now)
 
     async def _on_event(self, event: dict[str, Any]) -> None:
@@ -143,6 +147,8 @@ class LiveSessions:
             await self.pump(scope)
         elif kind == "speech" and event.get("origin") != self.owner:
             await self.pump(scope)
+        elif kind in ("session", "ended") and event.get("origin") != self.owner:
+            self._known.pop(scope, None)
 
     def recent_answers(self, scope: str) -> list[str]:
         return list(self._answers.get(scope, ()))
@@ -177,7 +183,9 @@ class LiveSessions:
                     scope, self.backend.name.value, self.owner, LEASE_SECONDS
                 )
                 if record.state == "live" and record.session:
-                    return LiveSession.from_record(record.session)
+                    session = LiveSession.from_record(record.session)
+                    self._known[scope] = session
+                    return session
                 if mine:
                     return await self._start(scope)
                 await asyncio.sleep(0.5)  # another replica is starting it
@@ -218,12 +226,14 @@ class LiveSessions:
             last_activity_at=now,
         )
         self.sessions_started += 1
+        self._known[scope] = session
         self._keepalive_at[scope] = self._billed_at[scope] = self._activity[scope] = now
         log.info("live session started for %s (%s)", scope, self.backend.name.value)
         await self.bus.publish(scope, "session", session_id=session.session_id)
         return session
 
     async def _mark_closed(self, scope: str) -> None:
+        self._known.pop(scope, None)
         with contextlib.suppress(LeaseLost):
             await self.store.update_live_session(
                 scope, self.owner, state="closed", session=None, session_id=None
@@ -236,7 +246,9 @@ class LiveSessions:
                 scope, self.backend.name.value, self.owner, LEASE_SECONDS
             )
             if record.state == "live" and record.session_id != gone_session_id and record.session:
-                return LiveSession.from_record(record.session)  # someone replaced it already
+                session = LiveSession.from_record(record.session)  # replaced already
+                self._known[scope] = session
+                return session
             if not mine:
                 raise AvatarError("The live avatar is restarting; try again in a moment.")
             await self._mark_closed(scope)
@@ -271,8 +283,13 @@ class LiveSessions:
             if not sentence.strip():
                 continue
             items = await self.store.enqueue_speech(scope, answer_id, [sentence])
-            await self.bus.publish(scope, "speech", items=[item_json(i) for i in items])
-            await self.pump(scope)
+            known = self._known.get(scope)
+            if known is not None and self.publisher_for(known) == SERVER:
+                await self.pump(scope)  # the server speaks: first speak, then tell pages
+                await self.bus.publish(scope, "speech", items=[item_json(i) for i in items])
+            else:
+                await self.bus.publish(scope, "speech", items=[item_json(i) for i in items])
+                await self.pump(scope)
 
     async def replay(self, scope: str, answer_id: str) -> int:
         """Queue an answer's sentences again (the page's replay button)."""
@@ -310,16 +327,15 @@ class LiveSessions:
         if not self.viewer_active(scope):
             return
         async with self._pump_locks[scope]:
-            items = await self.store.pending_speech(scope)
-            if not items:
-                return
-            record = await self.store.get_live_session(scope)
-            if record is None or record.state != "live" or not record.session:
-                return  # the page's token request starts the session, then pumps again
-            session = LiveSession.from_record(record.session)
+            session = self._known.get(scope)
+            if session is None:
+                record = await self.store.get_live_session(scope)
+                if record is None or record.state != "live" or not record.session:
+                    return  # the page's session request starts one, then pumps again
+                session = self._known[scope] = LiveSession.from_record(record.session)
             if self.publisher_for(session) != SERVER:
                 return
-            for item in items:
+            for item in await self.store.pending_speech(scope):
                 if not await self.store.claim_speech(item.id, self.owner):
                     continue
                 session = await self._say(scope, session, item.text)
@@ -364,6 +380,7 @@ class LiveSessions:
         billed = self._billed_at.get(scope, max(record.started_at, now - LEASE_SECONDS))
         await self.budgets.add_live_seconds(now - billed)
         self._billed_at[scope] = now
+        self._viewer_seen[scope] = max(self._viewer_seen.get(scope, 0.0), record.viewer_seen_at)
         viewer = self.viewer_active(scope)
         last = max(
             record.last_activity_at,
@@ -395,12 +412,7 @@ class LiveSessions:
                 else:
                     await self.bus.publish(scope, "ended", reason="expired")
                 return
-        await self.store.update_live_session(
-            scope,
-            self.owner,
-            last_activity_at=last,
-            viewer_seen_at=self._viewer_seen.get(scope, record.viewer_seen_at),
-        )
+        await self.store.update_live_session(scope, self.owner, last_activity_at=last)
 
     async def _renew(self, scope: str, old: LiveSession) -> None:
         async with self._locks[scope]:
@@ -411,6 +423,9 @@ class LiveSessions:
     async def _close(self, scope: str, session: LiveSession, reason: str) -> None:
         await self._stop_quietly(session)
         await self._mark_closed(scope)
+        billed = self._billed_at.pop(scope, None)
+        if billed is not None:  # the minutes since the last upkeep tick count too
+            await self.budgets.add_live_seconds(self.clock() - billed)
         log.info("live session for %s closed (%s)", scope, reason)
         await self.bus.publish(scope, "ended", reason=reason)
 

@@ -17,6 +17,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import re
 import secrets
 import socket
 import time
@@ -183,7 +184,11 @@ class AvatarDelivery:
 
     async def speak(self, scope: LiveScope, answer_id: str, sentences: AsyncIterator[str]) -> None:
         if self.live is None:
-            raise AvatarUnavailable(f"The live avatar is off: {self.live_reason}.", variable=None)
+            variable = re.search(r"\b[A-Z][A-Z_]+\b", self.live_reason or "")
+            raise AvatarUnavailable(
+                f"The live avatar is off: {self.live_reason}.",
+                variable=variable.group(0) if variable else None,
+            )
         await self.live.speak(self.scope_key(scope), answer_id, sentences)
 
     # --- for the viewer page ------------------------------------------------------------

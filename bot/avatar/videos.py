@@ -225,6 +225,8 @@ class VideoJobs:
                 video_url=result.video_url,
                 thumbnail_url=result.thumbnail_url,
             )
+            elapsed = elapsed_words(self.clock() - job.created_at)
+            job = await self._progress(job, VideoPhase.DONE, f"Rendered in {elapsed}; posting it…")
         if job.state in (VideoJobState.DOWNLOADING, VideoJobState.DELIVERING):
             await self._deliver(job)
 

@@ -113,8 +113,9 @@ class HeyGenClients:
         if chosen == VideoApi.V2:
             template = self.settings.video_template_id
             if template:
-                return TemplateRenderer(self.videos_v2, template,
-                                        self.settings.video_template_variable)
+                return TemplateRenderer(
+                    self.videos_v2, template, self.settings.video_template_variable
+                )
             return V2Renderer(self.videos_v2)
         return V3Renderer(self.videos_v3)
 

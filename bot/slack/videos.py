@@ -30,10 +30,11 @@ from bot.store.base import AnswerRecord
 log = logging.getLogger(__name__)
 
 VIDEOS_OFF = "Answer videos are off on this bot."
+VIDEO_POSTED = "✅ The video is ready (in the thread)."
 PHASE_WORDS = {
     VideoPhase.QUEUED: "🎬 Video queued…",
     VideoPhase.RENDERING: "🎬 Rendering the video…",
-    VideoPhase.DONE: "✅ The video is ready (in the thread).",
+    VideoPhase.DONE: "🎬",  # HeyGen says "Rendered in …; posting it…"
     VideoPhase.FAILED: "⚠️ The video could not be made.",
 }
 
@@ -82,7 +83,7 @@ class SlackVideoSink:
         VIDEOS.inc()
         if video.duration_seconds:
             VIDEO_MINUTES.inc(video.duration_seconds / 60)
-        await self._show(target, PHASE_WORDS[VideoPhase.DONE])
+        await self._show(target, VIDEO_POSTED)
 
     async def video_failed(self, target: dict[str, Any], progress: VideoProgress) -> None:
         reason = progress.message or "HeyGen did not finish the video."

@@ -1,5 +1,8 @@
 """The tables behind `SqlStore` (SQLAlchemy Core). Alembic migrations create them.
 
+Strings have no length limit (VARCHAR on PostgreSQL, TEXT affinity on SQLite): ids and scopes
+come from Slack, HeyGen and callers, and both databases must accept the same values.
+
 A change here needs a new revision in `migrations/versions/`; `tests/test_store_migrations.py`
 fails when the tables below and the migrated database disagree.
 """
@@ -14,25 +17,25 @@ metadata = sa.MetaData()
 claims = sa.Table(
     "claims",
     metadata,
-    sa.Column("namespace", sa.String(64), primary_key=True),
-    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("namespace", sa.String, primary_key=True),
+    sa.Column("key", sa.String, primary_key=True),
     sa.Column("expires_at", sa.Double, nullable=False),
 )
 
 answers = sa.Table(
     "answers",
     metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String, primary_key=True),
     sa.Column("question", sa.Text, nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("spoken", sa.Text, nullable=False),
     sa.Column("sources", sa.JSON, nullable=False),
     sa.Column("grounded", sa.Boolean, nullable=False),
-    sa.Column("channel", sa.String(64), nullable=False),
-    sa.Column("thread_ts", sa.String(64)),
-    sa.Column("message_ts", sa.String(64)),
-    sa.Column("asker", sa.String(64)),
-    sa.Column("team", sa.String(64)),
+    sa.Column("channel", sa.String, nullable=False),
+    sa.Column("thread_ts", sa.String),
+    sa.Column("message_ts", sa.String),
+    sa.Column("asker", sa.String),
+    sa.Column("team", sa.String),
     sa.Column("datasources", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index("ix_answers_thread", "channel", "thread_ts", "created_at"),
@@ -42,9 +45,9 @@ answers = sa.Table(
 feedback = sa.Table(
     "feedback",
     metadata,
-    sa.Column("answer_id", sa.String(64), primary_key=True),
-    sa.Column("user", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(16), nullable=False),
+    sa.Column("answer_id", sa.String, primary_key=True),
+    sa.Column("user", sa.String, primary_key=True),
+    sa.Column("value", sa.String, nullable=False),
     sa.Column("comment", sa.Text),
     sa.Column("created_at", sa.Double, nullable=False),
 )
@@ -52,9 +55,9 @@ feedback = sa.Table(
 bindings = sa.Table(
     "bindings",
     metadata,
-    sa.Column("channel", sa.String(64), primary_key=True),
-    sa.Column("datasource", sa.String(255), primary_key=True),
-    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String, primary_key=True),
+    sa.Column("datasource", sa.String, primary_key=True),
+    sa.Column("created_by", sa.String, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
 )
 
@@ -63,21 +66,21 @@ FINISHED_JOB_STATES = ("delivered", "failed")
 video_jobs = sa.Table(
     "video_jobs",
     metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("dedupe_key", sa.String(255), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("id", sa.String, primary_key=True),
+    sa.Column("dedupe_key", sa.String, nullable=False),
+    sa.Column("state", sa.String, nullable=False),
     sa.Column("question", sa.Text, nullable=False),
     sa.Column("script", sa.Text, nullable=False),
-    sa.Column("answer_id", sa.String(64)),
+    sa.Column("answer_id", sa.String),
     sa.Column("target", sa.JSON, nullable=False),
-    sa.Column("requested_by", sa.String(64)),
-    sa.Column("team", sa.String(64)),
-    sa.Column("heygen_video_id", sa.String(128)),
+    sa.Column("requested_by", sa.String),
+    sa.Column("team", sa.String),
+    sa.Column("heygen_video_id", sa.String),
     sa.Column("video_url", sa.Text),
     sa.Column("thumbnail_url", sa.Text),
     sa.Column("error", sa.Text),
     sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_owner", sa.String),
     sa.Column("lease_until", sa.Double, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
@@ -97,13 +100,13 @@ video_jobs = sa.Table(
 live_sessions = sa.Table(
     "live_sessions",
     metadata,
-    sa.Column("scope", sa.String(255), primary_key=True),
-    sa.Column("backend", sa.String(32), nullable=False),
-    sa.Column("session_id", sa.String(255)),
+    sa.Column("scope", sa.String, primary_key=True),
+    sa.Column("backend", sa.String, nullable=False),
+    sa.Column("session_id", sa.String),
     # LiveSession.to_record() as JSON, Fernet-encrypted (it holds tokens)
     sa.Column("session_sealed", sa.Text),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("owner", sa.String(128)),
+    sa.Column("state", sa.String, nullable=False),
+    sa.Column("owner", sa.String),
     sa.Column("lease_until", sa.Double, nullable=False),
     sa.Column("started_at", sa.Double, nullable=False),
     sa.Column("last_activity_at", sa.Double, nullable=False),
@@ -113,11 +116,11 @@ live_sessions = sa.Table(
 live_links = sa.Table(
     "live_links",
     metadata,
-    sa.Column("token", sa.String(64), primary_key=True),
-    sa.Column("scope", sa.String(255), nullable=False),
+    sa.Column("token", sa.String, primary_key=True),
+    sa.Column("scope", sa.String, nullable=False),
     # = scope while this is the scope's current link, NULL once replaced: the unique
     # constraint makes racing replicas agree on one current link per scope.
-    sa.Column("current_for", sa.String(255), unique=True),
+    sa.Column("current_for", sa.String, unique=True),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("expires_at", sa.Double, nullable=False),
 )
@@ -125,24 +128,26 @@ live_links = sa.Table(
 speech_items = sa.Table(
     "speech_items",
     metadata,
+    # ids never reused (SQLite AUTOINCREMENT): a stale id must not name a new row
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("scope", sa.String(255), nullable=False),
-    sa.Column("answer_id", sa.String(64), nullable=False),
+    sa.Column("scope", sa.String, nullable=False),
+    sa.Column("answer_id", sa.String, nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("published_at", sa.Double),
-    sa.Column("publisher", sa.String(128)),
+    sa.Column("publisher", sa.String),
     sa.Index("ix_speech_scope", "scope", "published_at", "id"),
     sa.Index("ix_speech_answer", "answer_id", "seq"),
+    sqlite_autoincrement=True,
 )
 
 usage = sa.Table(
     "usage",
     metadata,
-    sa.Column("kind", sa.String(64), primary_key=True),
-    sa.Column("key", sa.String(255), primary_key=True),
-    sa.Column("day", sa.String(16), primary_key=True),
+    sa.Column("kind", sa.String, primary_key=True),
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("day", sa.String, primary_key=True),
     sa.Column("amount", sa.Double, nullable=False),
 )
 
@@ -151,9 +156,10 @@ audit_log = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.Double, nullable=False),
-    sa.Column("actor", sa.String(128), nullable=False),
-    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("action", sa.String, nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 # Messages between replicas on SQLite (PostgreSQL uses LISTEN/NOTIFY instead).
@@ -161,8 +167,10 @@ messages = sa.Table(
     "messages",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String, nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index("ix_messages_channel", "channel", "id"),
+    # listeners remember the last id they read: ids must only grow, even after a purge
+    sqlite_autoincrement=True,
 )

@@ -34,6 +34,9 @@ def encode_payload(channel: str, payload: dict[str, Any]) -> str:
     return text
 
 
+_closing: set[asyncio.Task[None]] = set()  # closes started by __del__, kept until done
+
+
 class ChannelSubscription:
     """An async iterator of payloads on one channel; also an async context manager."""
 
@@ -74,6 +77,19 @@ class ChannelSubscription:
             if self._started:
                 await self._stop()
 
+    def __del__(self) -> None:
+        # A bare `async for` abandoned (its task cancelled) never calls aclose(): give the
+        # connection back when the subscription is collected, on the loop that is running.
+        if self._started and not self._closed:
+            self._closed = True
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            task = loop.create_task(self._stop())
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+
     async def _start(self) -> None:
         raise NotImplementedError
 
@@ -93,12 +109,17 @@ class PgSubscription(ChannelSubscription):
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
         self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        # The driver holds these callbacks: they reach the queue, never `self`, so an
+        # abandoned subscription can still be collected (and closed by __del__).
+        queue = self._queue
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self._queue.put_nowait(json.loads(payload))
+        def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            queue.put_nowait(json.loads(payload))
 
-    def _on_lost(self, _conn: object) -> None:
-        self._queue.put_nowait(None)
+        def on_lost(_conn: object) -> None:
+            queue.put_nowait(None)
+
+        self._on_notify, self._on_lost = on_notify, on_lost
 
     async def _start(self) -> None:
         try:

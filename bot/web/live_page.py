@@ -103,13 +103,27 @@ async def _link(request: web.Request) -> tuple[Any, LiveLink | None, bool]:
     delivery = request.app[DELIVERY_KEY]
     link = await delivery.resolve_link(request.match_info["token"])
     ok = link is not None and not link.expired(delivery.clock())
+    if ok and delivery.live is None and request.method != "GET":
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"error": "The live avatar is turned off."}),
+            content_type="application/json",
+        )
     return delivery, link, ok
 
 
 async def _page(request: web.Request) -> web.Response:
-    _, link, ok = await _link(request)
+    delivery, link, ok = await _link(request)
     if not ok:
         return _gone_page(link)
+    if delivery.live is None:
+        return _shell(
+            "Live avatar off",
+            """<main class="notice" id="notice" data-kind="off">
+<h1>The live avatar is turned off</h1>
+<p>The bot's operator has switched live answers off; the answers are in Slack.</p>
+</main>""",
+            status=503,
+        )
     body = """<main class="live">
 <header><h1>Avatar answers</h1>
 <span id="status" class="status" data-status="connecting">Connecting…</span></header>
@@ -244,8 +258,10 @@ async def _events(request: web.Request) -> web.StreamResponse:
     delivery, link, ok = await _link(request)
     if not ok:
         return _error(410 if link else 404, "This live link has expired or is not valid.")
-    scope = link.scope
     live = delivery.live
+    if live is None:
+        return _error(503, "The live avatar is turned off.")
+    scope = link.scope
     queue = delivery.bus.subscribe(scope)
     response = web.StreamResponse(
         headers={

@@ -1,8 +1,13 @@
 """Alembic environment for the bot's state (async engines: aiosqlite, asyncpg).
 
-`bot.store.migrate` runs migrations at start on a connection it already holds (passed in
-`config.attributes["connection"]`). Run from a shell, it opens its own engine from the
-URL in `sqlalchemy.url` (e.g. `alembic -x` is not needed: `bot.store.migrate` has a CLI).
+`bot.store.migrate` runs the migrations at every start on a connection it already holds
+(passed in `config.attributes["connection"]`, inside the transaction that holds the
+migration lock). Driven by the `alembic` command instead, it opens its own engine from
+`sqlalchemy.url`.
+
+A schema change is a new file in `versions/` (next number, `down_revision` = the previous
+one) together with the matching change in `bot/store/schema.py`;
+`tests/test_store_setup.py` fails while the two disagree.
 """
 
 from __future__ import annotations

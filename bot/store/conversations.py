@@ -1,0 +1,139 @@
+"""Event-id claims, answers, feedback and channel bindings (part of `SqlStore`)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from bot.store.base import (
+    AnswerRecord,
+    Feedback,
+    StoreError,
+)
+from bot.store.engine import SqlEngine
+from bot.store.schema import (
+    answers,
+    bindings,
+    claims,
+    feedback,
+)
+
+
+class ConversationTables(SqlEngine):
+    """One-shot claims, answers, feedback, channel bindings."""
+
+    # --- one-shot claims ---------------------------------------------------------------
+
+    async def claim_once(self, namespace: str, key: str, ttl_seconds: float) -> bool:
+        now = self._clock()
+        async with self._tx() as c:
+            inserted = await c.execute(
+                self._insert(claims)
+                .values(namespace=namespace, key=key, expires_at=now + ttl_seconds)
+                .on_conflict_do_nothing()
+            )
+            if inserted.rowcount == 1:
+                return True
+            # An expired claim is taken over by exactly one caller: the WHERE is re-checked
+            # under the row lock, so a second racer finds it unexpired and updates nothing.
+            renewed = await c.execute(
+                sa.update(claims)
+                .where(
+                    claims.c.namespace == namespace,
+                    claims.c.key == key,
+                    claims.c.expires_at <= now,
+                )
+                .values(expires_at=now + ttl_seconds)
+            )
+            return renewed.rowcount == 1
+
+    # --- answers, feedback ---------------------------------------------------------------
+
+    async def save_answer(self, answer: AnswerRecord) -> None:
+        values = answer.model_dump()
+        values["created_at"] = answer.created_at or self._clock()
+        stmt = self._insert(answers).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[answers.c.id],
+            set_={k: stmt.excluded[k] for k in values if k != "id"},
+        )
+        async with self._tx() as c:
+            await c.execute(stmt)
+
+    async def get_answer(self, answer_id: str) -> AnswerRecord | None:
+        async with self._read() as c:
+            row = (await c.execute(sa.select(answers).where(answers.c.id == answer_id))).first()
+        return AnswerRecord.model_validate(row._asdict()) if row else None
+
+    async def set_answer_message(self, answer_id: str, message_ts: str) -> None:
+        async with self._tx() as c:
+            result = await c.execute(
+                sa.update(answers).where(answers.c.id == answer_id).values(message_ts=message_ts)
+            )
+        if result.rowcount == 0:
+            raise StoreError(f"No answer {answer_id!r} in the state store.")
+
+    async def thread_answers(self, channel: str, thread_ts: str) -> list[AnswerRecord]:
+        async with self._read() as c:
+            rows = await c.execute(
+                sa.select(answers)
+                .where(answers.c.channel == channel, answers.c.thread_ts == thread_ts)
+                .order_by(answers.c.created_at, answers.c.id)
+            )
+        return [AnswerRecord.model_validate(r._asdict()) for r in rows]
+
+    async def record_feedback(
+        self, answer_id: str, user: str, value: Feedback, comment: str | None = None
+    ) -> None:
+        stmt = self._insert(feedback).values(
+            answer_id=answer_id,
+            user=user,
+            value=Feedback(value).value,
+            comment=comment,
+            created_at=self._clock(),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[feedback.c.answer_id, feedback.c.user],
+            set_={k: stmt.excluded[k] for k in ("value", "comment", "created_at")},
+        )
+        async with self._tx() as c:
+            await c.execute(stmt)
+
+    async def feedback_counts(self, answer_id: str) -> dict[Feedback, int]:
+        counts = dict.fromkeys(Feedback, 0)
+        async with self._read() as c:
+            rows = await c.execute(
+                sa.select(feedback.c.value, sa.func.count())
+                .where(feedback.c.answer_id == answer_id)
+                .group_by(feedback.c.value)
+            )
+            for value, n in rows:
+                counts[Feedback(value)] = int(n)
+        return counts
+
+    # --- channel -> datasource bindings ----------------------------------------------------
+
+    async def bind(self, channel: str, datasource: str, by: str) -> None:
+        async with self._tx() as c:
+            await c.execute(
+                self._insert(bindings)
+                .values(
+                    channel=channel, datasource=datasource, created_by=by, created_at=self._clock()
+                )
+                .on_conflict_do_nothing()
+            )
+
+    async def unbind(self, channel: str, datasource: str | None = None) -> int:
+        stmt = sa.delete(bindings).where(bindings.c.channel == channel)
+        if datasource is not None:
+            stmt = stmt.where(bindings.c.datasource == datasource)
+        async with self._tx() as c:
+            return (await c.execute(stmt)).rowcount
+
+    async def bindings(self, channel: str) -> list[str]:
+        async with self._read() as c:
+            rows = await c.execute(
+                sa.select(bindings.c.datasource)
+                .where(bindings.c.channel == channel)
+                .order_by(bindings.c.created_at, bindings.c.datasource)
+            )
+            return [r[0] for r in rows]
