@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import sqlite3
 import statistics
 import tempfile
@@ -30,6 +31,7 @@ from bot.store.sql import SqlStore, sqlite_url
 from tests.postgres_server import PostgresServer
 
 OPS = ("claim event id", "claim video job", "record answer")
+RACERS = 4  # processes claiming the same event ids at once in the contended run
 
 CLAIM_SQL = "INSERT INTO claims (namespace, key, expires_at) VALUES ({}) ON CONFLICT DO NOTHING"
 JOB_SQL = (
@@ -155,8 +157,47 @@ async def _asyncpg_baseline(url: str, n: int) -> dict[str, list[float]]:
         await db.close()
 
 
+async def _contend(url: str, key: bytes, n: int, barrier: Any) -> tuple[list[float], int]:
+    async with SqlStore(url, sealer=Sealer([key])) as store:
+        await asyncio.to_thread(barrier.wait)
+        times, wins = [], 0
+        for i in range(n):
+            started = time.perf_counter()
+            wins += await store.claim_once("race", f"R{i}", 600)
+            times.append((time.perf_counter() - started) * 1000)
+        return times, wins
+
+
+def _contender(url: str, key: bytes, n: int, barrier: Any, results: Any) -> None:
+    results.put(asyncio.run(_contend(url, key, n, barrier)))
+
+
+def _contended(url: str, key: bytes, n: int) -> tuple[list[float], int, float]:
+    """RACERS processes claim the same n ids; (latencies, winners, claims per second)."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(RACERS + 1), ctx.Queue()
+    procs = [
+        ctx.Process(target=_contender, args=(url, key, n, barrier, results)) for _ in range(RACERS)
+    ]
+    for proc in procs:
+        proc.start()
+    barrier.wait()
+    started = time.perf_counter()
+    outcomes = [results.get(timeout=600) for _ in procs]
+    elapsed = time.perf_counter() - started
+    for proc in procs:
+        proc.join()
+    times = [t for ts, _ in outcomes for t in ts]
+    return times, sum(w for _, w in outcomes), RACERS * n / elapsed
+
+
+Contended = dict[str, tuple[list[float], int, float]]
+contended: Contended = {}
+
+
 async def _measure(n: int) -> dict[str, dict[str, list[float]]]:
-    sealer = Sealer([Fernet.generate_key()])
+    key = Fernet.generate_key()
+    sealer = Sealer([key])
     results: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="avatarbot-bench-store-") as tmp:
         path = Path(tmp) / "state.db"
@@ -164,6 +205,7 @@ async def _measure(n: int) -> dict[str, dict[str, list[float]]]:
             results["sqlite"] = await _store_ops(store, n)
             await _seed_jobs(store, "raw-", n)
         results["sqlite3 (bare)"] = _sqlite_baseline(path, n)
+        contended["sqlite"] = _contended(str(sqlite_url(path)), key, n // 4)
 
     server = PostgresServer()
     url = server.start()
@@ -172,6 +214,7 @@ async def _measure(n: int) -> dict[str, dict[str, list[float]]]:
             results["postgresql"] = await _store_ops(store, n)
             await _seed_jobs(store, "raw-", n)
         results["asyncpg (bare)"] = await _asyncpg_baseline(url, n)
+        contended["postgresql"] = _contended(url, key, n // 4)
     finally:
         server.stop()
     return results
@@ -190,3 +233,8 @@ def run(quick: bool = False) -> None:
         p50 = {c: {op: statistics.median(results[c][op]) for op in OPS} for c in (ours, bare)}
         ratios = ", ".join(f"{op} {p50[ours][op] / p50[bare][op]:.1f}x" for op in OPS)
         print(f"{ours} p50 vs {bare}: {ratios}")
+    print(f"\n{RACERS} processes claiming the same {n // 4} event ids at once")
+    print("| database | claim p50 / p99 ms | claims/s, all processes | winners per id |")
+    print("|---|---|---|---|")
+    for name, (times, winners, rate) in contended.items():
+        print(f"| {name} | {_p50_p99(times)} | {rate:,.0f} | {winners / (n // 4):.2f} |")
