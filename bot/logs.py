@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable
+from typing import TextIO
 
 _TOKEN_SHAPES = re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{6,}|\bxapp-[A-Za-z0-9-]{6,}")
 REDACTED = "[REDACTED]"
@@ -56,8 +57,8 @@ class JsonLines(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def configure(fmt: str, level: str, secrets: Iterable[str]) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure(fmt: str, level: str, secrets: Iterable[str], stream: TextIO | None = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactSecrets(secrets))
     handler.setFormatter(
         JsonLines()

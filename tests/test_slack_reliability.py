@@ -92,3 +92,16 @@ async def test_two_replicas_on_one_store_answer_a_message_once(tmp_path: Path) -
 async def _post(http: aiohttp.ClientSession, url: str, body: str, headers: dict[str, str]) -> int:
     async with http.post(url, data=body, headers=headers) as resp:
         return resp.status
+
+
+async def test_over_the_global_cap_people_are_told_to_ask_again(tmp_path: Path) -> None:
+    gate = asyncio.Event()
+    llm = FakeOpenAI(replies=[Reply(text="Use avatarbot knowledge add [1].", gate=gate)])
+    async with bot_with_model(tmp_path, llm, slack_max_concurrent_answers=1) as bot:
+        await bot.event(mention())
+        await llm.received.wait()  # the one slot is taken
+        await bot.event(mention("<@UBOT> and remove?", ts="3.0", user="U2"))
+        [busy] = await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
+        assert busy["thread_ts"] == "3.0" and "answering a lot of questions" in busy["text"]
+        gate.set()
+        await bot.slack.wait_for(lambda: len(bot.slack.posted("C1")) == 2)
