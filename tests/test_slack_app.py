@@ -35,6 +35,19 @@ def mention(
     return event
 
 
+def in_thread(text: str, *, user: str, ts: str, thread_ts: str) -> dict[str, Any]:
+    """A plain channel message (no mention) posted in a thread."""
+    return {
+        "type": "message",
+        "channel_type": "channel",
+        "channel": "C1",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "thread_ts": thread_ts,
+    }
+
+
 def block_types(msg: dict[str, Any]) -> list[str]:
     return [b["type"] for b in msg.get("blocks") or []]
 
@@ -171,32 +184,12 @@ async def test_thread_follow_up_without_mention_uses_the_history(tmp_path: Path)
         await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
         bot.slack.add_message("C1", QUESTION, user="U1", ts="20.0")
         # A message in a thread the bot has not answered in is left alone.
-        await bot.event(
-            {
-                "type": "message",
-                "channel_type": "channel",
-                "channel": "C1",
-                "user": "U2",
-                "text": "unrelated chatter",
-                "ts": "30.5",
-                "thread_ts": "30.0",
-            }
-        )
+        await bot.event(in_thread("unrelated chatter", user="U2", ts="30.5", thread_ts="30.0"))
         llm.replies = [
             Reply(text="What formats can I add to the knowledge base?"),
             Reply(text="PDF, DOCX, Markdown, HTML and text [1]."),
         ]
-        await bot.event(
-            {
-                "type": "message",
-                "channel_type": "channel",
-                "channel": "C1",
-                "user": "U1",
-                "text": "and which formats?",
-                "ts": "21.0",
-                "thread_ts": "20.0",
-            }
-        )
+        await bot.event(in_thread("and which formats?", user="U1", ts="21.0", thread_ts="20.0"))
         await bot.slack.wait_for(lambda: len(bot.slack.posted("C1")) == 2)
         follow_up = bot.slack.posted("C1")[1]
         assert follow_up["thread_ts"] == "20.0" and "PDF, DOCX" in follow_up["text"]
@@ -270,17 +263,7 @@ async def test_thread_follow_ups_can_be_turned_off(tmp_path: Path) -> None:
     async with running_bot(tmp_path, slack_thread_followups=False) as bot:
         await bot.event(mention(ts="80.0"))
         await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
-        await bot.event(
-            {
-                "type": "message",
-                "channel_type": "channel",
-                "channel": "C1",
-                "user": "U1",
-                "text": "and which formats?",
-                "ts": "81.0",
-                "thread_ts": "80.0",
-            }
-        )
+        await bot.event(in_thread("and which formats?", user="U1", ts="81.0", thread_ts="80.0"))
         # A mention in the thread is still answered; the plain follow-up was not.
         await bot.event(mention("<@UBOT> and which formats?", ts="82.0", thread_ts="80.0"))
         await bot.slack.wait_for(lambda: len(bot.slack.posted("C1")) == 2)
