@@ -9,6 +9,7 @@ in a sentence in the thread with an error id; nothing is swallowed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -26,7 +27,7 @@ from bot.slack.streaming import ThreadWriter
 from bot.store.base import AnswerRecord
 from knowledge.answer import Answer, AnswerDone, AnswerStatus, TextDelta
 from knowledge.llm import LLMError, Turn
-from knowledge.sentences import split_sentences
+from knowledge.spoken import spoken_sentences
 
 log = logging.getLogger(__name__)
 
@@ -105,21 +106,8 @@ class AskService:
         await self._set_status(q, blocks.WORKING_STATUS)
         history = await self.history(q) if q.thread_ts else []
         datasources = await self.s.store.bindings(q.channel) or None
-        writer = ThreadWriter(
-            self.s.client, channel=q.channel, thread_ts=q.reply_thread, user=q.user, team=q.team
-        )
-        answer: Answer | None = None
-        async for event in self.s.answerer.stream(question, history, datasources):
-            if isinstance(event, TextDelta):
-                await writer.append(event.text)
-            elif isinstance(event, AnswerDone):
-                answer = event.answer
-        assert answer is not None
         answer_id = secrets.token_urlsafe(12)
         notes: list[str] = []
-        if answer.status is AnswerStatus.LLM_FAILED:
-            f = failure(LLMError(answer.error or "it failed"), "the language model")
-            notes.append(f"Error id {f.error_id}")
         scope = LiveScope(
             team=q.team,
             channel=q.channel,
@@ -128,6 +116,29 @@ class AskService:
             answer_id=answer_id,
         )
         live_url = await self._live_link(scope, notes)
+        # The avatar starts speaking as soon as the first sentence is complete, while the
+        # rest of the answer is still being written.
+        speech: asyncio.Queue[str | None] = asyncio.Queue()
+        speaking = (
+            asyncio.ensure_future(self._speak(q, scope, answer_id, speech)) if live_url else None
+        )
+        writer = ThreadWriter(
+            self.s.client, channel=q.channel, thread_ts=q.reply_thread, user=q.user, team=q.team
+        )
+        answer: Answer | None = None
+        try:
+            async for event in self.s.answerer.stream(question, history, datasources):
+                if isinstance(event, TextDelta):
+                    speech.put_nowait(event.text)
+                    await writer.append(event.text)
+                elif isinstance(event, AnswerDone):
+                    answer = event.answer
+        finally:
+            speech.put_nowait(None)
+        assert answer is not None
+        if answer.status is AnswerStatus.LLM_FAILED:
+            f = failure(LLMError(answer.error or "it failed"), "the language model")
+            notes.append(f"Error id {f.error_id}")
         kw = dict(live_url=live_url, video_enabled=self.s.video_enabled, notes=notes)
         # Saved before the buttons appear: pressing one always finds its answer.
         await self.s.store.save_answer(
@@ -154,8 +165,8 @@ class AskService:
         await self.s.store.set_answer_message(answer_id, ts)
         ANSWERS.labels(answer.status.value).inc()
         ANSWER_SECONDS.observe(time.monotonic() - started)
-        if live_url and answer.status is AnswerStatus.ANSWERED:
-            await self._speak(q, scope, answer_id, answer.spoken)
+        if speaking is not None:
+            await speaking
         return answer_id
 
     async def _set_status(self, q: Question, status: str) -> None:
@@ -179,15 +190,18 @@ class AskService:
             notes.append(f"Live avatar: {failure(exc, 'the live link').text}")
             return None
 
-    async def _speak(self, q: Question, scope: LiveScope, answer_id: str, spoken: str) -> None:
+    async def _speak(
+        self, q: Question, scope: LiveScope, answer_id: str, text: asyncio.Queue[str | None]
+    ) -> None:
         assert self.s.avatar is not None
 
-        async def sentences() -> AsyncIterator[str]:
-            for sentence in split_sentences(spoken):
-                yield sentence
+        async def chunks() -> AsyncIterator[str]:
+            while (piece := await text.get()) is not None:
+                yield piece
 
+        spoken = spoken_sentences(chunks(), self.s.settings.spoken_max_seconds)
         try:
-            await self.s.avatar.speak(scope, answer_id, sentences())
+            await self.s.avatar.speak(scope, answer_id, spoken)
         except AvatarError as exc:
             f = failure(exc, "speaking the answer live")
             await self.say(q, f.sentence, error_id=f.error_id)
