@@ -90,7 +90,9 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            if self.data.exists():
+            if (self.data / "postmaster.pid").exists():  # running (or crashed while running)
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        except PostgresUnavailable:
+            pass  # not running after all: nothing to stop
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
