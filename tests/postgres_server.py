@@ -70,11 +70,19 @@ class PostgresServer:
             shutil.chown(self.root, "postgres", "postgres")
         self.root.chmod(0o700)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", self.user, "-E", "UTF8")
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+        for attempt in range(3):
+            options = (
+                f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            )
+            try:
+                log = str(self.log)
+                self._run("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
+                break
+            except PostgresUnavailable:
+                if attempt == 2:
+                    raise
+                self.port = _free_port()  # another process took the port meanwhile
         return self.url("postgres")
 
     def url(self, database: str) -> str:
@@ -82,7 +90,9 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            if self.data.exists():
+            if (self.data / "postmaster.pid").exists():  # running (or crashed while running)
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        except PostgresUnavailable:
+            pass  # not running after all: nothing to stop
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

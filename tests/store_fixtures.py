@@ -35,10 +35,13 @@ def in_ci() -> bool:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
+    server: PostgresServer | None = None
     try:
         server = PostgresServer()
         server.start()
     except PostgresUnavailable as exc:
+        if server is not None:
+            server.stop()  # remove what initdb left
         if in_ci():
             pytest.fail(f"PostgreSQL could not be started in CI: {exc}")
         pytest.skip(f"PostgreSQL not available: {exc}")

@@ -117,3 +117,10 @@ def test_racing_first_starts_agree_on_one_key_file(tmp_path: Path) -> None:
         keys = set(pool.map(lambda _: first_start(), range(8)))
     assert keys == {(tmp_path / KEY_FILE).read_bytes().strip()}
     assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]  # no temporary files left
+
+
+async def test_the_store_fixture_others_use_is_ready(store: SqlStore) -> None:
+    await store.ping()
+    assert store.dialect == "sqlite"
+    assert await store.claim_once("slack-event", "Ev1", 60)
+    assert not await store.claim_once("slack-event", "Ev1", 60)
