@@ -167,10 +167,3 @@ def notice_blocks(text: str, *, error_id: str | None = None) -> list[Block]:
 def video_posted_text(title: str, video_url: str | None) -> str:
     link = f" (<{video_url}|open on HeyGen>)" if video_url else ""
     return f"🎬 Your video is ready: {escape(title)}{link}"
-
-
-def knowledge_report_blocks(title: str, lines: Sequence[str]) -> list[Block]:
-    body = "\n".join(escape(line) for line in lines) or "_nothing to report_"
-    pieces = split_text(body)
-    blocks = [section(f"*{escape(title)}*")] + [section(p) for p in pieces]
-    return blocks[:MAX_BLOCKS]

@@ -7,7 +7,7 @@ Listeners stay thin (parse -> a service here -> blocks); everything they need is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -64,13 +64,6 @@ class WorkTracker:
         finally:
             if task is not None:
                 self.tasks.discard(task)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run `coro` in the background, tracked (e.g. adding URLs after the ack)."""
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
 
     async def drain(self, grace: float) -> int:
         """Wait up to `grace` s for work in progress; returns how many were left."""

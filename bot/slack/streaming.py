@@ -49,10 +49,6 @@ class ThreadWriter:
         self._ts: str | None = None  # the fallback message
         self._last_update = 0.0
 
-    @property
-    def ts(self) -> str | None:
-        return self._stream.ts if self._stream is not None and self._streaming else self._ts
-
     async def append(self, text: str) -> None:
         self._text += text
         if self._streaming:
