@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     liveavatar_api_key: SecretStr | None = None
     liveavatar_api_base: str = "https://api.liveavatar.com"
 
+    # --- security (issue 11) --------------------------------------------------------------
+    # Off by default: URL fetches reach public addresses only. An admin lists intranet hosts
+    # they trust (names, `*.domain` wildcards, IPs or CIDRs), comma-separated.
+    url_allow_hosts: str = Field(
+        default="",
+        description="Hosts/CIDRs URL fetches may reach although private: wiki.corp,10.2.0.0/16",
+    )
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, v: int, info: object) -> int:
@@ -101,6 +109,9 @@ class Settings(BaseSettings):
             max_document_bytes=int(self.max_document_mb * 1024 * 1024),
             chroma_host=self.chroma_host,
             chroma_port=self.chroma_port,
+            url_allow_hosts=tuple(
+                entry.strip() for entry in self.url_allow_hosts.split(",") if entry.strip()
+            ),
         )
 
     def llm_config(self) -> LLMConfig | None:

@@ -23,7 +23,7 @@ from bot.cli.output import console, fail, settings
 from knowledge.embeddings import EmbeddingError
 from knowledge.index import AddReport, KnowledgeBase, KnowledgeError
 from knowledge.models import Document, Hit
-from knowledge.sources import Skipped, SourceError, fetch_url, open_session
+from knowledge.sources import Skipped, SourceError, UrlPolicy, fetch_url, open_session
 from knowledge.store import StoreError
 
 app = typer.Typer(no_args_is_help=True)
@@ -60,14 +60,16 @@ def _progress(label: str) -> Progress:
     )
 
 
-async def _fetch_all(urls: list[str], max_bytes: int) -> tuple[list[Document], list[Skipped]]:
+async def _fetch_all(
+    urls: list[str], max_bytes: int, policy: UrlPolicy
+) -> tuple[list[Document], list[Skipped]]:
     docs: list[Document] = []
     skipped: list[Skipped] = []
     if not urls:
         return docs, skipped
-    async with open_session() as session:
+    async with open_session(policy) as session:
         results = await asyncio.gather(
-            *(fetch_url(u, max_bytes=max_bytes, session=session) for u in urls),
+            *(fetch_url(u, max_bytes=max_bytes, session=session, policy=policy) for u in urls),
             return_exceptions=True,
         )
     for url, result in zip(urls, results, strict=True):
@@ -99,7 +101,10 @@ def add(
         urls = [i for i in inputs if i.startswith(("http://", "https://"))]
         paths = [i for i in inputs if i not in urls]
         with console.status("Fetching URLs…", spinner="dots") if urls else _nothing():
-            docs, url_skips = asyncio.run(_fetch_all(urls, kb.config.max_document_bytes))
+            policy = UrlPolicy.from_allow_list(kb.config.url_allow_hosts)
+            docs, url_skips = asyncio.run(
+                _fetch_all(urls, kb.config.max_document_bytes, policy)
+            )
         with _progress("Indexing") as bar:
             task = bar.add_task("add", total=None, current="")
 
