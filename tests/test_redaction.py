@@ -59,8 +59,9 @@ class HostileServer:
 
     def app(self) -> web.Application:
         async def answer(request: web.Request) -> web.Response:
-            return web.Response(status=self.reply.status, text=self.reply.text,
-                                content_type=self.reply.content_type)
+            return web.Response(
+                status=self.reply.status, text=self.reply.text, content_type=self.reply.content_type
+            )
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", answer)
@@ -71,8 +72,17 @@ class HostileServer:
 async def hostile() -> AsyncIterator[tuple[HostileServer, ApiClient]]:
     server = HostileServer()
     async with serve(server.app()) as base, aiohttp.ClientSession() as session:
-        yield server, ApiClient(session, base, headers={"X-Api-Key": API_KEY}, max_retries=0,
-                                secrets=[API_KEY], sleep=Sleeps())
+        yield (
+            server,
+            ApiClient(
+                session,
+                base,
+                headers={"X-Api-Key": API_KEY},
+                max_retries=0,
+                secrets=[API_KEY],
+                sleep=Sleeps(),
+            ),
+        )
 
 
 def _body(payload: object) -> str:
@@ -95,20 +105,42 @@ PATHS: list[tuple[str, Reply, Call]] = [
     ),
     (
         "v3-error-in-200-echoes-key",
-        Reply(200, _body({"data": None, "error": {
-            "code": "key_disabled", "message": f"key {API_KEY} is disabled ({MINTED_SECRET})"}})),
+        Reply(
+            200,
+            _body(
+                {
+                    "data": None,
+                    "error": {
+                        "code": "key_disabled",
+                        "message": f"key {API_KEY} is disabled ({MINTED_SECRET})",
+                    },
+                }
+            ),
+        ),
         lambda api: VideosV3(api).get_video("v1"),
     ),
     (
         "v1-envelope-key-value",
-        Reply(200, _body({"code": 40001, "message": f"bad session_token={MINTED_TOKEN}",
-                          "data": {"api_key": API_KEY}})),
+        Reply(
+            200,
+            _body(
+                {
+                    "code": 40001,
+                    "message": f"bad session_token={MINTED_TOKEN}",
+                    "data": {"api_key": API_KEY},
+                }
+            ),
+        ),
         lambda api: VideosV2(api).video_status("v1"),
     ),
     (
         "http-401-json",
-        Reply(401, _body({"message": f"Unauthorized key {API_KEY}",
-                          "data": {"session_token": MINTED_TOKEN}})),
+        Reply(
+            401,
+            _body(
+                {"message": f"Unauthorized key {API_KEY}", "data": {"session_token": MINTED_TOKEN}}
+            ),
+        ),
         lambda api: VideosV3(api).get_video("v1"),
     ),
     (
@@ -118,8 +150,9 @@ PATHS: list[tuple[str, Reply, Call]] = [
     ),
     (
         "http-502-python-repr",
-        Reply(502, repr({"livekit_client_token": MINTED_TOKEN, "secret": MINTED_SECRET}),
-              "text/plain"),
+        Reply(
+            502, repr({"livekit_client_token": MINTED_TOKEN, "secret": MINTED_SECRET}), "text/plain"
+        ),
         lambda api: VideosV3(api).get_video("v1"),
     ),
     (
@@ -129,8 +162,9 @@ PATHS: list[tuple[str, Reply, Call]] = [
     ),
     (
         "streaming-error-in-200",
-        Reply(200, _body({"error": {
-            "message": f"x-api-key: {API_KEY}; secret='{MINTED_SECRET}'"}})),
+        Reply(
+            200, _body({"error": {"message": f"x-api-key: {API_KEY}; secret='{MINTED_SECRET}'"}})
+        ),
         lambda api: StreamingClient(api).new_session(NewSessionRequest()),
     ),
 ]
@@ -138,7 +172,9 @@ PATHS: list[tuple[str, Reply, Call]] = [
 
 @pytest.mark.parametrize(("reply", "call"), [p[1:] for p in PATHS], ids=[p[0] for p in PATHS])
 async def test_no_error_path_lets_a_secret_through(
-    hostile: tuple[HostileServer, ApiClient], reply: Reply, call: Call,
+    hostile: tuple[HostileServer, ApiClient],
+    reply: Reply,
+    call: Call,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server, api = hostile
@@ -148,20 +184,33 @@ async def test_no_error_path_lets_a_secret_through(
         await call(api)
     error = info.value
     logging.getLogger("bot").error("call failed: %s (%r) body=%s", error, error, error.body)
-    assert_clean(str(error), repr(error), error.message, error.body, str(error.code),
-                 caplog.text)
+    assert_clean(str(error), repr(error), error.message, error.body, str(error.code), caplog.text)
     assert REDACTED in error.body or REDACTED in error.message or not error.body
 
 
-def test_the_cli_never_prints_a_secret_from_an_error(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_never_prints_a_secret_from_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     server = HostileServer()
-    server.reply = Reply(400, _body({"data": None, "error": {
-        "code": "key_disabled", "message": f"key {API_KEY} is disabled; secret={MINTED_SECRET}"}}))
+    server.reply = Reply(
+        400,
+        _body(
+            {
+                "data": None,
+                "error": {
+                    "code": "key_disabled",
+                    "message": f"key {API_KEY} is disabled; secret={MINTED_SECRET}",
+                },
+            }
+        ),
+    )
     with ServerThread(server.app) as running:
-        result = CliRunner().invoke(cli_app, ["heygen", "avatars"], env={
-            "HEYGEN_API_KEY": API_KEY, "HEYGEN_API_BASE": running.base_url, "COLUMNS": "200"})
+        result = CliRunner().invoke(
+            cli_app,
+            ["heygen", "avatars"],
+            env={"HEYGEN_API_KEY": API_KEY, "HEYGEN_API_BASE": running.base_url, "COLUMNS": "200"},
+        )
     assert result.exit_code == 1
     assert "key_disabled" not in result.stdout  # an error line, not a table
     assert "is disabled" in result.stderr
@@ -189,12 +238,16 @@ def test_one_rule_for_json_repr_and_key_value_forms(text: str, expected: str) ->
 
 
 def test_structure_is_redacted_before_it_becomes_text() -> None:
-    payload = {"data": {"items": [{"webhook_secret": MINTED_SECRET, "n": 1}]},
-               "note": f"sent with {API_KEY}"}
+    payload = {
+        "data": {"items": [{"webhook_secret": MINTED_SECRET, "n": 1}]},
+        "note": f"sent with {API_KEY}",
+    }
     text = redacted_json(payload, [API_KEY], limit=60)
     assert_clean(text)
     assert json.loads(redacted_json(payload, [API_KEY]))["data"]["items"][0] == {
-        "webhook_secret": REDACTED, "n": 1}
+        "webhook_secret": REDACTED,
+        "n": 1,
+    }
 
 
 def test_the_logging_filter_redacts_records(caplog: pytest.LogCaptureFixture) -> None:
