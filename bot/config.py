@@ -10,9 +10,10 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.redaction import register_secrets
 from knowledge.config import AnswerConfig, KnowledgeConfig, LLMConfig
 
 
@@ -86,6 +87,16 @@ class Settings(BaseSettings):
         default="",
         description="Hosts/CIDRs URL fetches may reach although private: wiki.corp,10.2.0.0/16",
     )
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> Settings:
+        """Every configured key or token is redacted from every error and log line."""
+        register_secrets(
+            value.get_secret_value()
+            for value in self.__dict__.values()
+            if isinstance(value, SecretStr)
+        )
+        return self
 
     @field_validator("chunk_overlap")
     @classmethod

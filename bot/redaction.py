@@ -26,6 +26,7 @@ from typing import Any
 REDACTED = "[REDACTED]"
 _MIN_SECRET_LEN = 4  # never "redact" an empty or trivially short string (it would mangle text)
 _MAX_REGISTERED = 512  # per-session bearer tokens come and go; keep the newest
+_MIN_REGISTERED_LEN = 8  # a registered value is replaced everywhere: never a common word
 
 # Key names whose values are credentials: api_key, X-Api-Key, session_token, livekit_client_
 # token, access_token, secret, webhook_secret, client_secret, password, Authorization, cookie.
@@ -58,7 +59,7 @@ _registered: dict[str, None] = {}  # insertion-ordered set
 def register_secrets(values: Iterable[str | None]) -> None:
     """Remember values that must never appear in any error, log line or message."""
     for value in values:
-        if value and len(value) >= _MIN_SECRET_LEN:
+        if value and len(value) >= _MIN_REGISTERED_LEN:
             _registered.pop(value, None)
             _registered[value] = None
     while len(_registered) > _MAX_REGISTERED:

@@ -257,3 +257,18 @@ def test_the_logging_filter_redacts_records(caplog: pytest.LogCaptureFixture) ->
         logger.info("upstream said %s", {"session_token": MINTED_TOKEN})
     assert_clean(caplog.text)
     assert "[REDACTED]" in caplog.text
+
+
+def test_every_configured_secret_is_redacted_everywhere(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bot.config import load_settings
+
+    webhook, llm = "custom-webhook-secret-9f8e7d6c", "local-llm-key-5a4b3c2d1e"
+    load_settings(heygen_webhook_secret=webhook, llm_api_key=llm, _env_file=None)
+    error = HeyGenError(f"echoed {webhook}", body=f"llm said {llm}")
+    caplog.handler.addFilter(RedactingFilter())
+    with caplog.at_level(logging.INFO, logger="tests.redaction"):
+        logging.getLogger("tests.redaction").info("model rejected key %s", llm)
+    for text in (str(error), error.body, caplog.text):
+        assert webhook not in text and llm not in text
