@@ -10,9 +10,10 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.redaction import register_secrets
 from knowledge.config import AnswerConfig, KnowledgeConfig, LLMConfig
 
 
@@ -174,6 +175,23 @@ class Settings(BaseSettings):
     @property
     def admin_ids(self) -> frozenset[str]:
         return frozenset(u.strip() for u in self.admin_user_ids.split(",") if u.strip())
+    # --- security (issue 11) --------------------------------------------------------------
+    # Off by default: URL fetches reach public addresses only. An admin lists intranet hosts
+    # they trust (names, `*.domain` wildcards, IPs or CIDRs), comma-separated.
+    url_allow_hosts: str = Field(
+        default="",
+        description="Hosts/CIDRs URL fetches may reach although private: wiki.corp,10.2.0.0/16",
+    )
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> Settings:
+        """Every configured key or token is redacted from every error and log line."""
+        register_secrets(
+            value.get_secret_value()
+            for value in self.__dict__.values()
+            if isinstance(value, SecretStr)
+        )
+        return self
 
     @field_validator("chunk_overlap")
     @classmethod
@@ -197,6 +215,9 @@ class Settings(BaseSettings):
             max_document_bytes=int(self.max_document_mb * 1024 * 1024),
             chroma_host=self.chroma_host,
             chroma_port=self.chroma_port,
+            url_allow_hosts=tuple(
+                entry.strip() for entry in self.url_allow_hosts.split(",") if entry.strip()
+            ),
         )
 
     def llm_config(self) -> LLMConfig | None:

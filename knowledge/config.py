@@ -20,6 +20,9 @@ class KnowledgeConfig(BaseModel):
     max_document_bytes: int = 20 * 1024 * 1024
     chroma_host: str | None = None
     chroma_port: int = 8000
+    # Hosts an admin trusts although they resolve to private addresses (URL_ALLOW_HOSTS):
+    # names, `*.domain` wildcards, IPs or CIDRs. Empty: URL fetches reach public hosts only.
+    url_allow_hosts: tuple[str, ...] = ()
 
     @property
     def chroma_dir(self) -> Path:

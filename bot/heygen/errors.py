@@ -1,14 +1,16 @@
-"""The one exception type every HeyGen / LiveAvatar client raises, and secret redaction.
+"""The one exception type every HeyGen / LiveAvatar client raises.
 
 Errors are raised where they are known (the HTTP core, the family modules) and turned into
 user words in one place per surface (CLI, Slack, viewer page). `str(error)` is one clear line
-that never contains a key or token; `error.body` is the raw response body, redacted.
+that never contains a key or token; `error.body` is the raw response body, redacted. Whatever
+path raised it, the constructor applies `bot.redaction.redact` to the message and the body.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from bot.redaction import REDACTED, redact
+
+__all__ = ["REDACTED", "redact"]  # re-exported: the rule itself lives in bot.redaction
 
 # HeyGen API error codes we act on (https://docs.heygen.com/reference/errors, streaming v1).
 CODE_SESSION_NOT_FOUND = 10006
@@ -16,25 +18,6 @@ CODE_CONCURRENT_LIMIT = 10007
 CODE_RATE_LIMITED = 10014  # "exceed rate limit" in the v1 envelope
 _NOT_FOUND_CODES = {CODE_SESSION_NOT_FOUND, 400116, "not_found", "video_not_found"}
 _AUTH_CODES = {400112, "invalid_api_key", "unauthorized", "authentication_error"}
-
-REDACTED = "[REDACTED]"
-# Values of JSON fields that look like credentials are blanked even when we were not told the
-# secret (e.g. a session token minted by the server and echoed back in an error body).
-_SECRET_FIELDS = re.compile(
-    r'("(?:api[_-]?key|x-api-key|token|access_token|session_token|secret|authorization)"'
-    r'\s*:\s*")([^"\\]*(?:\\.[^"\\]*)*)(")',
-    re.IGNORECASE,
-)
-_MIN_SECRET_LEN = 4  # never "redact" an empty or trivially short string (it would mangle text)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret replaced and credential-looking JSON fields blanked."""
-    for secret in sorted(
-        {s for s in secrets if s and len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True
-    ):
-        text = text.replace(secret, REDACTED)
-    return _SECRET_FIELDS.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
 
 
 class HeyGenError(Exception):
@@ -61,11 +44,13 @@ class HeyGenError(Exception):
         method: str | None = None,
         path: str | None = None,
     ) -> None:
+        # The last line of defence: every path that builds an error gets the one rule.
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.status = status
-        self.code = code
-        self.body = body
+        self.code = code if not isinstance(code, str) else redact(code)
+        self.body = redact(body)
         self.retry_after = retry_after
         self.service = service
         self.method = method

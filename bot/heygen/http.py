@@ -41,8 +41,8 @@ from bot.heygen.errors import (
     HeyGenError,
     HeyGenProtocolError,
     HeyGenTimeout,
-    redact,
 )
+from bot.redaction import redact, register_secrets
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ class ApiClient:
         self.max_retry_after = max_retry_after
         self.service = service
         self._secrets = [*secrets, *_secret_values(self._headers)]
+        register_secrets(self._secrets)  # so errors raised past this core are redacted too
         # Injectable so tests can see the delays asked for without waiting them out.
         self._sleep = sleep
 
@@ -160,6 +161,7 @@ class ApiClient:
         url = self.base_url + "/" + path.lstrip("/")
         call_headers = {**self._headers, **(headers or {})}
         secrets = _secret_values(headers or {})
+        register_secrets(secrets)  # per-call bearer tokens (session tokens)
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
         attempt = 0
         while True:
@@ -230,7 +232,8 @@ class ApiClient:
                 service=self.service, method=method, path=path,
             ) from None
 
-        body = self.redact(text[:_MAX_BODY_CHARS], secrets)
+        # Redact, then cut: a cut first could split a secret so the rest no longer matches.
+        body = self.redact(text, secrets)[:_MAX_BODY_CHARS]
         payload: Any = None
         parse_error: str | None = None
         if text.strip():

@@ -10,6 +10,12 @@ dispatch time in Unix seconds (reject if older than ~5 minutes); `Heygen-Event-I
 the delivery for de-duplication (events can be redelivered). Payloads are
 `{"event_type": "avatar_video.success", "event_data": {"video_id", "url", "callback_id"}}` or
 `avatar_video.fail` with `event_data.msg`. https://docs.heygen.com/docs/using-heygens-webhook-events
+
+Deliveries are hints, never proof: the HMAC covers the body only and the timestamp header is
+unsigned, so a captured delivery can be replayed with a fresh timestamp. A receiver therefore
+acts on an event only after confirming it with the API (`GET /v3/videos/{id}`) and de-duplicates
+by event id and video id in the store; a replay can at most trigger one more status check.
+Bodies over `MAX_BODY_BYTES` are refused before any hashing (a real event is well under 1 KB).
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ SIGNATURE_HEADER = "Heygen-Signature"
 TIMESTAMP_HEADER = "Heygen-Timestamp"
 EVENT_ID_HEADER = "Heygen-Event-Id"
 MAX_AGE_SECONDS = 300.0
+# Real deliveries are a few hundred bytes; anything near this is not from HeyGen. Receivers
+# should also cap the read itself (aiohttp `client_max_size`, or read up to this plus one).
+MAX_BODY_BYTES = 64 * 1024
 
 
 class WebhookEventType(StrEnum):
@@ -162,15 +171,20 @@ def verify_webhook(
     *,
     now: float | None = None,
     max_age: float = MAX_AGE_SECONDS,
+    max_body: int = MAX_BODY_BYTES,
 ) -> WebhookEvent:
     """Check a delivery's signature over the raw `body` and return the parsed event.
 
     Raises WebhookVerificationError for a missing or wrong signature, a timestamp older (or
-    further in the future) than `max_age`, or a body that is not a webhook event. The
-    timestamp is checked when present; the event id is returned for de-duplication.
+    further in the future) than `max_age`, a body over `max_body` bytes (refused before it is
+    hashed), or a body that is not a webhook event. The timestamp is checked when present;
+    the event id is returned for de-duplication. A verified event is still only a hint (see
+    the module docstring): confirm it with the API before acting on it.
     """
     if not secret:
         raise WebhookVerificationError("no webhook secret configured")
+    if len(body) > max_body:
+        raise WebhookVerificationError(f"body too large ({len(body)} > {max_body} bytes)")
     signature = _header(headers, SIGNATURE_HEADER)
     if not signature:
         raise WebhookVerificationError(f"missing {SIGNATURE_HEADER} header")

@@ -19,7 +19,7 @@ from bot.slack.failures import failure
 from bot.slack.services import SlackServices
 from bot.slack.uploads import DownloadRefused, download
 from knowledge.index import AddReport, Upload
-from knowledge.sources import Skipped, fetch_urls
+from knowledge.sources import Skipped, UrlPolicy, fetch_urls
 
 HELP = """*`/knowledge` — what I know and where I look*
 • `/knowledge list` — the indexed documents
@@ -165,7 +165,10 @@ class KnowledgeAdmin:
             await reply(HELP)
 
     async def add_urls(self, urls: list[str], datasource: str) -> AddReport:
-        docs, skipped = await fetch_urls(urls, max_bytes=self.s.kb.config.max_document_bytes)
+        policy = UrlPolicy.from_allow_list(self.s.kb.config.url_allow_hosts)
+        docs, skipped = await fetch_urls(
+            urls, max_bytes=self.s.kb.config.max_document_bytes, policy=policy
+        )
         report = await self.s.kb.aadd(docs, datasource=datasource) if docs else AddReport()
         report.skipped[:0] = skipped
         return report

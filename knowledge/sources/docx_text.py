@@ -10,16 +10,18 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 
 from knowledge.sources.errors import SourceError
+from knowledge.sources.limits import check_docx_inflation
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HEADING_STYLE = re.compile(r"^Heading (\d)$")
 
 
-def docx_to_markdown(data: bytes, *, source: str) -> tuple[str, str | None]:
-    """(markdown, core-properties title)."""
+def docx_to_markdown(data: bytes, *, source: str, max_bytes: int) -> tuple[str, str | None]:
+    """(markdown, core-properties title). A zip bomb is refused before anything inflates."""
     if data.startswith(_OLE_MAGIC):
         # Word 97-2003 files and password-protected DOCX files are both OLE containers.
         raise SourceError(source, "not a DOCX: old .doc format or password-protected")
+    check_docx_inflation(data, max_bytes=max_bytes, source=source)
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = [_block(item) for item in document.iter_inner_content()]

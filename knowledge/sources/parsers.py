@@ -15,6 +15,7 @@ from knowledge.models import Document
 from knowledge.sources.docx_text import docx_to_markdown
 from knowledge.sources.errors import SourceError, too_large
 from knowledge.sources.html_text import html_to_markdown
+from knowledge.sources.limits import check_html_depth
 from knowledge.sources.markdown_text import first_h1, setext_to_atx, split_front_matter, tidy
 from knowledge.sources.pdf_text import pdf_to_markdown
 from knowledge.sources.rst_text import rst_to_markdown
@@ -70,13 +71,17 @@ def parse_bytes(
     if fmt == "pdf":
         text, hint = pdf_to_markdown(data, source=source)
     elif fmt == "docx":
-        text, hint = docx_to_markdown(data, source=source)
+        text, hint = docx_to_markdown(data, source=source, max_bytes=max_bytes)
     else:
         if fmt == "html" and not charset:
             charset = EncodingDetector.find_declared_encoding(data[:4096], is_html=True)
         text = decode_text(data, ext=ext, source=source, charset=charset)
         if fmt == "html":
-            text, hint = html_to_markdown(text)
+            check_html_depth(data, source=source)
+            try:
+                text, hint = html_to_markdown(text)
+            except RecursionError:  # a second line behind the depth check
+                raise SourceError(source, "HTML nested too deeply to read") from None
         elif fmt == "rst":
             text = rst_to_markdown(tidy(text))
         elif fmt == "md":

@@ -9,6 +9,7 @@ from pypdf import PdfReader
 from pypdf.generic import Destination
 
 from knowledge.sources.errors import SourceError
+from knowledge.sources.limits import check_pdf_pages
 
 
 def pdf_to_markdown(data: bytes, *, source: str) -> tuple[str, str | None]:
@@ -21,9 +22,16 @@ def pdf_to_markdown(data: bytes, *, source: str) -> tuple[str, str | None]:
     if encrypted and not _try_empty_password(reader):
         raise SourceError(source, "encrypted PDF")
     try:
+        # The root's /Count first (free, but it may lie low), then the walked tree's size.
+        claimed = reader.trailer["/Root"]["/Pages"].get("/Count")
+        if isinstance(claimed, int):
+            check_pdf_pages(int(claimed), source=source)
+        check_pdf_pages(len(reader.pages), source=source)  # before any page is read
         pages = [page.extract_text() or "" for page in reader.pages]
         title = reader.metadata.title if reader.metadata else None
         outline = _outline(reader)
+    except SourceError:
+        raise
     except Exception as exc:
         raise SourceError(source, "corrupt or unreadable PDF") from exc
     if not any(page.strip() for page in pages):

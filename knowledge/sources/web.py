@@ -16,7 +16,8 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from knowledge.models import Document
-from knowledge.sources.errors import Skipped, SourceError, human_size, too_large
+from knowledge.sources.errors import Skipped, SourceError
+from knowledge.sources.limits import check_declared_size, read_capped
 from knowledge.sources.parsers import SUPPORTED_EXTENSIONS, parse_bytes
 from knowledge.sources.urlguard import AddressRefused, GuardedResolver, UrlPolicy
 
@@ -109,16 +110,18 @@ async def fetch_url(
     )
 
 
-async def fetch_urls(urls: list[str], *, max_bytes: int) -> tuple[list[Document], list[Skipped]]:
+async def fetch_urls(
+    urls: list[str], *, max_bytes: int, policy: UrlPolicy | None = None
+) -> tuple[list[Document], list[Skipped]]:
     """Fetch many URLs over one guarded session: the documents, and what was skipped and why
     (a failure of one URL never stops the others)."""
     docs: list[Document] = []
     skipped: list[Skipped] = []
     if not urls:
         return docs, skipped
-    async with open_session() as session:
+    async with open_session(policy) as session:
         results = await asyncio.gather(
-            *(fetch_url(u, max_bytes=max_bytes, session=session) for u in urls),
+            *(fetch_url(u, max_bytes=max_bytes, session=session, policy=policy) for u in urls),
             return_exceptions=True,
         )
     for url, result in zip(urls, results, strict=True):
@@ -176,14 +179,12 @@ async def _download(
 
 
 async def _read_limited(resp: aiohttp.ClientResponse, *, source: str, max_bytes: int) -> bytes:
-    if resp.content_length is not None and resp.content_length > max_bytes:
-        raise too_large(source, resp.content_length, max_bytes)
-    body = bytearray()
-    async for piece in resp.content.iter_chunked(_READ_CHUNK):
-        body += piece
-        if len(body) > max_bytes:
-            raise SourceError(source, f"too large: over the {human_size(max_bytes)} limit")
-    return bytes(body)
+    # Content-Length counts the compressed body; read_capped counts what aiohttp inflated,
+    # so a gzip bomb stops at max_bytes of memory.
+    check_declared_size(resp.content_length, max_bytes=max_bytes, source=source)
+    return await read_capped(
+        resp.content.iter_chunked(_READ_CHUNK), max_bytes=max_bytes, source=source
+    )
 
 
 async def _check_dns(url: URL, policy: UrlPolicy, source: str) -> None:
