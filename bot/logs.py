@@ -1,7 +1,7 @@
 """Logging for `avatarbot serve`: text or JSON lines (LOG_FORMAT), secrets never printed.
 
-A filter on the root handler replaces every configured secret (Slack tokens, signing secret,
-API keys) and anything shaped like a Slack token with `[REDACTED]`, in the message and in
+A filter on the root handler applies the one redaction rule (`bot.redaction.redact`: every
+configured secret, credential-shaped values, credential fields) to the message and to
 tracebacks, whichever library logged it.
 """
 
@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 from collections.abc import Iterable
 from typing import TextIO
 
-_TOKEN_SHAPES = re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{6,}|\bxapp-[A-Za-z0-9-]{6,}")
-REDACTED = "[REDACTED]"
+from bot.redaction import redact
 
 
 class RedactSecrets(logging.Filter):
@@ -25,9 +23,7 @@ class RedactSecrets(logging.Filter):
         self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return _TOKEN_SHAPES.sub(REDACTED, text)
+        return redact(text, self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.redact(record.getMessage())
