@@ -105,8 +105,8 @@ def ours_search(data: Path, pool: Path, models: Path, rounds: int) -> Figures:
     warm = time.perf_counter() - start
     embedder = kb.embedder
     # The parts, measured exactly as search calls them (private access: bench only).
-    chunks = kb._store.collection(kb._loaded.collection)
-    lexical = kb._lexical
+    chunks = kb._store.collection(kb._searcher.loaded.collection)
+    lexical = kb._searcher.lexical
     hybrid, embed, vector, lex = [], [], [], []
     questions = _questions()
     for i in range(rounds):

@@ -29,6 +29,7 @@ import chromadb
 from chromadb.config import Settings as ChromaSettings
 
 from knowledge.config import KnowledgeConfig
+from knowledge.models import Chunk
 
 META_NAME = "avatarbot-meta"
 FIRST_CHUNKS_NAME = "avatarbot-chunks"
@@ -229,3 +230,19 @@ class ChunkStore:
             if len(got["ids"]) < PAGE:
                 return
             offset += PAGE
+
+
+def chunk_from_record(row: dict[str, Any]) -> Chunk:
+    """A chunk as stored (id, text and metadata) back into a `Chunk`."""
+    meta = row["metadatas"]
+    return Chunk(
+        id=row["id"],
+        source=meta["source"],
+        title=meta["title"],
+        section=meta.get("section", ""),
+        link=meta.get("link") or None,
+        text=row["documents"],
+        datasource=meta["datasource"],
+        ordinal=int(meta.get("ordinal", 0)),
+        content_hash=meta.get("content_hash", ""),
+    )
