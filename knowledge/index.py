@@ -62,8 +62,8 @@ class KnowledgeBase:
     def __init__(self, config: KnowledgeConfig, *, embedder: Embedder | None = UNSET) -> None:
         self.config = config
         self._vectors = Vectors(config, embedder)
-        client, self.where = connect(config)
-        self._store = ChunkStore(client)
+        access, self.where = connect(config)
+        self._store = ChunkStore(access, self.where)
         self._writer = Writer(config, self._store, self._vectors)
         self._searcher = Searcher(config, self._store, self._vectors)
 

@@ -21,10 +21,11 @@ import numpy as np
 
 from knowledge.chunking import chunk_document, index_text
 from knowledge.config import KnowledgeConfig
+from knowledge.ingest.protocol import Lease, sweep
 from knowledge.models import Chunk, Document
 from knowledge.retrieval.vectors import Vectors
 from knowledge.sources import Skipped, SourceError, load_file, parse_bytes, walk_folder
-from knowledge.store import ChunkStore, chunk_from_record, doc_key, new_generation
+from knowledge.store import ChunkStore, StoreError, chunk_from_record, doc_key, new_generation
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,25 @@ class AddReport:
     def ok(self) -> bool:
         """Anything indexed, or everything already up to date."""
         return bool(self.added or self.updated or self.unchanged)
+
+
+REINDEXED = (
+    "the knowledge base was reindexed while this add ran; run the add again to index it"
+)
+LEASE_LOST = (
+    "its write lease ran out (the process was paused longer than the lease) and another "
+    "writer cleared it; run the add again"
+)
+
+
+@dataclass
+class _Run:
+    """One add: its lease, the collection it writes to, its report."""
+
+    lease: Lease
+    collection: str
+    report: AddReport
+    refused: str = ""  # set when the rest of the add cannot commit (reason for the report)
 
 
 @dataclass
@@ -90,15 +110,17 @@ class Writer:
         """Upsert documents by (datasource, source)."""
         report = AddReport()
         items = list(self._expand(inputs, report))
-        with self._write_lock:
+        with self._write_lock, Lease(self._store, self.config.write_lease_seconds) as lease:
             name = self._vectors.name
             state = self._vectors.checked_state(self._store) or self._store.ensure_state(name)
-            chunks_col = self._store.collection(state.collection, name)
-            self._store.sweep(chunks_col)
+            self._store.create_collection(state.collection, name)
+            with lease.locked("add"):
+                sweep(self._store, state.collection)
             known = {m["source"]: m for m in self._store.manifest(datasource)}
+            run = _Run(lease, state.collection, report)
             writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-writer")
             try:
-                self._ingest(items, datasource, known, chunks_col, report, progress, writer)
+                self._ingest(items, datasource, known, run, progress, writer)
             finally:
                 writer.shutdown(wait=True)
         return report
@@ -130,11 +152,11 @@ class Writer:
         items: list[Path | Document | Upload],
         datasource: str,
         known: dict[str, dict[str, Any]],
-        chunks_col: Any,
-        report: AddReport,
+        run: _Run,
         progress: Progress | None,
         writer: ThreadPoolExecutor,
     ) -> None:
+        report = run.report
         chunking = f"{self.config.chunk_size}/{self.config.chunk_overlap}"
         batch: list[tuple[_Pending, Chunk]] = []
         in_flight: Future[None] | None = None
@@ -148,7 +170,7 @@ class Writer:
             vectors = self._vectors.embed_documents([index_text(chunk) for _, chunk in batch])
             if in_flight is not None:
                 in_flight.result()
-            in_flight = writer.submit(self._write_batch, chunks_col, batch, vectors, report)
+            in_flight = writer.submit(self._write_batch, run, batch, vectors)
             batch = []
 
         for done, item in enumerate(items, start=1):
@@ -230,36 +252,70 @@ class Writer:
         return load_file(item, max_bytes=limit)
 
     def _write_batch(
-        self,
-        chunks_col: Any,
-        batch: list[tuple[_Pending, Chunk]],
-        vectors: np.ndarray,
-        report: AddReport,
+        self, run: _Run, batch: list[tuple[_Pending, Chunk]], vectors: np.ndarray
     ) -> None:
         docs = list({id(p): p for p, _ in batch}.values())
+        if run.refused:
+            for p in docs:
+                p.remaining -= sum(1 for q, _ in batch if q is p)
+                if p.remaining == 0:
+                    run.report.skipped.append(Skipped(p.record["source"], run.refused))
+            return
         starting = [p for p in docs if not p.intended]
-        self._store.intend([(p.key, p.generation) for p in starting])  # before any chunk
+        run.lease.intend([(p.key, p.generation) for p in starting])  # before any chunk
         for p in starting:
             p.intended = True
-        chunks_col.upsert(
-            ids=[f"{p.key}:{p.generation}:{c.ordinal}" for p, c in batch],
-            embeddings=vectors,
-            documents=[c.text for _, c in batch],
-            metadatas=[_chunk_metadata(p, c) for p, c in batch],
-        )
+        try:
+            self._store.upsert_chunks(
+                run.collection,
+                ids=[f"{p.key}:{p.generation}:{c.ordinal}" for p, c in batch],
+                embeddings=vectors,
+                documents=[c.text for _, c in batch],
+                metadatas=[_chunk_metadata(p, c) for p, c in batch],
+            )
+        except StoreError:
+            state = self._store.state()
+            if state is None or state.collection == run.collection:
+                raise
+            run.refused = REINDEXED  # the collection went away under us
+            return self._write_batch(run, batch, vectors)
         for pending, _ in batch:
             pending.remaining -= 1
         finished = [p for p in docs if p.remaining == 0]
-        if not finished:
-            return
-        # Commit point, then clean-up of previous generations, then the intents.
-        self._store.commit([p.record for p in finished])
-        self._store.drop_replaced(chunks_col, {p.key: p.generation for p in finished})
-        self._store.done([(p.key, p.generation) for p in finished])
-        self._store.write_state(chunks_col.name, self._vectors.name)  # bump the version
+        if finished:
+            self._commit(run, finished)
+
+    def _commit(self, run: _Run, finished: list[_Pending]) -> None:
+        """The commit point of finished documents, under the commit lock."""
+        pairs = [(p.key, p.generation) for p in finished]
+        with run.lease.locked("add"):
+            state = self._store.state()
+            if state is None or state.collection != run.collection:
+                run.refused = REINDEXED
+                lost = set(pairs)
+            else:
+                lost = set(pairs) - run.lease.still_mine(pairs)
+            keep = [p for p in finished if (p.key, p.generation) not in lost]
+            previous = self._store.committed([p.key for p in keep])
+            for p in keep:
+                p.record["replaced"] = previous.get(p.key, {}).get("gen", "")
+            self._store.commit([p.record for p in keep])
+            if keep:
+                self._store.write_state(run.collection, self._vectors.name)  # bump the version
+            # Clean-up after the bump, so readers of the old version keep their chunks until
+            # they have been told to move on; a crash here is finished by the next sweep.
+            replaced = [str(p.record["replaced"]) for p in keep if p.record["replaced"]]
+            if state is not None and state.collection == run.collection:
+                gone = [p.generation for p in finished if (p.key, p.generation) in lost]
+                self._store.delete_generations(run.collection, replaced + gone)
+            run.lease.release(pairs)
         for p in finished:
-            getattr(report, p.report_as).append(p.record["source"])
-            report.chunks += p.record["chunks"]
+            if (p.key, p.generation) in lost:
+                reason = run.refused or LEASE_LOST
+                run.report.skipped.append(Skipped(p.record["source"], reason))
+                continue
+            getattr(run.report, p.report_as).append(p.record["source"])
+            run.report.chunks += p.record["chunks"]
 
     # --- remove ------------------------------------------------------------------------
 
@@ -273,20 +329,21 @@ class Writer:
 
     def _remove(self, match: Callable[[dict[str, Any]], bool], datasource: str | None) -> list[str]:
         with self._write_lock:
-            state = self._store.state()
-            if state is None:
-                return []
-            chunks_col = self._store.collection(state.collection)
-            doomed = [m for m in self._store.manifest(datasource) if match(m)]
-            if not doomed:
-                return []
-            intents = [(m["doc"], "remove") for m in doomed]
-            self._store.intend(intents)
-            self._store.uncommit([m["doc"] for m in doomed])  # the commit point
-            self._store.drop_replaced(chunks_col, {m["doc"]: None for m in doomed})
-            self._store.done(intents)
-            self._store.write_state(state.collection, state.embedding)
-            return [m["source"] for m in doomed]
+            lease = Lease(self._store, self.config.write_lease_seconds)
+            with lease.locked("remove"):
+                state = self._store.state()
+                if state is None:
+                    return []
+                doomed = [m for m in self._store.manifest(datasource) if match(m)]
+                if not doomed:
+                    return []
+                pairs = [(str(m["doc"]), str(m["gen"])) for m in doomed]
+                lease.intend(pairs)
+                self._store.uncommit([m["doc"] for m in doomed])  # the commit point
+                self._store.write_state(state.collection, state.embedding)
+                self._store.delete_generations(state.collection, [g for _, g in pairs])
+                lease.release(pairs)
+                return [m["source"] for m in doomed]
 
     # --- reindex -----------------------------------------------------------------------
 
@@ -296,44 +353,51 @@ class Writer:
         The new vectors go to a new collection; switching the state record is the commit
         point, so a crash midway leaves the old index working.
         """
-        with self._write_lock:
-            state = self._store.state()
-            if state is None:
-                return 0
-            old = self._store.collection(state.collection)
-            self._store.sweep(old)
-            committed = {m["doc"]: m["gen"] for m in self._store.manifest()}
-            total = sum(int(m["chunks"]) for m in self._store.manifest())
-            name = f"avatarbot-chunks-{new_generation()}"
-            new = self._store.collection(name, self._vectors.name)
-            rows: list[dict[str, Any]] = []
-            done = 0
+        # The commit lock is held throughout: adds commit after the switch (and are told to
+        # add again if their chunks went to the old collection); removals wait.
+        lease = Lease(self._store, self.config.write_lease_seconds)
+        with self._write_lock, lease, lease.locked("reindex"):
+            return self._reindex(progress)
 
-            def write() -> None:
-                nonlocal rows, done
-                if rows:
-                    chunks = [chunk_from_record(r) for r in rows]
-                    new.upsert(
-                        ids=[r["id"] for r in rows],
-                        embeddings=self._vectors.embed_documents([index_text(c) for c in chunks]),
-                        documents=[r["documents"] for r in rows],
-                        metadatas=[r["metadatas"] for r in rows],
-                    )
-                    done += len(rows)
-                    if progress:
-                        progress(done, total, "")
-                rows = []
+    def _reindex(self, progress: Progress | None) -> int:
+        state = self._store.state()
+        if state is None:
+            return 0
+        sweep(self._store, state.collection)
+        manifest = self._store.manifest()
+        committed = {m["doc"]: m["gen"] for m in manifest}
+        total = sum(int(m["chunks"]) for m in manifest)
+        name = f"avatarbot-chunks-{new_generation()}"
+        self._store.create_collection(name, self._vectors.name)
+        rows: list[dict[str, Any]] = []
+        done = 0
 
-            for row in self._store.iter_chunks(old):
-                meta = row["metadatas"]
-                if committed.get(meta["doc"]) == meta["gen"]:
-                    rows.append(row)
-                    if len(rows) >= BATCH:
-                        write()
-            write()
-            self._store.write_state(name, self._vectors.name)
-            self._store.drop_collection(state.collection)
-            return done
+        def write() -> None:
+            nonlocal rows, done
+            if rows:
+                chunks = [chunk_from_record(r) for r in rows]
+                self._store.upsert_chunks(
+                    name,
+                    ids=[r["id"] for r in rows],
+                    embeddings=self._vectors.embed_documents([index_text(c) for c in chunks]),
+                    documents=[r["documents"] for r in rows],
+                    metadatas=[r["metadatas"] for r in rows],
+                )
+                done += len(rows)
+                if progress:
+                    progress(done, total, "")
+            rows = []
+
+        for row in self._store.iter_chunks(state.collection):
+            meta = row["metadatas"]
+            if committed.get(meta["doc"]) == meta["gen"]:
+                rows.append(row)
+                if len(rows) >= BATCH:
+                    write()
+        write()
+        self._store.write_state(name, self._vectors.name)
+        self._store.drop_collection(state.collection)
+        return done
 
 
 def _source_of(item: Path | Document | Upload) -> str:

@@ -66,7 +66,7 @@ class Searcher:
             state = self._refresh()
             if state is None:
                 return []
-            chunks_col = self._store.collection(state.collection)
+            collection = state.collection
             lexical, generations = self.lexical, self._generations
         n = max(4 * k, 20)
         embedder = self._vectors.embedder
@@ -79,9 +79,10 @@ class Searcher:
         lexical_hits = lexical.search(query, n, datasources)
         lexical_rows = (
             self._pool.submit(
-                chunks_col.get,
-                ids=[cid for cid, _ in lexical_hits],
-                include=["documents", "metadatas", *(["embeddings"] if dense_on else [])],
+                self._store.get_chunks,
+                collection,
+                [cid for cid, _ in lexical_hits],
+                ["documents", "metadatas", *(["embeddings"] if dense_on else [])],
             )
             if lexical_hits
             else None
@@ -92,11 +93,8 @@ class Searcher:
         query_vector = None
         if embedding is not None:
             query_vector = embedding.result()
-            got = chunks_col.query(
-                query_embeddings=[query_vector],
-                n_results=n,
-                where=_datasource_filter(datasources),
-                include=["documents", "metadatas", "distances"],
+            got = self._store.query_chunks(
+                collection, query_vector, n, _datasource_filter(datasources)
             )
             rankings["dense"] = []
             for cid, text, meta, dist in zip(
@@ -114,7 +112,10 @@ class Searcher:
         if lexical_rows is not None:
             rows = lexical_rows.result()
             for i, cid in enumerate(rows["ids"]):
-                records.setdefault(cid, (rows["documents"][i], rows["metadatas"][i]))
+                meta = rows["metadatas"][i]
+                if generations.get(meta["doc"]) != meta["gen"]:
+                    continue  # a BM25 index a version behind may name replaced chunks
+                records.setdefault(cid, (rows["documents"][i], meta))
                 if query_vector is not None and cid not in dense_scores:
                     vector = np.asarray(rows["embeddings"][i])
                     dense_scores[cid] = float(np.dot(vector, query_vector))
@@ -211,7 +212,7 @@ class Searcher:
         ids: list[str] = []
         texts: list[str] = []
         sources: list[str] = []
-        for row in self._store.iter_chunks(self._store.collection(state.collection)):
+        for row in self._store.iter_chunks(state.collection):
             meta = row["metadatas"]
             if generations.get(meta["doc"]) == meta["gen"]:
                 ids.append(row["id"])
