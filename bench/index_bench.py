@@ -105,8 +105,8 @@ def ours_search(data: Path, pool: Path, models: Path, rounds: int) -> Figures:
     warm = time.perf_counter() - start
     embedder = kb.embedder
     # The parts, measured exactly as search calls them (private access: bench only).
-    chunks = kb._store.collection(kb._loaded.collection)
-    lexical = kb._lexical
+    collection = kb._searcher.loaded.collection
+    lexical = kb._searcher.lexical
     hybrid, embed, vector, lex = [], [], [], []
     questions = _questions()
     for i in range(rounds):
@@ -116,8 +116,7 @@ def ours_search(data: Path, pool: Path, models: Path, rounds: int) -> Figures:
         t1 = time.perf_counter()
         v = embedder.embed_query(q)
         t2 = time.perf_counter()
-        chunks.query(query_embeddings=[v], n_results=20,
-                     include=["documents", "metadatas", "distances"])
+        kb._store.query_chunks(collection, v, 20, None)
         t3 = time.perf_counter()
         lexical.search(q, 20)
         t4 = time.perf_counter()

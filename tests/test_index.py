@@ -16,7 +16,6 @@ import pytest
 from knowledge.config import KnowledgeConfig
 from knowledge.embeddings import make_embedder
 from knowledge.index import BATCH, EmbeddingMismatchError, KnowledgeBase, Upload
-from knowledge.store import ChunkStore
 
 HANDBOOK = {
     "tokens.md": "# API tokens\n\nRotate the Slack bot token every ninety days. Revoke the "
@@ -63,9 +62,8 @@ def lexical_kb(data_dir: Path, **kw: object) -> KnowledgeBase:
 
 
 def stored_chunk_count(kb: KnowledgeBase) -> int:
-    store = ChunkStore(kb._store.client)
-    state = store.state()
-    return store.collection(state.collection).count() if state else 0
+    state = kb._store.state()
+    return kb._store.count(state.collection) if state else 0
 
 
 def test_add_search_list_stats(tmp_path: Path) -> None:
@@ -216,7 +214,7 @@ def test_crash_midway_leaves_old_version_then_next_add_cleans_up(tmp_path: Path)
     report = kb.add([doc])
     assert [Path(s).name for s in report.updated] == ["big.md"]
     assert kb.stats().chunks == stored_chunk_count(kb) > 2 * BATCH  # no orphans
-    assert not ChunkStore(kb._store.client).pending()
+    assert not kb._store.pending()
 
 
 def test_embedding_mismatch_is_refused_until_reindex(tmp_path: Path) -> None:
