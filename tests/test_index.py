@@ -161,6 +161,22 @@ def test_near_duplicate_copies_are_not_returned_twice(tmp_path: Path) -> None:
     assert sum(Path(h.chunk.source).name.startswith("tokens") for h in hits) == 1
 
 
+def test_pages_that_share_a_footer_are_both_found(tmp_path: Path) -> None:
+    # Help-desk articles: one short answer each, then the same long footer.
+    footer = "Related articles: " + ", ".join(f"help guide {i}" for i in range(60)) + "."
+    corpus = write_corpus(
+        tmp_path / "docs",
+        {
+            "refunds.md": f"# Refunds\n\nA refund reaches your card in five days. {footer}\n",
+            "exchanges.md": f"# Exchanges\n\nAn exchange ships in five days. {footer}\n",
+        },
+    )
+    kb = lexical_kb(tmp_path / "data")
+    kb.add([corpus])
+    hits = kb.search("how many days for a refund or an exchange", k=5)
+    assert {Path(h.chunk.source).name for h in hits} == {"refunds.md", "exchanges.md"}
+
+
 def test_second_process_sees_adds_and_removes_without_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     writer, reader = lexical_kb(data), lexical_kb(data)

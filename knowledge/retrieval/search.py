@@ -52,6 +52,7 @@ class Searcher:
         self._rebuilding: threading.Thread | None = None
         self.lexical = LexicalIndex.build([], [], [])
         self._generations: dict[str, str] = {}
+        self._contents: dict[str, str] = {}  # doc -> hash of its bytes: copies share one
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-search")
 
     def search(self, query: str, k: int = 5, datasources: Sequence[str] | None = None) -> list[Hit]:
@@ -67,7 +68,7 @@ class Searcher:
             if state is None:
                 return []
             collection = state.collection
-            lexical, generations = self.lexical, self._generations
+            lexical, generations, contents = self.lexical, self._generations, self._contents
         n = max(4 * k, 20)
         embedder = self._vectors.embedder
         dense_on = embedder is not None
@@ -123,7 +124,17 @@ class Searcher:
         fused = [
             (cid, s) for cid, s in reciprocal_rank_fusion(rankings, WEIGHTS) if cid in records
         ][: 3 * k]
-        keep = set(drop_near_duplicates(((cid, records[cid][0]) for cid, _ in fused), limit=k))
+        keep = set(
+            drop_near_duplicates(
+                (
+                    # A page is its content: a document saved twice is one page, two pages
+                    # that share a footer are two.
+                    (cid, records[cid][0], contents.get(records[cid][1]["doc"], cid))
+                    for cid, _ in fused
+                ),
+                limit=k,
+            )
+        )
         hits = []
         for cid, score in fused:
             if cid not in keep:
@@ -163,6 +174,7 @@ class Searcher:
         if self.loaded is None or state.version != self.loaded.version:
             manifest = self._store.manifest()
             self._generations = {m["doc"]: m["gen"] for m in manifest}
+            self._contents = {m["doc"]: m["content_hash"] for m in manifest}
             self._chunk_total = sum(int(m["chunks"]) for m in manifest)
             self.loaded = state
         if self._lexical_version != state.version:
