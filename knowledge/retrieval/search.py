@@ -26,6 +26,7 @@ from knowledge.config import KnowledgeConfig
 from knowledge.fusion import drop_near_duplicates, reciprocal_rank_fusion
 from knowledge.lexical import LexicalIndex
 from knowledge.models import Hit
+from knowledge.retrieval.query import lexical_query
 from knowledge.retrieval.vectors import Vectors
 from knowledge.store import ChunkStore, State, chunk_from_record
 
@@ -77,7 +78,8 @@ class Searcher:
         embedding = early or (
             self._pool.submit(embedder.embed_query, query) if embedder is not None else None
         )
-        lexical_hits = lexical.search(query, n, datasources)
+        words = lexical_query(query)  # conversational filler is no evidence for BM25
+        lexical_hits = lexical.search(words, n, datasources)
         lexical_rows = (
             self._pool.submit(
                 self._store.get_chunks,
@@ -142,7 +144,7 @@ class Searcher:
             text, meta = records[cid]
             chunk = chunk_from_record({"id": cid, "documents": text, "metadatas": meta})
             dense = dense_scores.get(cid)
-            relevance = dense if dense is not None else lexical.coverage(query, index_text(chunk))
+            relevance = dense if dense is not None else lexical.coverage(words, index_text(chunk))
             hits.append(
                 Hit(
                     chunk=chunk,
