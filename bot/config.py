@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     answer_min_score: float = Field(default=0.2, ge=0)
     spoken_max_seconds: float = Field(default=60.0, gt=0)
 
+    # --- answer quality (issue 10) ---------------------------------------------------------
+    reranker: str = Field(
+        default="",
+        description="optional cross-encoder re-ranker: cross-encoder:<name-or-path>; unset = off",
+    )
+
     # --- HeyGen / LiveAvatar -----------------------------------------------------------
     heygen_api_key: SecretStr | None = None
     heygen_api_base: str = "https://api.heygen.com"
@@ -101,6 +107,7 @@ class Settings(BaseSettings):
             max_document_bytes=int(self.max_document_mb * 1024 * 1024),
             chroma_host=self.chroma_host,
             chroma_port=self.chroma_port,
+            reranker=self.reranker,
         )
 
     def llm_config(self) -> LLMConfig | None:

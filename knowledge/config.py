@@ -20,6 +20,8 @@ class KnowledgeConfig(BaseModel):
     max_document_bytes: int = 20 * 1024 * 1024
     chroma_host: str | None = None
     chroma_port: int = 8000
+    # Optional cross-encoder re-ranker (`cross-encoder:<name-or-path>`); "" = off.
+    reranker: str = ""
     # A writer renews its intents and the commit lock every quarter of this; another writer
     # sweeps them only once this long has passed without renewal (or their process is gone).
     write_lease_seconds: float = Field(default=60.0, gt=0)

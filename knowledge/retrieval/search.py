@@ -27,6 +27,7 @@ from knowledge.fusion import drop_near_duplicates, reciprocal_rank_fusion
 from knowledge.lexical import LexicalIndex
 from knowledge.models import Hit
 from knowledge.retrieval.query import lexical_query
+from knowledge.retrieval.rerank import POOL, make_reranker, rerank
 from knowledge.retrieval.vectors import Vectors
 from knowledge.store import ChunkStore, State, chunk_from_record
 
@@ -54,6 +55,7 @@ class Searcher:
         self.lexical = LexicalIndex.build([], [], [])
         self._generations: dict[str, str] = {}
         self._contents: dict[str, str] = {}  # doc -> hash of its bytes: copies share one
+        self._reranker = make_reranker(config.reranker)  # a bad RERANKER fails here
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-search")
 
     def search(self, query: str, k: int = 5, datasources: Sequence[str] | None = None) -> list[Hit]:
@@ -123,9 +125,11 @@ class Searcher:
                     vector = np.asarray(rows["embeddings"][i])
                     dense_scores[cid] = float(np.dot(vector, query_vector))
         lexical_scores = dict(lexical_hits)
+        # With a re-ranker, a deeper pool goes on, for it to promote from.
+        depth = k if self._reranker is None else max(k, POOL)
         fused = [
             (cid, s) for cid, s in reciprocal_rank_fusion(rankings, WEIGHTS) if cid in records
-        ][: 3 * k]
+        ][: 3 * depth]
         keep = set(
             drop_near_duplicates(
                 (
@@ -134,7 +138,7 @@ class Searcher:
                     (cid, records[cid][0], contents.get(records[cid][1]["doc"], cid))
                     for cid, _ in fused
                 ),
-                limit=k,
+                limit=depth,
             )
         )
         hits = []
@@ -154,6 +158,8 @@ class Searcher:
                     lexical_score=lexical_scores.get(cid),
                 )
             )
+        if self._reranker is not None:
+            hits = rerank(query, hits, self._reranker, k)
         return hits
 
     def refresh(self) -> None:
