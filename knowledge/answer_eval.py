@@ -114,6 +114,7 @@ class AnswerReport:
     words: float
     baseline_recall: float
     baseline_precision: float
+    baseline_words: float  # the answer's length, or less when the top passage is shorter
     p50_ms: float
     p95_ms: float
     path: str  # "extractive" or the model string
@@ -147,6 +148,7 @@ def summarize_answers(results: Sequence[AnswerResult], path: str) -> AnswerRepor
         words=mean([word_count(r.text) for r in results]),
         baseline_recall=mean([r.baseline_scores[0] for r in results]),
         baseline_precision=mean([r.baseline_scores[1] for r in results]),
+        baseline_words=mean([word_count(r.baseline) for r in results]),
         p50_ms=percentile(latencies, 50),
         p95_ms=percentile(latencies, 95),
         path=path,

@@ -103,7 +103,7 @@ def _print_answers(report: AnswerReport) -> None:
         "lead baseline (same length)",
         f"{report.baseline_recall:.3f}",
         f"{report.baseline_precision:.3f}",
-        f"{report.words:.1f}",
+        f"{report.baseline_words:.1f}",
     )
     console.print(table)
     console.print(
