@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from knowledge.evaluation import (
     load_questions,
     summarize,
 )
+from tests.fakes.openai_server import API_KEY, FakeOpenAI, Reply
+from tests.fakes.server import serve
 
 
 def result(gold: tuple[str, ...], ranked: tuple[str, ...], ms: float) -> QuestionResult:
@@ -172,3 +175,26 @@ def test_limit_table_and_bad_sets(cli: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code != 0 and "no question has an 'answer' field" in result.output
     result = cli.invoke(app, ["eval", "answers", str(tmp_path / "nowhere")])
     assert result.exit_code != 0 and "no corpus/ folder" in result.output
+
+
+async def test_with_llm_model_the_model_path_is_measured(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = FakeOpenAI()
+    # Every answer cites passage [1] and says the reference words.
+    server.default = Reply(text="Every ninety days, to the Slack thread, with docker compose [1].")
+    async with serve(server.app()) as base_url:
+        monkeypatch.setenv("LLM_MODEL", "openai:gpt-4o-mini")
+        monkeypatch.setenv("LLM_BASE_URL", f"{base_url}/v1")
+        monkeypatch.setenv("LLM_API_KEY", API_KEY)
+        folder = make_answer_set(tmp_path / "set")
+        # The CLI runs its own event loop: off this one, which serves the fake model.
+        result = await asyncio.to_thread(
+            cli.invoke, app, ["eval", "answers", str(folder), "--json"]
+        )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["questions"] == 3 and figures["grounded"] == 1.0
+    assert figures["gold_cited"] == 1.0 and figures["recall"] > figures["baseline_recall"]
+    asked = [r["messages"][-1]["content"] for r in server.requests]
+    assert sum("How do I deploy the bot?" in a for a in asked) == 1  # one call per question
