@@ -348,3 +348,40 @@ def test_crash_between_commit_and_version_bump_keeps_readers_consistent(tmp_path
     assert len(guide) == 1 and "penguins" in guide[0] and "walruses" not in guide[0]
     assert reader.stats().chunks == stored_chunk_count(reader)
     assert not reader._store.pending()
+
+
+def test_an_add_running_across_a_reindex_is_told_to_add_again(tmp_path: Path) -> None:
+    class Parking(CountingEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.entered, self.release = threading.Event(), threading.Event()
+
+        def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+            if self.calls == 1:  # the first batch is written by the time the second embeds
+                self.entered.set()
+                assert self.release.wait(timeout=60)
+            return super().embed_documents(texts)
+
+    data = tmp_path / "data"
+    config = KnowledgeConfig(data_dir=data, chunk_size=100, chunk_overlap=0)
+    KnowledgeBase(config, embedder=CountingEmbedder()).add(
+        [write_corpus(tmp_path / "docs", HANDBOOK)]
+    )
+    doc = tmp_path / "big.md"
+    paragraphs = (f"Paragraph {i} about penguins, number {i}." for i in range(1000))
+    doc.write_text("# Guide\n\n" + "\n\n".join(paragraphs))
+    adder = KnowledgeBase(config, embedder=Parking())
+    reports = []
+    adding = threading.Thread(target=lambda: reports.append(adder.add([doc])))
+    adding.start()
+    try:
+        assert adder._vectors.embedder.entered.wait(timeout=60)
+        assert KnowledgeBase(config, embedder=CountingEmbedder()).reindex() > 0
+    finally:
+        adder._vectors.embedder.release.set()
+        adding.join(timeout=60)
+    (report,) = reports
+    assert not report.added and "reindexed while this add ran" in report.skipped[0].reason
+    kb = KnowledgeBase(config, embedder=CountingEmbedder())
+    assert kb.stats().chunks == stored_chunk_count(kb) and kb.stats().documents == 3
+    assert not kb._store.pending()
