@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -258,16 +259,17 @@ class ChunkStore:
                 self._meta(client).upsert(
                     ids=[f"pending:{i.doc}:{i.gen}" for i in intents],
                     embeddings=[_ONE] * len(intents),
-                    metadatas=[
-                        {
-                            "kind": "pending",
-                            "doc": i.doc,
-                            "gen": i.gen,
-                            "owner": i.owner,
-                            "expires": i.expires,
-                        }
-                        for i in intents
-                    ],
+                    metadatas=[_intent_record(i) for i in intents],
+                )
+
+    def renew(self, intents: Sequence[Intent]) -> None:
+        """Extend leases of intents that still exist (`update` skips swept ones: a writer
+        that was paused too long must not bring its intents back)."""
+        if intents:
+            with self._call(write=True) as client:
+                self._meta(client).update(
+                    ids=[f"pending:{i.doc}:{i.gen}" for i in intents],
+                    metadatas=[_intent_record(i) for i in intents],
                 )
 
     def done(self, intents: Sequence[Intent]) -> None:
@@ -368,13 +370,22 @@ class ChunkStore:
     def query_chunks(
         self, collection: str, vector: Any, n: int, where: dict[str, Any] | None
     ) -> dict[str, Any]:
-        with self._call() as client:
-            return self._col(client, collection).query(
-                query_embeddings=[vector],
-                n_results=n,
-                where=where,
-                include=["documents", "metadatas", "distances"],
-            )
+        for attempt in range(5):
+            try:
+                with self._call() as client:
+                    return self._col(client, collection).query(
+                        query_embeddings=[vector],
+                        n_results=n,
+                        where=where,
+                        include=["documents", "metadatas", "distances"],
+                    )
+            except StoreError as exc:
+                # Chroma answers this while another client's first writes to a collection
+                # are not yet materialised (chroma-core/chroma#4212); it passes in moments.
+                if "Nothing found on disk" not in exc.reason or attempt == 4:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def count(self, collection: str) -> int:
         with self._call() as client:
@@ -398,6 +409,10 @@ class ChunkStore:
             if len(got["ids"]) < PAGE:
                 return
             offset += PAGE
+
+
+def _intent_record(i: Intent) -> dict[str, Any]:
+    return {"kind": "pending", "doc": i.doc, "gen": i.gen, "owner": i.owner, "expires": i.expires}
 
 
 def _lock_record(owner: str, expires: float, purpose: str) -> dict[str, Any]:

@@ -100,3 +100,40 @@ def adder(data_dir: str, port: int | None, folder: str) -> dict[str, Any]:
         "documents": len(report.added) + len(report.updated),
         "skipped": len(report.skipped),
     }
+
+
+class PausingEmbedder(HashEmbedder):
+    """Parks before its second batch (the first is written by then) until `go` exists."""
+
+    def __init__(self, paused: Path, go: Path) -> None:
+        self.calls = 0
+        self.paused, self.go = paused, go
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        if self.calls == 2:
+            self.paused.touch()
+            while not self.go.exists():
+                time.sleep(0.02)
+        return super().embed_documents(texts)
+
+
+def paused_writer(
+    data_dir: str, port: int | None, doc: str, paused: str, go: str, lease: float
+) -> dict[str, Any]:
+    """Adds one long document, parking after its first batch; returns its report."""
+    config = KnowledgeConfig(
+        data_dir=Path(data_dir),
+        chunk_size=100,
+        chunk_overlap=0,
+        write_lease_seconds=lease,
+        chroma_host="127.0.0.1" if port else None,
+        chroma_port=port or 8000,
+    )
+    kb = KnowledgeBase(config, embedder=PausingEmbedder(Path(paused), Path(go)))
+    report = kb.add([doc])
+    return {
+        "added": report.added,
+        "chunks": report.chunks,
+        "skipped": [s.reason for s in report.skipped],
+    }

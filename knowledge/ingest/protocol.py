@@ -155,7 +155,7 @@ class Lease:
             pairs = list(self._open)
             purpose = self._lock_purpose
         if pairs:
-            self.store.intend([Intent(d, g, self.owner, expires) for d, g in pairs])
+            self.store.renew([Intent(d, g, self.owner, expires) for d, g in pairs])
         if purpose is not None:
             self.store.renew_lock(self.owner, expires, purpose)
 

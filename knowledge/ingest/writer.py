@@ -1,8 +1,8 @@
 """Writes to the knowledge base: add (load, chunk, embed, write), remove, reindex.
 
-Every write follows the store's protocol (see `knowledge.store`): intents first, chunks
-under a fresh generation, the manifest record as the commit point, clean-up after, then
-the version stamp bump that tells every reader to refresh.
+Every write follows the multi-writer protocol (`knowledge.ingest.protocol`): leased intents
+first, chunks under a fresh generation, then under the commit lock the manifest record (the
+commit point), the version stamp bump that tells every reader to refresh, and the clean-up.
 """
 
 from __future__ import annotations
@@ -256,10 +256,13 @@ class Writer:
     ) -> None:
         docs = list({id(p): p for p, _ in batch}.values())
         if run.refused:
+            ended = []
             for p in docs:
                 p.remaining -= sum(1 for q, _ in batch if q is p)
                 if p.remaining == 0:
                     run.report.skipped.append(Skipped(p.record["source"], run.refused))
+                    ended += [(p.key, p.generation)] if p.intended else []
+            run.lease.release(ended)  # their chunks went with the old collection
             return
         starting = [p for p in docs if not p.intended]
         run.lease.intend([(p.key, p.generation) for p in starting])  # before any chunk
