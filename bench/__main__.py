@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from bench import answer, answer_quality, avatar, index_bench, slack_bench, store_bench
+from bench import answer, answer_quality, avatar, index_bench, slack_bench, store_bench, writers
 
 BENCHES = {
     "index": index_bench.run,
+    "writers": writers.run,
     "answer": answer.run_bench,
     "quality": lambda quick: answer_quality.run(None, show=False),
     "store": store_bench.run,

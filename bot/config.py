@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     answer_min_score: float = Field(default=0.2, ge=0)
     spoken_max_seconds: float = Field(default=60.0, gt=0)
 
+    # --- answer quality (issue 10) ---------------------------------------------------------
+    reranker: str = Field(
+        default="",
+        description="optional cross-encoder re-ranker: cross-encoder:<name-or-path>; unset = off",
+    )
+
     # --- HeyGen / LiveAvatar -----------------------------------------------------------
     heygen_api_key: SecretStr | None = None
     heygen_api_base: str = "https://api.heygen.com"
@@ -218,6 +224,7 @@ class Settings(BaseSettings):
             url_allow_hosts=tuple(
                 entry.strip() for entry in self.url_allow_hosts.split(",") if entry.strip()
             ),
+            reranker=self.reranker,
         )
 
     def llm_config(self) -> LLMConfig | None:

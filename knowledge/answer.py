@@ -26,7 +26,7 @@ from typing import Protocol
 from langchain_core.language_models.chat_models import BaseChatModel
 from pydantic import BaseModel, Field
 
-from knowledge.composer import compose
+from knowledge.composer import Embed, compose, rank_passages
 from knowledge.config import AnswerConfig
 from knowledge.llm import (
     NO_ANSWER,
@@ -49,6 +49,7 @@ NOTHING_FOUND = (
     "document that covers it."
 )
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+MODEL_POOL_DEPTH = 2  # the model's passages are chosen from 2 x top_k retrieved
 
 
 class Retriever(Protocol):
@@ -73,6 +74,7 @@ class Source(BaseModel):
     title: str
     section: str = ""
     link: str = Field(description="Deep link when known, else the source path or URL.")
+    source: str = Field(default="", description="The document's source (path, URL, name).")
     score: float
     relevance: float
 
@@ -108,6 +110,7 @@ def _source(number: int, hit: Hit) -> Source:
         title=c.title,
         section=c.section,
         link=c.link or c.source,
+        source=c.source,
         score=hit.score,
         relevance=hit.relevance,
     )
@@ -144,8 +147,12 @@ class Answerer:
         top_k: int = 5,
         spoken_max_seconds: float = 60.0,
         llm_timeout_seconds: float = 60.0,
+        embed: Embed | None = None,
     ) -> None:
         self.retriever = retriever
+        # The retriever's embedding, to choose sentences (and passages for the model) by
+        # meaning as well as by shared words; None: by shared words alone.
+        self.embed = embed
         self.chat_model = chat_model
         self.min_relevance = min_relevance
         self.top_k = top_k
@@ -160,7 +167,26 @@ class Answerer:
             chat_model=create_chat_model(config.llm) if config.llm else None,
             min_relevance=config.min_relevance,
             spoken_max_seconds=config.spoken_max_seconds,
+            embed=_embedding_of(retriever),
         )
+
+    async def retrieve(
+        self, query: str, datasources: Sequence[str] | None = None, *, depth: int = 1
+    ) -> list[Hit]:
+        """The passages an answer to `query` is written from: the top `depth` x `top_k` hits
+        that reach the relevance threshold."""
+        k = self.top_k * depth
+        hits = await self.retriever.asearch(query, k=k, datasources=datasources)
+        return [h for h in hits if h.relevance >= self.min_relevance]
+
+    def _model_passages(self, query: str, hits: list[Hit]) -> list[Hit]:
+        """The `top_k` passages the sentence selection ranks best (those holding the most
+        relevant sentences), in retrieval order; the rest by retrieval rank if too few."""
+        if len(hits) <= self.top_k:
+            return hits
+        ranked = rank_passages(query, hits, self.embed)
+        ranked += [i for i in range(len(hits)) if i not in ranked]
+        return [hits[i] for i in sorted(ranked[: self.top_k])]
 
     async def answer(
         self,
@@ -191,8 +217,9 @@ class Answerer:
         elif history:
             # No model to rewrite with: the previous question keeps the search on topic.
             query = _with_last_user_turn(question, history)
-        hits = await self.retriever.asearch(query, k=self.top_k, datasources=datasources)
-        relevant = [h for h in hits if h.relevance >= self.min_relevance]
+        # The model path reads a deeper pool: the selection picks its passages from it.
+        depth = 1 if self.chat_model is None else MODEL_POOL_DEPTH
+        relevant = await self.retrieve(query, datasources, depth=depth)
         final = _Finisher(question, query, self.spoken_max_seconds)
         if not relevant:
             yield TextDelta(NOTHING_FOUND)
@@ -200,7 +227,7 @@ class Answerer:
         elif rewrite_error is not None:
             text = _failure_text(rewrite_error, partial="")
             yield TextDelta(text)
-            sources = [_source(i, h) for i, h in enumerate(relevant, 1)]
+            sources = [_source(i, h) for i, h in enumerate(relevant[: self.top_k], 1)]
             yield AnswerDone(
                 final(text, AnswerStatus.LLM_FAILED, sources, error=rewrite_error.reason)
             )
@@ -215,7 +242,7 @@ class Answerer:
         self, query: str, hits: list[Hit], final: _Finisher
     ) -> AsyncIterator[AnswerEvent]:
         # Sentence splitting over a few passages takes milliseconds: keep it off the loop.
-        composition = await asyncio.to_thread(compose, query, hits)
+        composition = await asyncio.to_thread(compose, query, hits, embed=self.embed)
         if not composition.text:
             yield TextDelta(NOTHING_FOUND)
             yield AnswerDone(final(NOTHING_FOUND, AnswerStatus.NOTHING_FOUND, []))
@@ -230,6 +257,7 @@ class Answerer:
         self, query: str, hits: list[Hit], final: _Finisher
     ) -> AsyncIterator[AnswerEvent]:
         assert self.chat_model is not None
+        hits = await asyncio.to_thread(self._model_passages, query, hits)
         received = ""  # everything the model sent
         start: int | None = None  # where the shown text begins; None while held back
         error: LLMError | None = None
@@ -311,6 +339,12 @@ class _Finisher:
             status=status,
             error=error,
         )
+
+
+def _embedding_of(retriever: Retriever) -> Embed | None:
+    """The retriever's document embedding when it has one (`KnowledgeBase.embedder`)."""
+    embedder = getattr(retriever, "embedder", None)
+    return embedder.embed_documents if embedder is not None else None
 
 
 def _failure_text(error: LLMError, partial: str) -> str:

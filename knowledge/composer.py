@@ -11,9 +11,14 @@ is configured, so it has to read as an answer rather than as a dump of chunks:
 - a lead-in ("… include:") keeps its list items, or a table after it as a short list (whole
   rows, or the first column when rows are long); a lead-in whose list is missing is dropped;
 - every sentence is scored against the question: stemmed term overlap weighted by idf over
-  the candidate sentences, damped for very long sentences, plus a bonus for its passage's
-  rank; terms a chosen sentence already covers count less for the next one, so the answer
-  covers the question instead of repeating its best part;
+  the candidate sentences (word pairs count extra, very long sentences are damped), plus,
+  when the knowledge base's embedding is given, its similarity to the question; a sentence
+  borrows some relevance from its best neighbour ("We offer none. One provider is X." are
+  chosen together); the retriever's rank and a matching heading are a small prior;
+- a short, non-redundant set is picked by maximal marginal relevance; a sentence far below
+  the best (or relevant only through its neighbour) is not said, so a weakly related
+  passage is never cited as padding. `rank_passages` ranks the passages the same way for a
+  language model;
 - fragments (a chunk that starts mid-sentence, a sentence cut at the chunk's end) and near
   duplicates (overlapping chunks) are dropped;
 - the chosen sentences keep the order of their passages and, inside a passage, the order
@@ -27,10 +32,11 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
@@ -469,6 +475,147 @@ def _finish(sentence: str, number: int | None) -> str:
     return sentence[: m.start()].rstrip() + mark + sentence[m.start() :]
 
 
+def _refers_back(sentence: str) -> bool:
+    return bool(_ANAPHOR.match(sentence))
+
+
+Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> L2-normalised vectors, one a row
+
+# Selection weights. Round numbers, chosen for what they mean, not fitted to one set.
+_SEMANTIC = 0.5  # share of a sentence's relevance that comes from the embedding
+_CONTEXT = 0.5  # how much a sentence's best neighbour lends it ("We offer none. X does.")
+_MMR = 0.7  # relevance vs novelty when picking the next sentence
+_FLOOR = 0.5  # a sentence must reach this share of the best relevance to be said at all
+_OWN_FLOOR = 0.25  # … and this share of the best match on its own
+_PASSAGE_PRIOR = 0.15  # the retriever's rank, as a small prior
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The sentences chosen for a question and how every passage ranks for it."""
+
+    chosen: list[_Candidate]
+    passage_scores: list[float]  # per hit: the relevance of its best sentence (0: nothing)
+
+
+def compose(
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    max_sentences: int = 4,
+    max_chars: int = 550,
+    embed: Embed | None = None,
+) -> Composition:
+    """Compose an answer to `question` from `hits` (best first). Empty text if nothing fits.
+
+    `embed` (the knowledge base's embedding) adds semantic relevance to the lexical match;
+    without it sentences are chosen by lexical match alone.
+    """
+    chosen = select(question, hits, max_sentences=max_sentences, max_chars=max_chars, embed=embed)
+    return _write(chosen.chosen)
+
+
+def rank_passages(question: str, hits: Sequence[Hit], embed: Embed | None = None) -> list[int]:
+    """Indexes of the `hits` that hold a sentence relevant to `question`, best first by their
+    best sentence; empty when none does."""
+    scores = select(question, hits, embed=embed).passage_scores
+    return sorted((i for i in range(len(hits)) if scores[i] > 0), key=lambda i: (-scores[i], i))
+
+
+def select(
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    max_sentences: int = 4,
+    max_chars: int = 550,
+    embed: Embed | None = None,
+) -> Selection:
+    """Score every readable sentence against the question (lexical overlap weighted by idf,
+    plus embedding similarity), lend each some of its neighbours' relevance, and pick a short
+    non-redundant set by maximal marginal relevance."""
+    query = Counter(terms(question))
+    candidates = _candidates(hits)
+    nothing = Selection([], [0.0] * len(hits))
+    if not query or not candidates:
+        return nothing
+    n = len(candidates)
+    df = Counter(t for c in candidates for t in set(c.terms))
+    idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in query}
+    # Word pairs of the question found in a sentence are strong evidence ("follow-up").
+    query_pairs = {p for p in bigrams(question) if p[0] in idf or p[1] in idf}
+
+    def lexical(c: _Candidate) -> float:
+        matched = sum(idf[t] * min(c.terms[t], 2) for t in query if t in c.terms)
+        matched += sum(max(idf.get(a, 0.0), idf.get(b, 0.0)) for a, b in query_pairs & c.pairs)
+        return matched / (1.0 + max(0, c.size - 25) / 25)  # a long sentence buries its point
+
+    lex = np.array([lexical(c) for c in candidates])
+    if lex.max() <= 0:
+        return nothing
+    own = lex / lex.max()
+    vectors = None
+    if embed is not None:
+        found = embed([question, *(c.text for c in candidates)])
+        query_vector, vectors = found[0], found[1:]
+        # Cosines sit on a model's own scale (unrelated text may score 0.1 or 0.7): spread
+        # them between this question's least and most similar sentence.
+        cosine = vectors @ query_vector
+        spread = float(cosine.max() - cosine.min())
+        semantic = (cosine - cosine.min()) / spread if spread > 1e-6 else np.ones(n)
+        own = (1 - _SEMANTIC) * own + _SEMANTIC * semantic
+    # A passage whose title or section heading matches the question is about it.
+    total_idf = sum(idf.values()) or 1.0
+    heading = [
+        sum(idf[t] for t in set(terms(f"{h.chunk.title} {h.chunk.section}")) if t in idf)
+        / total_idf
+        for h in hits
+    ]
+    place = {(c.passage, c.position): i for i, c in enumerate(candidates)}
+    relevance = np.zeros(n)
+    for i, c in enumerate(candidates):
+        around = [place.get((c.passage, c.position + d)) for d in (-1, 1)]
+        context = max((own[j] for j in around if j is not None), default=0.0)
+        prior = _PASSAGE_PRIOR * (1 / (1 + c.passage) + heading[c.passage]) / 2
+        relevance[i] = own[i] + _CONTEXT * context + prior
+    best = float(relevance.max())
+    pool = [i for i in range(n) if lex[i] > 0 or (vectors is not None and own[i] > 0)]
+    # Relevant in context, and about the question in its own right (a neighbour lends
+    # weight, not a topic).
+    pool = [i for i in pool if relevance[i] >= _FLOOR * best and own[i] >= _OWN_FLOOR]
+    passage_scores = [0.0] * len(hits)
+    for i in pool:
+        p = candidates[i].passage
+        passage_scores[p] = max(passage_scores[p], float(relevance[i]))
+    chosen: list[int] = []
+    length = 0
+    while pool and len(chosen) < max_sentences:
+
+        def marginal(i: int) -> float:
+            if not chosen:
+                return float(relevance[i])
+            overlap = max(_similarity(candidates, vectors, i, j) for j in chosen)
+            return _MMR * float(relevance[i]) - (1 - _MMR) * best * overlap
+
+        top = max(pool, key=marginal)
+        pool.remove(top)
+        if any(_near_duplicate(candidates[top], candidates[j]) for j in chosen):
+            continue
+        if chosen and length + len(candidates[top].text) > max_chars:
+            continue
+        chosen.append(top)
+        length += len(candidates[top].text)
+    picked = _with_referents([candidates[i] for i in chosen], candidates, max_sentences, max_chars)
+    return Selection(picked, passage_scores)
+
+
+def _similarity(candidates: list[_Candidate], vectors: np.ndarray | None, i: int, j: int) -> float:
+    """How much sentence i repeats sentence j: embedding cosine, else shared terms."""
+    if vectors is not None:
+        return max(0.0, float(vectors[i] @ vectors[j]))
+    a, b = set(candidates[i].terms), set(candidates[j].terms)
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
+
+
 def _with_referents(
     chosen: list[_Candidate], candidates: list[_Candidate], max_sentences: int, max_chars: int
 ) -> list[_Candidate]:
@@ -486,75 +633,12 @@ def _with_referents(
     return result
 
 
-def _refers_back(sentence: str) -> bool:
-    return bool(_ANAPHOR.match(sentence))
-
-
-def compose(
-    question: str,
-    hits: Sequence[Hit],
-    *,
-    max_sentences: int = 4,
-    max_chars: int = 600,
-) -> Composition:
-    """Compose an answer to `question` from `hits` (best first). Empty text if nothing fits."""
-    query = Counter(terms(question))
-    candidates = _candidates(hits)
-    if not query or not candidates:
-        return Composition("", ())
-    n = len(candidates)
-    df = Counter(t for c in candidates for t in set(c.terms))
-    idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in query}
-    weight = dict(idf)  # shrinks as chosen sentences cover a term
-    chosen: list[_Candidate] = []
-    pool = list(candidates)
-    length = 0
-
-    # A passage whose title or section heading matches the question is about it.
-    total_idf = sum(idf.values()) or 1.0
-    heading_match = [
-        sum(idf[t] for t in set(terms(f"{h.chunk.title} {h.chunk.section}")) if t in idf)
-        / total_idf
-        for h in hits
-    ]
-
-    # Word pairs of the question found in a sentence are strong evidence ("follow-up").
-    query_pairs = {p for p in bigrams(question) if p[0] in idf or p[1] in idf}
-
-    def overlap(c: _Candidate, w: dict[str, float]) -> float:
-        matched = sum(w[t] * min(c.terms[t], 2) for t in query if t in c.terms)
-        matched += sum(max(w.get(a, 0.0), w.get(b, 0.0)) for a, b in query_pairs & c.pairs)
-        return matched / (1.0 + max(0, c.size - 25) / 25)  # a long sentence buries its point
-
-    def score(c: _Candidate, w: dict[str, float]) -> float:
-        own = overlap(c, w)
-        if own == 0:
-            return 0.0
-        rank = 0.6 / (1 + c.passage) + 0.2 / (1 + c.position)
-        return own + rank + heading_match[c.passage]
-
-    # The sentence's own match (full weights) decides what may be said at all; the decayed
-    # weights and the passage's standing decide what to say next.
-    own = {id(c): overlap(c, idf) for c in pool}
-    best = max(own.values(), default=0.0)
-    pool = [c for c in pool if own[id(c)] >= 0.5 * best]
-    while pool and len(chosen) < max_sentences:
-        top_score, top = max(((score(c, weight), c) for c in pool), key=lambda sc: sc[0])
-        # After the first, a sentence must add enough of the question not yet covered.
-        if top_score <= 0 or (chosen and overlap(top, weight) < 0.3 * best):
-            break
-        pool = [c for c in pool if c is not top and not _near_duplicate(c, top)]
-        if chosen and length + len(top.text) > max_chars:
-            continue
-        chosen.append(top)
-        length += len(top.text)
-        for t in top.terms:
-            if t in weight:
-                weight[t] *= 0.5
+def _write(chosen: list[_Candidate]) -> Composition:
+    """The chosen sentences in passage order, each run from one passage ending with its
+    citation; passages cited in the order they first appear."""
     if not chosen:
         return Composition("", ())
-    chosen = _with_referents(chosen, candidates, max_sentences, max_chars)
-    chosen.sort(key=lambda c: (c.passage, c.position))
+    chosen = sorted(chosen, key=lambda c: (c.passage, c.position))
     cited: list[int] = []
     parts: list[str] = []
     for i, c in enumerate(chosen):

@@ -23,6 +23,11 @@ class KnowledgeConfig(BaseModel):
     # Hosts an admin trusts although they resolve to private addresses (URL_ALLOW_HOSTS):
     # names, `*.domain` wildcards, IPs or CIDRs. Empty: URL fetches reach public hosts only.
     url_allow_hosts: tuple[str, ...] = ()
+    # Optional cross-encoder re-ranker (`cross-encoder:<name-or-path>`); "" = off.
+    reranker: str = ""
+    # A writer renews its intents and the commit lock every quarter of this; another writer
+    # sweeps them only once this long has passed without renewal (or their process is gone).
+    write_lease_seconds: float = Field(default=60.0, gt=0)
 
     @property
     def chroma_dir(self) -> Path:

@@ -12,12 +12,17 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from knowledge.config import KnowledgeConfig
 from knowledge.models import Hit
+
+if TYPE_CHECKING:
+    from knowledge.index import KnowledgeBase
 
 RANKING_DEPTH = 30  # chunks fetched to rank distinct sources (enough for 10 distinct)
 
@@ -114,10 +119,14 @@ def distinct_sources(hits: Sequence[Hit], corpus: Path) -> tuple[str, ...]:
     """Sources of the hits in first-seen order, relative to the corpus folder."""
     seen: dict[str, None] = {}
     for hit in hits:
-        path = Path(hit.chunk.source)
-        source = path.relative_to(corpus).as_posix() if path.is_relative_to(corpus) else str(path)
-        seen.setdefault(source, None)
+        seen.setdefault(relative_source(hit.chunk.source, corpus), None)
     return tuple(seen)
+
+
+def relative_source(source: str, corpus: Path) -> str:
+    """A chunk's source as the set names it: relative to the corpus folder."""
+    path = Path(source)
+    return path.relative_to(corpus).as_posix() if path.is_relative_to(corpus) else str(path)
 
 
 def _hit_rate(results: Sequence[QuestionResult], k: int) -> float:
@@ -128,7 +137,7 @@ def _mrr(results: Sequence[QuestionResult], depth: int = 10) -> float:
     return sum(1 / r.rank for r in results if r.rank is not None and r.rank <= depth) / len(results)
 
 
-def _percentile(values: Sequence[float], pct: float) -> float:
+def percentile(values: Sequence[float], pct: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
@@ -148,8 +157,8 @@ def summarize(results: Sequence[QuestionResult], k: int) -> EvalReport:
         hit_at_5=_hit_rate(results, 5),
         hit_at_k=_hit_rate(results, k),
         mrr_at_10=_mrr(results),
-        p50_ms=_percentile(latencies, 50),
-        p95_ms=_percentile(latencies, 95),
+        p50_ms=percentile(latencies, 50),
+        p95_ms=percentile(latencies, 95),
         per_source={
             source: SourceScore(len(rs), _hit_rate(rs, 1), _hit_rate(rs, k), _mrr(rs))
             for source, rs in sorted(by_source.items())
@@ -170,20 +179,8 @@ def run_retrieval_eval(
     (the eval never touches a real knowledge base). Latency is that of the bot's own call,
     `search(question, k)`; the ranking uses a deeper search so MRR@10 sees 10 sources.
     """
-    from knowledge.index import KnowledgeBase  # Chroma loads only when an eval runs
-
-    corpus = (folder / "corpus").resolve()
-    if not corpus.is_dir():
-        raise EvalSetError(str(folder), "no corpus/ folder")
-    questions = load_questions(folder / "questions.jsonl")
-    with tempfile.TemporaryDirectory(prefix="avatarbot-eval-") as tmp:
-        scratch = config.model_copy(update={"data_dir": Path(tmp), "chroma_host": None})
-        kb = KnowledgeBase(scratch)
-        kb.add(
-            [corpus],
-            progress=(lambda d, t, _s: progress("index", d, t)) if progress else None,
-        )
-        kb.search("warm up")  # model load and BM25 build are not search latency
+    questions = load_questions(corpus_of(folder).parent / "questions.jsonl")
+    with scratch_knowledge_base(folder, config, progress) as (kb, corpus):
         results = []
         for i, q in enumerate(questions, start=1):
             start = time.perf_counter()
@@ -201,3 +198,34 @@ def run_retrieval_eval(
             stats.embedding,
         )
     return report
+
+
+@contextmanager
+def scratch_knowledge_base(
+    folder: Path,
+    config: KnowledgeConfig,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Iterator[tuple[KnowledgeBase, Path]]:
+    """`folder/corpus` indexed into a throw-away knowledge base (embedded Chroma in a
+    temporary dir, whatever `config` says about data dir and server), warmed up; yields it
+    with the resolved corpus path."""
+    from knowledge.index import KnowledgeBase  # Chroma loads only when an eval runs
+
+    corpus = corpus_of(folder)
+    with tempfile.TemporaryDirectory(prefix="avatarbot-eval-") as tmp:
+        scratch = config.model_copy(update={"data_dir": Path(tmp), "chroma_host": None})
+        kb = KnowledgeBase(scratch)
+        kb.add(
+            [corpus],
+            progress=(lambda d, t, _s: progress("index", d, t)) if progress else None,
+        )
+        kb.search("warm up")  # model load and BM25 build are not search latency
+        yield kb, corpus
+
+
+def corpus_of(folder: Path) -> Path:
+    """The set's corpus folder, resolved; EvalSetError when it is missing."""
+    corpus = (folder / "corpus").resolve()
+    if not corpus.is_dir():
+        raise EvalSetError(str(folder), "no corpus/ folder")
+    return corpus

@@ -49,29 +49,32 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 def drop_near_duplicates(
-    items: Iterable[tuple[str, str]], limit: int, threshold: float = 0.8
+    items: Iterable[tuple[str, str, str]], limit: int, threshold: float = 0.8
 ) -> list[str]:
-    """Keep the first `limit` ids whose text is not a near-copy of an already kept one.
+    """Keep the first `limit` ids whose text is not a near-copy of a kept one of its page.
 
-    `items` is (id, text) best first. Exact copies (after whitespace and case folding) are
-    caught by hash; near copies (e.g. a document re-saved with a few words changed) by
-    word-trigram Jaccard >= threshold. Neighbouring chunks that merely overlap share only
-    the overlap, far below the threshold, so they are kept.
+    `items` is (id, text, page) best first. Exact copies (after whitespace and case folding)
+    are caught by hash, near copies by word-trigram Jaccard >= threshold; neighbouring
+    chunks that merely overlap share only the overlap, far below the threshold, so they are
+    kept. Only copies within one page are dropped: two pages that carry the same boilerplate
+    (a footer, a "related articles" block) are different answers, and dropping one's chunk
+    because the other's was kept would drop a right page from the results (measured as lost
+    pages at depth on a help-desk set whose articles share their footers).
     """
     kept: list[str] = []
-    kept_shingles: list[frozenset[str]] = []
-    seen_hashes: set[str] = set()
-    for doc_id, text in items:
+    seen: dict[str, tuple[set[str], list[frozenset[str]]]] = {}
+    for doc_id, text, page in items:
+        hashes, grams_kept = seen.setdefault(page, (set(), []))
         normalised = " ".join(_WORD.findall(text.lower()))
         digest = hashlib.blake2b(normalised.encode(), digest_size=16).hexdigest()
-        if digest in seen_hashes:
+        if digest in hashes:
             continue
         grams = shingles(text)
-        if any(jaccard(grams, other) >= threshold for other in kept_shingles):
+        if any(jaccard(grams, other) >= threshold for other in grams_kept):
             continue
-        seen_hashes.add(digest)
+        hashes.add(digest)
+        grams_kept.append(grams)
         kept.append(doc_id)
-        kept_shingles.append(grams)
         if len(kept) >= limit:
             break
     return kept

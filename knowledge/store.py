@@ -7,32 +7,42 @@ Two collections:
   text and its citation fields. Its metadata records which embedding built it.
 - `avatarbot-meta`: small records, no real vectors (a constant 1-d one, as Chroma wants one):
     `__state__`          version stamp (bumped on every write), chunks collection, embedding
-    `doc:<key>`          the manifest: one per document, naming its committed generation
-    `pending:<key>:<g>`  write-ahead intents, so a crash midway can be swept later
+    `__writer__`         the commit lock: owner and lease expiry (see `knowledge.ingest.protocol`)
+    `doc:<key>`          the manifest: one per document, naming its committed generation and
+                         the generation it replaced
+    `pending:<key>:<g>`  write-ahead intents with their owner and lease expiry, so a crash
+                         midway can be swept once the lease has run out
 
-A document's chunks are written under a fresh generation first; the manifest record is the
-commit point; older generations are deleted after. Readers only trust chunks whose
-generation the manifest names, so a crash at any point leaves no orphans or duplicates
-visible, and the next write sweeps them away.
+Generations are random per write of one document, so chunks are always deleted by naming
+their generations, never by "everything except": a concurrent writer's chunks are never hit.
+
+Every Chroma (and httpx) failure leaves this module as a `StoreError`. In embedded mode each
+call runs under `knowledge.access.EmbeddedAccess` (one process at a time, reopened when
+another process wrote).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 
+from knowledge.access import AccessTimeout, EmbeddedAccess, ServerAccess
 from knowledge.config import KnowledgeConfig
+from knowledge.models import Chunk
 
 META_NAME = "avatarbot-meta"
 FIRST_CHUNKS_NAME = "avatarbot-chunks"
 STATE_ID = "__state__"
+WRITER_ID = "__writer__"
 _ONE = [1.0]  # the constant vector meta records carry
 PAGE = 2000
 
@@ -53,6 +63,16 @@ class State:
     embedding: str
 
 
+@dataclass(frozen=True)
+class Intent:
+    """A write in progress: generation `gen` of document `doc` may have chunks stored."""
+
+    doc: str
+    gen: str
+    owner: str = ""
+    expires: float = 0.0
+
+
 def doc_key(datasource: str, source: str) -> str:
     return hashlib.sha1(f"{datasource}\0{source}".encode()).hexdigest()[:24]
 
@@ -65,8 +85,8 @@ def new_generation() -> str:
     return f"{_RANDOM.getrandbits(64):016x}"
 
 
-def connect(config: KnowledgeConfig) -> tuple[Any, str]:
-    """A Chroma client (embedded, or HTTP when chroma_host is set) and where it points."""
+def connect(config: KnowledgeConfig) -> tuple[EmbeddedAccess | ServerAccess, str]:
+    """Access to Chroma (embedded, or HTTP when chroma_host is set) and where it points."""
     # Telemetry off: the bot must never phone home.
     settings = ChromaSettings(anonymized_telemetry=False)
     if config.chroma_host:
@@ -78,53 +98,70 @@ def connect(config: KnowledgeConfig) -> tuple[Any, str]:
             client.heartbeat()
         except Exception as exc:
             raise StoreError(where, f"cannot connect ({type(exc).__name__})") from exc
-        return client, where
-    config.chroma_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(config.chroma_dir), settings=settings), str(
-        config.chroma_dir
+        return ServerAccess(client), where
+    where = str(config.chroma_dir)
+    try:
+        config.chroma_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(where, f"cannot create the folder ({exc.strerror})") from exc
+    access = EmbeddedAccess.for_dir(
+        config.chroma_dir,
+        config.data_dir / "chroma.lock",
+        lambda: chromadb.PersistentClient(path=where, settings=settings),
     )
+    return access, where
 
 
 class ChunkStore:
-    """Low-level reads and writes on the two collections; no ranking, no embedding."""
+    """Low-level reads and writes on the two collections; no ranking, no embedding.
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.meta = client.get_or_create_collection(META_NAME, embedding_function=None)
+    Collections are named, never handed out: every call goes through `_call`, which holds
+    the embedded store for this process and turns Chroma's errors into `StoreError`.
+    """
+
+    def __init__(self, access: EmbeddedAccess | ServerAccess, where: str) -> None:
+        self.access = access
+        self.where = where
         self._collections: dict[str, Any] = {}
+        self._epoch = -1
 
-    # --- state -------------------------------------------------------------------------
+    @contextmanager
+    def _call(self, write: bool = False) -> Iterator[Any]:
+        """The client, held for this process; any failure inside becomes a StoreError."""
+        try:
+            with self.access.use(write) as client:
+                if self._epoch != self.access.epoch:  # reopened: old handles are stale
+                    self._collections.clear()
+                    self._epoch = self.access.epoch
+                yield client
+        except StoreError:
+            raise
+        except AccessTimeout:
+            raise StoreError(
+                self.where,
+                "another process has held the embedded store for over "
+                f"{self.access.wait_seconds:.0f} s; wait for it to finish, or run a Chroma "
+                "server (`chroma run`) and set CHROMA_HOST so processes need not take turns",
+            ) from None
+        except Exception as exc:  # chromadb.errors.*, httpx.*, and Chroma's ValueErrors
+            raise StoreError(self.where, _reason(exc)) from exc
 
-    def state(self) -> State | None:
-        got = self.meta.get(ids=[STATE_ID], include=["metadatas"])
-        if not got["ids"]:
-            return None
-        m = got["metadatas"][0]
-        return State(str(m["version"]), str(m["collection"]), str(m["embedding"]))
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold the embedded store across several calls (a no-op for a server)."""
+        with self._call(write=True):
+            yield
 
-    def write_state(self, collection: str, embedding: str) -> State:
-        state = State(uuid.uuid4().hex, collection, embedding)
-        self.meta.upsert(
-            ids=[STATE_ID],
-            embeddings=[_ONE],
-            metadatas=[{"kind": "state", **state.__dict__}],
-        )
-        return state
-
-    def ensure_state(self, embedding: str) -> State:
-        state = self.state()
-        if state is None:
-            # A fixed first name: two processes starting at once share one collection.
-            self.collection(FIRST_CHUNKS_NAME, embedding)
-            state = self.write_state(FIRST_CHUNKS_NAME, embedding)
-        return state
-
-    def collection(self, name: str, embedding: str | None = None) -> Any:
+    def _col(self, client: Any, name: str, embedding: str | None = None) -> Any:
         if name not in self._collections:
-            if embedding is None:
-                self._collections[name] = self.client.get_collection(name)
+            if name == META_NAME:
+                self._collections[name] = client.get_or_create_collection(
+                    META_NAME, embedding_function=None
+                )
+            elif embedding is None:
+                self._collections[name] = client.get_collection(name)
             else:
-                self._collections[name] = self.client.get_or_create_collection(
+                self._collections[name] = client.get_or_create_collection(
                     name,
                     embedding_function=None,
                     metadata={"embedding": embedding},
@@ -132,9 +169,54 @@ class ChunkStore:
                 )
         return self._collections[name]
 
+    def _meta(self, client: Any) -> Any:
+        return self._col(client, META_NAME)
+
+    # --- state -------------------------------------------------------------------------
+
+    def state(self) -> State | None:
+        with self._call() as client:
+            got = self._meta(client).get(ids=[STATE_ID], include=["metadatas"])
+        if not got["ids"]:
+            return None
+        m = got["metadatas"][0]
+        return State(str(m["version"]), str(m["collection"]), str(m["embedding"]))
+
+    def write_state(self, collection: str, embedding: str) -> State:
+        state = State(uuid.uuid4().hex, collection, embedding)
+        with self._call(write=True) as client:
+            self._meta(client).upsert(
+                ids=[STATE_ID],
+                embeddings=[_ONE],
+                metadatas=[{"kind": "state", **state.__dict__}],
+            )
+        return state
+
+    def ensure_state(self, embedding: str) -> State:
+        with self._call(write=True) as client:
+            state = self.state()
+            if state is None:
+                # A fixed first name: two processes starting at once share one collection;
+                # `add` (not upsert) keeps the first state record if both get here.
+                self._col(client, FIRST_CHUNKS_NAME, embedding)
+                first = State(uuid.uuid4().hex, FIRST_CHUNKS_NAME, embedding)
+                self._meta(client).add(
+                    ids=[STATE_ID],
+                    embeddings=[_ONE],
+                    metadatas=[{"kind": "state", **first.__dict__}],
+                )
+                state = self.state()
+        assert state is not None
+        return state
+
+    def create_collection(self, name: str, embedding: str) -> None:
+        with self._call(write=True) as client:
+            self._col(client, name, embedding)
+
     def drop_collection(self, name: str) -> None:
-        self._collections.pop(name, None)
-        self.client.delete_collection(name)
+        with self._call(write=True) as client:
+            self._collections.pop(name, None)
+            client.delete_collection(name)
 
     # --- manifest ----------------------------------------------------------------------
 
@@ -142,85 +224,183 @@ class ChunkStore:
         where: dict[str, Any] = {"kind": "doc"}
         if datasource is not None:
             where = {"$and": [{"kind": "doc"}, {"datasource": datasource}]}
+        return self._meta_pages(where)
+
+    def committed(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The manifest records of these document keys that exist, by key."""
+        if not keys:
+            return {}
+        with self._call() as client:
+            got = self._meta(client).get(ids=[f"doc:{k}" for k in keys], include=["metadatas"])
+        return {m["doc"]: m for m in got["metadatas"]}
+
+    def commit(self, records: Sequence[dict[str, Any]]) -> None:
+        """Make documents' generations current: the commit point of an add."""
+        if records:
+            with self._call(write=True) as client:
+                self._meta(client).upsert(
+                    ids=[f"doc:{r['doc']}" for r in records],
+                    embeddings=[_ONE] * len(records),
+                    metadatas=list(records),
+                )
+
+    def uncommit(self, keys: Sequence[str]) -> None:
+        if keys:
+            with self._call(write=True) as client:
+                self._meta(client).delete(ids=[f"doc:{k}" for k in keys])
+
+    # --- write-ahead intents and the commit lock ----------------------------------------
+    # Chroma calls cost tens of ms each on disk, so every step takes a whole batch at once.
+
+    def intend(self, intents: Sequence[Intent]) -> None:
+        """Record (or renew) writes about to start, with their owner and lease."""
+        if intents:
+            with self._call(write=True) as client:
+                self._meta(client).upsert(
+                    ids=[f"pending:{i.doc}:{i.gen}" for i in intents],
+                    embeddings=[_ONE] * len(intents),
+                    metadatas=[_intent_record(i) for i in intents],
+                )
+
+    def renew(self, intents: Sequence[Intent]) -> None:
+        """Extend leases of intents that still exist (`update` skips swept ones: a writer
+        that was paused too long must not bring its intents back)."""
+        if intents:
+            with self._call(write=True) as client:
+                self._meta(client).update(
+                    ids=[f"pending:{i.doc}:{i.gen}" for i in intents],
+                    metadatas=[_intent_record(i) for i in intents],
+                )
+
+    def done(self, intents: Sequence[Intent]) -> None:
+        if intents:
+            with self._call(write=True) as client:
+                self._meta(client).delete(ids=[f"pending:{i.doc}:{i.gen}" for i in intents])
+
+    def pending(self, owner: str | None = None) -> list[Intent]:
+        where: dict[str, Any] = {"kind": "pending"}
+        if owner is not None:
+            where = {"$and": [{"kind": "pending"}, {"owner": owner}]}
+        return [
+            Intent(
+                str(m["doc"]),
+                str(m["gen"]),
+                str(m.get("owner", "")),
+                float(m.get("expires", 0.0)),
+            )
+            for m in self._meta_pages(where)
+        ]
+
+    def try_lock(self, owner: str, expires: float, purpose: str) -> dict[str, Any]:
+        """Create the commit lock if nobody holds it (`add` keeps an existing record);
+        returns the lock as it now stands, whoever holds it."""
+        with self._call(write=True) as client:
+            meta = self._meta(client)
+            meta.add(
+                ids=[WRITER_ID],
+                embeddings=[_ONE],
+                metadatas=[_lock_record(owner, expires, purpose)],
+            )
+            got = meta.get(ids=[WRITER_ID], include=["metadatas"])
+        return got["metadatas"][0] if got["ids"] else {}
+
+    def renew_lock(self, owner: str, expires: float, purpose: str) -> bool:
+        """Extend our lock's lease; False when it is no longer ours."""
+        with self._call(write=True) as client:
+            meta = self._meta(client)
+            got = meta.get(ids=[WRITER_ID], include=["metadatas"])
+            if not got["ids"] or got["metadatas"][0].get("owner") != owner:
+                return False
+            meta.update(
+                ids=[WRITER_ID],
+                metadatas=[_lock_record(owner, expires, purpose)],
+            )
+        return True
+
+    def unlock(self, owner: str, expires: float | None = None) -> None:
+        """Delete the lock if `owner` still holds it (and, when given, with that expiry)."""
+        where: dict[str, Any] = {"owner": owner}
+        if expires is not None:
+            where = {"$and": [{"owner": owner}, {"expires": expires}]}
+        with self._call(write=True) as client:
+            self._meta(client).delete(ids=[WRITER_ID], where=where)
+
+    def _meta_pages(self, where: dict[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         offset = 0
         while True:
-            got = self.meta.get(where=where, include=["metadatas"], limit=PAGE, offset=offset)
+            with self._call() as client:
+                got = self._meta(client).get(
+                    where=where, include=["metadatas"], limit=PAGE, offset=offset
+                )
             out.extend(got["metadatas"])
             if len(got["ids"]) < PAGE:
                 return out
             offset += PAGE
 
-    def commit(self, records: Sequence[dict[str, Any]]) -> None:
-        """Make documents' generations current: the commit point of an add."""
-        if records:
-            self.meta.upsert(
-                ids=[f"doc:{r['doc']}" for r in records],
-                embeddings=[_ONE] * len(records),
-                metadatas=list(records),
-            )
-
-    def uncommit(self, keys: Sequence[str]) -> None:
-        if keys:
-            self.meta.delete(ids=[f"doc:{k}" for k in keys])
-
-    # --- write-ahead intents -----------------------------------------------------------
-    # Chroma calls cost tens of ms each on disk, so every step takes a whole batch at once.
-
-    def intend(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """Record (doc key, generation) writes about to start."""
-        if pairs:
-            self.meta.upsert(
-                ids=[f"pending:{k}:{g}" for k, g in pairs],
-                embeddings=[_ONE] * len(pairs),
-                metadatas=[{"kind": "pending", "doc": k, "gen": g} for k, g in pairs],
-            )
-
-    def done(self, pairs: Sequence[tuple[str, str]]) -> None:
-        if pairs:
-            self.meta.delete(ids=[f"pending:{k}:{g}" for k, g in pairs])
-
-    def pending(self) -> list[tuple[str, str]]:
-        got = self.meta.get(where={"kind": "pending"}, include=["metadatas"])
-        return [(str(m["doc"]), str(m["gen"])) for m in got["metadatas"]]
-
     # --- chunks --------------------------------------------------------------------------
 
-    def drop_replaced(self, chunks: Any, keep: dict[str, str | None]) -> None:
-        """For each doc key, delete its chunks except generation keep[key] (all when None)."""
-        gone = [k for k, g in keep.items() if g is None]
-        kept = {k: g for k, g in keep.items() if g is not None}
-        if gone:
-            chunks.delete(where={"doc": {"$in": gone}})
-        if kept:
-            # Generations are random per write, so "not one of these generations" spares
-            # exactly each document's new chunks.
-            chunks.delete(
-                where={
-                    "$and": [
-                        {"doc": {"$in": list(kept)}},
-                        {"gen": {"$nin": list(kept.values())}},
-                    ]
-                }
+    def upsert_chunks(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        embeddings: Any,
+        documents: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        with self._call(write=True) as client:
+            self._col(client, collection).upsert(
+                ids=list(ids),
+                embeddings=embeddings,
+                documents=list(documents),
+                metadatas=list(metadatas),
             )
 
-    def sweep(self, chunks: Any) -> int:
-        """Finish or undo writes a crashed process left behind; returns intents cleared."""
-        intents = self.pending()
-        if not intents:
-            return 0
-        committed = {m["doc"]: m["gen"] for m in self.manifest()}
-        self.drop_replaced(chunks, {key: committed.get(key) for key, _ in intents})
-        self.done(intents)
-        return len(intents)
+    def delete_generations(self, collection: str, generations: Sequence[str]) -> None:
+        """Delete every chunk of these generations (each names one write of one document)."""
+        gens = sorted(set(generations))
+        if gens:
+            with self._call(write=True) as client:
+                self._col(client, collection).delete(where={"gen": {"$in": gens}})
+
+    def get_chunks(self, collection: str, ids: Sequence[str], include: list[str]) -> dict[str, Any]:
+        with self._call() as client:
+            return self._col(client, collection).get(ids=list(ids), include=include)
+
+    def query_chunks(
+        self, collection: str, vector: Any, n: int, where: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        for attempt in range(5):
+            try:
+                with self._call() as client:
+                    return self._col(client, collection).query(
+                        query_embeddings=[vector],
+                        n_results=n,
+                        where=where,
+                        include=["documents", "metadatas", "distances"],
+                    )
+            except StoreError as exc:
+                # Chroma answers this while another client's first writes to a collection
+                # are not yet materialised (chroma-core/chroma#4212); it passes in moments.
+                if "Nothing found on disk" not in exc.reason or attempt == 4:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def count(self, collection: str) -> int:
+        with self._call() as client:
+            return self._col(client, collection).count()
 
     def iter_chunks(
-        self, chunks: Any, include: Sequence[str] = ("documents", "metadatas")
+        self, collection: str, include: Sequence[str] = ("documents", "metadatas")
     ) -> Iterator[dict[str, Any]]:
         """Every chunk record in pages, as dicts of id plus the included fields."""
         offset = 0
         while True:
-            got = chunks.get(include=list(include), limit=PAGE, offset=offset)
+            with self._call() as client:
+                got = self._col(client, collection).get(
+                    include=list(include), limit=PAGE, offset=offset
+                )
             for i, chunk_id in enumerate(got["ids"]):
                 row: dict[str, Any] = {"id": chunk_id}
                 for field in include:
@@ -229,3 +409,36 @@ class ChunkStore:
             if len(got["ids"]) < PAGE:
                 return
             offset += PAGE
+
+
+def _intent_record(i: Intent) -> dict[str, Any]:
+    return {"kind": "pending", "doc": i.doc, "gen": i.gen, "owner": i.owner, "expires": i.expires}
+
+
+def _lock_record(owner: str, expires: float, purpose: str) -> dict[str, Any]:
+    return {"kind": "lock", "owner": owner, "expires": expires, "purpose": purpose}
+
+
+def _reason(exc: Exception) -> str:
+    """A short description of a Chroma or httpx failure (never a URL with credentials)."""
+    kind = type(exc).__name__
+    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    if "httpx" in type(exc).__module__ or "ConnectError" in kind or "Timeout" in kind:
+        return f"cannot reach the Chroma server ({kind}); is it running?"
+    return f"{kind}: {text}" if text else kind
+
+
+def chunk_from_record(row: dict[str, Any]) -> Chunk:
+    """A chunk as stored (id, text and metadata) back into a `Chunk`."""
+    meta = row["metadatas"]
+    return Chunk(
+        id=row["id"],
+        source=meta["source"],
+        title=meta["title"],
+        section=meta.get("section", ""),
+        link=meta.get("link") or None,
+        text=row["documents"],
+        datasource=meta["datasource"],
+        ordinal=int(meta.get("ordinal", 0)),
+        content_hash=meta.get("content_hash", ""),
+    )

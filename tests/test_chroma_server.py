@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,47 +9,11 @@ import pytest
 from knowledge.config import KnowledgeConfig
 from knowledge.index import KnowledgeBase, Upload
 from knowledge.store import StoreError
+from tests.fixtures.chroma_server import chroma_port, free_port, running_chroma
+
+__all__ = ["chroma_port"]  # a fixture, used by name
 
 pytestmark = pytest.mark.chroma_server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def chroma_cli() -> str:
-    beside_python = Path(sys.executable).parent / "chroma"
-    found = str(beside_python) if beside_python.exists() else shutil.which("chroma")
-    if not found:
-        pytest.skip("the chroma CLI (from the chromadb wheel) is not installed")
-    return found
-
-
-@pytest.fixture(scope="module")
-def chroma_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen(
-        [chroma_cli(), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:  # poll until it accepts connections, with a generous deadline
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("chroma run did not start") from None
-                time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def server_kb(tmp_path: Path, port: int, name: str) -> KnowledgeBase:
@@ -93,3 +51,15 @@ def test_unreachable_server_is_one_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(StoreError, match=r"127\.0\.0\.1:\d+.*cannot connect"):
         KnowledgeBase(config)
+
+
+def test_a_server_that_goes_away_is_a_store_error_not_a_chroma_or_httpx_one(
+    tmp_path: Path,
+) -> None:
+    with running_chroma(tmp_path / "server") as port:
+        kb = server_kb(tmp_path, port, "gone")
+        kb.add([Upload("faq.md", b"# FAQ\n\nThe avatar speaks Esperanto.\n")])
+    # The server has stopped: every call says which store and what to check.
+    for call in (lambda: kb.search("esperanto"), kb.stats, lambda: kb.remove(["faq.md"])):
+        with pytest.raises(StoreError, match=r"127\.0\.0\.1:\d+.*cannot reach the Chroma server"):
+            call()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -311,3 +312,43 @@ def test_a_heading_glued_to_its_paragraph_is_separated() -> None:
     assert prose_units("See the GitHub and JavaScript guides for the full walkthrough.") == [
         "See the GitHub and JavaScript guides for the full walkthrough."
     ]
+
+
+def _passage(text: str, n: int = 0, title: str = "Handbook") -> Chunk:
+    return Chunk(id=f"p{n}", source=f"p{n}.md", title=title, text=text)
+
+
+def test_a_sentence_is_chosen_with_the_neighbour_that_names_the_answer() -> None:
+    # The question's words are in the first sentence; the answer (a name) is in the next.
+    page = _passage(
+        "Pricing is billed per seat every month. Anthropic does not offer its own embedding "
+        "model for domain-specific search. One embeddings provider that covers all of these "
+        "needs is Voyage AI. Invoices are sent by email at the start of each month."
+    )
+    other = _passage(
+        "Domain adaptation: models adapt easily to new domains with few examples.", n=1
+    )
+    result = compose(
+        "Which embeddings provider does Anthropic recommend for domain-specific models?",
+        hits(page, other),
+    )
+    assert "Voyage AI" in result.text
+    assert "Invoices" not in result.text and "Pricing" not in result.text
+    assert result.cited == (0,)  # the weakly related passage is not cited as padding
+
+
+def test_the_embedding_finds_a_sentence_that_shares_no_word_with_the_question(
+    models_dir: Path,
+) -> None:
+    from knowledge.embeddings import make_embedder
+
+    embedder = make_embedder("onnx-minilm", models_dir)
+    assert embedder is not None
+    page = _passage(
+        "Our office plants are watered on Fridays. Staff may work from home two days a week, "
+        "with their manager's agreement. The car park closes at nine in the evening."
+    )
+    question = "What is the remote work policy for employees?"
+    with_meaning = compose(question, hits(page), embed=embedder.embed_documents)
+    assert "work from home two days a week" in with_meaning.text
+    assert "plants" not in with_meaning.text and "car park" not in with_meaning.text

@@ -22,11 +22,24 @@ def test_exact_and_near_copies_are_dropped_overlapping_neighbours_kept() -> None
     near_copy = base.replace("word7 ", "changed ")
     neighbour = " ".join(f"word{i}" for i in range(100, 220))  # overlaps 20 words
     items = [
-        ("a", base),
-        ("b", base.upper() + "  "),  # same text, different case and spacing
-        ("c", near_copy),
-        ("d", neighbour),
-        ("e", "something else entirely"),
+        ("a", base, "page"),
+        ("b", base.upper() + "  ", "page"),  # same text, different case and spacing
+        ("c", near_copy, "page"),
+        ("d", neighbour, "page"),
+        ("e", "something else entirely", "page"),
     ]
     assert drop_near_duplicates(items, limit=10) == ["a", "d", "e"]
     assert drop_near_duplicates(items, limit=2) == ["a", "d"]
+
+
+def test_a_page_is_never_dropped_for_boilerplate_another_page_carries() -> None:
+    footer = " ".join(f"footer{i}" for i in range(100))  # "Was this article helpful? …"
+    items = [
+        ("refunds:0", "Refunds take five days. " + footer, "refunds.md"),
+        ("invoices:0", "Invoices are sent monthly. " + footer, "invoices.md"),
+        ("invoices:1", "Invoices are sent monthly. " + footer, "invoices.md"),  # same page
+        ("shared:0", footer, "shared.md"),
+        ("shared-copy:0", footer, "other.md"),
+    ]
+    kept = drop_near_duplicates(items, limit=10)
+    assert kept == ["refunds:0", "invoices:0", "shared:0", "shared-copy:0"]

@@ -16,7 +16,6 @@ import pytest
 from knowledge.config import KnowledgeConfig
 from knowledge.embeddings import make_embedder
 from knowledge.index import BATCH, EmbeddingMismatchError, KnowledgeBase, Upload
-from knowledge.store import ChunkStore
 
 HANDBOOK = {
     "tokens.md": "# API tokens\n\nRotate the Slack bot token every ninety days. Revoke the "
@@ -63,9 +62,8 @@ def lexical_kb(data_dir: Path, **kw: object) -> KnowledgeBase:
 
 
 def stored_chunk_count(kb: KnowledgeBase) -> int:
-    store = ChunkStore(kb._store.client)
-    state = store.state()
-    return store.collection(state.collection).count() if state else 0
+    state = kb._store.state()
+    return kb._store.count(state.collection) if state else 0
 
 
 def test_add_search_list_stats(tmp_path: Path) -> None:
@@ -163,6 +161,22 @@ def test_near_duplicate_copies_are_not_returned_twice(tmp_path: Path) -> None:
     assert sum(Path(h.chunk.source).name.startswith("tokens") for h in hits) == 1
 
 
+def test_pages_that_share_a_footer_are_both_found(tmp_path: Path) -> None:
+    # Help-desk articles: one short answer each, then the same long footer.
+    footer = "Related articles: " + ", ".join(f"help guide {i}" for i in range(60)) + "."
+    corpus = write_corpus(
+        tmp_path / "docs",
+        {
+            "refunds.md": f"# Refunds\n\nA refund reaches your card in five days. {footer}\n",
+            "exchanges.md": f"# Exchanges\n\nAn exchange ships in five days. {footer}\n",
+        },
+    )
+    kb = lexical_kb(tmp_path / "data")
+    kb.add([corpus])
+    hits = kb.search("how many days for a refund or an exchange", k=5)
+    assert {Path(h.chunk.source).name for h in hits} == {"refunds.md", "exchanges.md"}
+
+
 def test_second_process_sees_adds_and_removes_without_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     writer, reader = lexical_kb(data), lexical_kb(data)
@@ -216,7 +230,7 @@ def test_crash_midway_leaves_old_version_then_next_add_cleans_up(tmp_path: Path)
     report = kb.add([doc])
     assert [Path(s).name for s in report.updated] == ["big.md"]
     assert kb.stats().chunks == stored_chunk_count(kb) > 2 * BATCH  # no orphans
-    assert not ChunkStore(kb._store.client).pending()
+    assert not kb._store.pending()
 
 
 def test_embedding_mismatch_is_refused_until_reindex(tmp_path: Path) -> None:
@@ -315,3 +329,75 @@ def test_big_indexes_rebuild_bm25_in_the_background(tmp_path: Path) -> None:
     while not reader.search("esperanto") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert reader.search("esperanto")[0].chunk.source == "faq.md"
+
+
+def test_crash_between_commit_and_version_bump_keeps_readers_consistent(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    doc = tmp_path / "guide.md"
+    doc.write_text("# Guide\n\nThe original guide mentions walruses.\n")
+    lexical_kb(data).add([doc])
+    reader = lexical_kb(data)
+    assert reader.search("walruses")  # the reader has loaded this version
+
+    doc.write_text("# Guide\n\nThe new guide mentions penguins.\n")
+    # A real crash right after the commit point, before the version stamp moves.
+    script = textwrap.dedent(f"""
+        import os
+        from knowledge.config import KnowledgeConfig
+        from knowledge.index import KnowledgeBase
+        from knowledge.store import ChunkStore
+        ChunkStore.write_state = lambda *a, **k: os._exit(17)
+        config = KnowledgeConfig(data_dir={str(data)!r}, embeddings="none")
+        KnowledgeBase(config).add([{str(doc)!r}])
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert result.returncode == 17, result.stderr.decode()[-2000:]
+
+    # The reader still follows the old version, whose chunks are all still there.
+    hits = reader.search("guide mentions", k=5)
+    assert [h.chunk.text for h in hits] and all("walruses" in h.chunk.text for h in hits)
+    # The next writer sweeps the crashed one (its process is gone): the replaced generation
+    # goes, the version moves, and every reader sees the committed document, once.
+    lexical_kb(data).add([Upload("note.md", b"# Note\n\nA note.\n")])
+    hits = reader.search("guide mentions", k=5)
+    guide = [h.chunk.text for h in hits if h.chunk.title == "Guide"]
+    assert len(guide) == 1 and "penguins" in guide[0] and "walruses" not in guide[0]
+    assert reader.stats().chunks == stored_chunk_count(reader)
+    assert not reader._store.pending()
+
+
+def test_an_add_running_across_a_reindex_is_told_to_add_again(tmp_path: Path) -> None:
+    class Parking(CountingEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.entered, self.release = threading.Event(), threading.Event()
+
+        def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+            if self.calls == 1:  # the first batch is written by the time the second embeds
+                self.entered.set()
+                assert self.release.wait(timeout=60)
+            return super().embed_documents(texts)
+
+    data = tmp_path / "data"
+    config = KnowledgeConfig(data_dir=data, chunk_size=100, chunk_overlap=0)
+    KnowledgeBase(config, embedder=CountingEmbedder()).add(
+        [write_corpus(tmp_path / "docs", HANDBOOK)]
+    )
+    doc = tmp_path / "big.md"
+    paragraphs = (f"Paragraph {i} about penguins, number {i}." for i in range(1000))
+    doc.write_text("# Guide\n\n" + "\n\n".join(paragraphs))
+    adder = KnowledgeBase(config, embedder=Parking())
+    reports = []
+    adding = threading.Thread(target=lambda: reports.append(adder.add([doc])))
+    adding.start()
+    try:
+        assert adder._vectors.embedder.entered.wait(timeout=60)
+        assert KnowledgeBase(config, embedder=CountingEmbedder()).reindex() > 0
+    finally:
+        adder._vectors.embedder.release.set()
+        adding.join(timeout=60)
+    (report,) = reports
+    assert not report.added and "reindexed while this add ran" in report.skipped[0].reason
+    kb = KnowledgeBase(config, embedder=CountingEmbedder())
+    assert kb.stats().chunks == stored_chunk_count(kb) and kb.stats().documents == 3
+    assert not kb._store.pending()

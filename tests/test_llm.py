@@ -18,7 +18,7 @@ from knowledge.answer import (
     TextDelta,
 )
 from knowledge.llm import NO_ANSWER, LLMConfig, LLMError, create_chat_model
-from knowledge.models import Hit
+from knowledge.models import Chunk, Hit
 from tests.fakes.openai_server import API_KEY, FakeOpenAI, Reply
 from tests.fakes.server import serve
 from tests.knowledge_hits import SAMPLE, StaticRetriever, hits, sections
@@ -259,3 +259,39 @@ async def test_done_event_is_last(fake: FakeOpenAI, passages: list[Hit]) -> None
     events = [e async for e in a.stream("How do I add documents?")]
     assert isinstance(events[-1], AnswerDone)
     assert all(isinstance(e, TextDelta) for e in events[:-1])
+
+
+async def test_the_model_reads_the_passages_the_selection_ranks_best(fake: FakeOpenAI) -> None:
+    # Ten retrieved passages; the two that answer are ranked 6th and 9th by the retriever.
+    loading = sections(SAMPLE / "loading-knowledge.md")
+    filler = [
+        Chunk(
+            id=f"f{i}",
+            source=f"f{i}.md",
+            title=f"Notice {i}",
+            text=f"Office notice {i}: "
+            "the kitchen closes early on Fridays and the lifts are serviced monthly.",
+        )
+        for i in range(8)
+    ]
+    found = hits(
+        *filler[:5],
+        loading["Add documents from the command line"],
+        *filler[5:7],
+        loading["Add documents from Slack"],
+        filler[7],
+    )
+    # Kept in retrieval order: three notices, then the two answering passages as [4], [5].
+    fake.replies.append(Reply(text="Run `avatarbot knowledge add` [4]."))
+    a, retriever = answerer(fake, found)
+    _, answer = await run(a, "How do I add documents from Slack or the command line?")
+    assert retriever.queries  # asked once, for twice the passages it hands on
+    prompt = fake.requests[0]["messages"][-1]["content"]
+    # Both answering passages reach the model; the model still sees five passages.
+    assert "Add documents from the command line" in prompt
+    assert "Add documents from Slack" in prompt
+    assert prompt.count("Office notice") == 3
+    assert prompt.index("Office notice 2") < prompt.index("[4] ") < prompt.index("[5] ")
+    assert [(s.number, s.section) for s in answer.sources] == [
+        (4, "Add documents from the command line")
+    ]

@@ -27,7 +27,7 @@ def _validate_settings() -> None:
 
 app.add_typer(knowledge.app, name="knowledge", help="Load, list, remove and search documents.")
 app.add_typer(heygen.app, name="heygen", help="HeyGen catalog and test renders.")
-app.add_typer(evaluate.app, name="eval", help="Measure retrieval quality.")
+app.add_typer(evaluate.app, name="eval", help="Measure retrieval and answer quality.")
 app.command("ask")(ask.ask)
 app.command("serve")(serve.serve)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -12,9 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from bot.cli.output import console, err_console, fail, settings
+from knowledge.answer_eval import AnswerReport, run_answer_eval
 from knowledge.embeddings import EmbeddingError
 from knowledge.evaluation import EvalReport, EvalSetError, run_retrieval_eval
 from knowledge.index import KnowledgeError
+from knowledge.llm import LLMError
 from knowledge.store import StoreError
 
 app = typer.Typer(no_args_is_help=True)
@@ -28,6 +31,48 @@ def retrieval(
 ) -> None:
     """Index DIR/corpus into a throw-away knowledge base and score DIR/questions.jsonl."""
     config = settings().knowledge_config()
+    bar, on_progress = _progress()
+    try:
+        with bar:
+            report = run_retrieval_eval(folder, config, k=k, progress=on_progress)
+    except (EvalSetError, KnowledgeError, EmbeddingError, StoreError) as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(report.summary()))
+        return
+    _print(report)
+
+
+@app.command()
+def answers(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="Holds corpus/, questions.jsonl")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Answer only the first N questions.")
+    ] = None,
+) -> None:
+    """Answer DIR/questions.jsonl (rows with an `answer`) as the bot would and score the
+    answers against the references, beside a lead baseline from the same retrieval."""
+    s = settings()
+    bar, on_progress = _progress()
+    try:
+        with bar:
+            report, _ = run_answer_eval(
+                folder,
+                s.knowledge_config(),
+                s.answer_config(),
+                limit=limit,
+                progress=on_progress,
+            )
+    except (EvalSetError, KnowledgeError, EmbeddingError, StoreError, LLMError) as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(report.summary()))
+        return
+    _print_answers(report)
+
+
+def _progress() -> tuple[Progress, Callable[[str, int, int], None]]:
     # Progress goes to stderr so `--json` keeps stdout to exactly one object.
     bar = Progress(
         TextColumn("[bold]{task.description}[/]"),
@@ -44,15 +89,27 @@ def retrieval(
             tasks[stage] = bar.add_task(stage, total=total)
         bar.update(tasks[stage], completed=done, total=total)
 
-    try:
-        with bar:
-            report = run_retrieval_eval(folder, config, k=k, progress=on_progress)
-    except (EvalSetError, KnowledgeError, EmbeddingError, StoreError) as exc:
-        fail(str(exc))
-    if as_json:
-        print(json.dumps(report.summary()))
-        return
-    _print(report)
+    return bar, on_progress
+
+
+def _print_answers(report: AnswerReport) -> None:
+    table = Table(title=f"{report.questions} answers ({report.path}) vs the lead baseline")
+    for column in ("", "recall", "precision", "words"):
+        table.add_column(column, justify="left" if not column else "right")
+    table.add_row(
+        report.path, f"{report.recall:.3f}", f"{report.precision:.3f}", f"{report.words:.1f}"
+    )
+    table.add_row(
+        "lead baseline (same length)",
+        f"{report.baseline_recall:.3f}",
+        f"{report.baseline_precision:.3f}",
+        f"{report.baseline_words:.1f}",
+    )
+    console.print(table)
+    console.print(
+        f"gold source cited {report.gold_cited:.2f}   grounded {report.grounded:.2f}\n"
+        f"answer latency p50 {report.p50_ms:.1f} ms   p95 {report.p95_ms:.1f} ms"
+    )
 
 
 def _print(report: EvalReport) -> None:

@@ -1,0 +1,1 @@
+"""Ingest: documents in, chunks written with the crash-safe write protocol (`writer`)."""

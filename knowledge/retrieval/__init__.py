@@ -1,0 +1,1 @@
+"""Retrieval: the embedding in use (`vectors`) and hybrid search (`search`)."""
