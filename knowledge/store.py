@@ -175,12 +175,16 @@ class ChunkStore:
     # --- state -------------------------------------------------------------------------
 
     def state(self) -> State | None:
-        with self._call() as client:
-            got = self._meta(client).get(ids=[STATE_ID], include=["metadatas"])
-        if not got["ids"]:
-            return None
-        m = got["metadatas"][0]
-        return State(str(m["version"]), str(m["collection"]), str(m["embedding"]))
+        for _ in range(5):
+            with self._call() as client:
+                got = self._meta(client).get(ids=[STATE_ID], include=["metadatas"])
+            if not got["ids"]:
+                return None
+            m = got["metadatas"][0]
+            if m:  # None while a server is mid-way through replacing the record: read again
+                return State(str(m["version"]), str(m["collection"]), str(m["embedding"]))
+            time.sleep(0.01)
+        raise StoreError(self.where, "the state record keeps coming back empty")
 
     def write_state(self, collection: str, embedding: str) -> State:
         state = State(uuid.uuid4().hex, collection, embedding)
@@ -333,7 +337,8 @@ class ChunkStore:
                 got = self._meta(client).get(
                     where=where, include=["metadatas"], limit=PAGE, offset=offset
                 )
-            out.extend(got["metadatas"])
+            # A record being deleted while a server reads it can come back without metadata.
+            out.extend(m for m in got["metadatas"] if m)
             if len(got["ids"]) < PAGE:
                 return out
             offset += PAGE

@@ -4,6 +4,7 @@ OS process (importable by module name, returns plain data)."""
 from __future__ import annotations
 
 import time
+import traceback
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,7 +84,8 @@ def searcher(data_dir: str, port: int | None, stop_file: str) -> dict[str, Any]:
             kb.search("which code word mentions penguins and walruses?", k=5)
             kb.search("tokens", k=3, datasources=["default"])
         except Exception as exc:  # counted: the test asserts there were none
-            errors.append(f"{type(exc).__name__}: {exc}")
+            where = traceback.extract_tb(exc.__traceback__)[-3:]
+            errors.append(f"{type(exc).__name__}: {exc} at {traceback.format_list(where)}")
         searches += 2
         time.sleep(0.01)  # a busy bot, not a spin loop
     return {"searches": searches, "errors": errors[:5], "failed": len(errors)}

@@ -71,9 +71,7 @@ def test_two_writers_and_a_searcher_share_the_embedded_store(tmp_path: Path) -> 
 
 
 @pytest.mark.chroma_server
-def test_two_writers_and_a_searcher_share_a_chroma_server(
-    tmp_path: Path, chroma_port: int
-) -> None:
+def test_two_writers_and_a_searcher_share_a_chroma_server(tmp_path: Path, chroma_port: int) -> None:
     own = run_writers_beside_a_searcher(tmp_path, tmp_path / "a", chroma_port)
     kb = kb_workers.open_kb(tmp_path / "b", chroma_port)
     assert_consistent(kb, own)

@@ -58,9 +58,7 @@ class AddReport:
         return bool(self.added or self.updated or self.unchanged)
 
 
-REINDEXED = (
-    "the knowledge base was reindexed while this add ran; run the add again to index it"
-)
+REINDEXED = "the knowledge base was reindexed while this add ran; run the add again to index it"
 LEASE_LOST = (
     "its write lease ran out (the process was paused longer than the lease) and another "
     "writer cleared it; run the add again"

@@ -29,7 +29,7 @@ from knowledge.models import Hit
 from knowledge.retrieval.query import lexical_query
 from knowledge.retrieval.rerank import POOL, make_reranker, rerank
 from knowledge.retrieval.vectors import Vectors
-from knowledge.store import ChunkStore, State, chunk_from_record
+from knowledge.store import ChunkStore, State, StoreError, chunk_from_record
 
 # Fusion weights: equal, the textbook RRF choice; see README for the eval that checks it.
 WEIGHTS = {"dense": 1.0, "lexical": 1.0}
@@ -60,6 +60,18 @@ class Searcher:
 
     def search(self, query: str, k: int = 5, datasources: Sequence[str] | None = None) -> list[Hit]:
         """Top-k chunks for `query`, dense and lexical fused, near-duplicates removed."""
+        try:
+            return self._search(query, k, datasources)
+        except StoreError:
+            # A reindex in another process may have dropped the collection this search had
+            # just looked up: follow the switch once rather than fail the question.
+            used = self.loaded.collection if self.loaded else None
+            state = self._store.state()
+            if state is None or state.collection == used:
+                raise
+            return self._search(query, k, datasources)
+
+    def _search(self, query: str, k: int, datasources: Sequence[str] | None) -> list[Hit]:
         query = query.strip()
         if not query or k <= 0 or (datasources is not None and not datasources):
             return []
@@ -109,7 +121,7 @@ class Searcher:
                 got["distances"][0],
                 strict=True,
             ):
-                if generations.get(meta["doc"]) != meta["gen"]:
+                if not meta or generations.get(meta.get("doc")) != meta.get("gen"):
                     continue  # written by a crashed or still-running add: not committed
                 rankings["dense"].append(cid)
                 records[cid] = (text, meta)
@@ -118,7 +130,7 @@ class Searcher:
             rows = lexical_rows.result()
             for i, cid in enumerate(rows["ids"]):
                 meta = rows["metadatas"][i]
-                if generations.get(meta["doc"]) != meta["gen"]:
+                if not meta or generations.get(meta.get("doc")) != meta.get("gen"):
                     continue  # a BM25 index a version behind may name replaced chunks
                 records.setdefault(cid, (rows["documents"][i], meta))
                 if query_vector is not None and cid not in dense_scores:
@@ -234,7 +246,7 @@ class Searcher:
         sources: list[str] = []
         for row in self._store.iter_chunks(state.collection):
             meta = row["metadatas"]
-            if generations.get(meta["doc"]) == meta["gen"]:
+            if meta and generations.get(meta.get("doc")) == meta.get("gen"):
                 ids.append(row["id"])
                 texts.append(index_text(chunk_from_record(row)))
                 sources.append(meta["datasource"])
