@@ -27,7 +27,7 @@ import hashlib
 import random
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +45,7 @@ STATE_ID = "__state__"
 WRITER_ID = "__writer__"
 _ONE = [1.0]  # the constant vector meta records carry
 PAGE = 2000
+_TRANSIENT = ("Error finding id", "Nothing found on disk")
 
 
 class StoreError(Exception):
@@ -369,27 +370,37 @@ class ChunkStore:
                 self._col(client, collection).delete(where={"gen": {"$in": gens}})
 
     def get_chunks(self, collection: str, ids: Sequence[str], include: list[str]) -> dict[str, Any]:
-        with self._call() as client:
-            return self._col(client, collection).get(ids=list(ids), include=include)
+        return self._read(
+            lambda client: self._col(client, collection).get(ids=list(ids), include=include)
+        )
 
     def query_chunks(
         self, collection: str, vector: Any, n: int, where: dict[str, Any] | None
     ) -> dict[str, Any]:
+        def query(client: Any) -> dict[str, Any]:
+            return self._col(client, collection).query(
+                query_embeddings=[vector],
+                n_results=n,
+                where=where,
+                include=["documents", "metadatas", "distances"],
+            )
+
+        return self._read(query)
+
+    def _read(self, read: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        """A read, retried a few times on Chroma's transient internal errors: a server
+        answers "Error finding id" when a query meets a concurrent delete, and "Nothing
+        found on disk" before another client's first writes to a collection are
+        materialised (chroma-core/chroma#4212); both pass in moments."""
         for attempt in range(5):
             try:
                 with self._call() as client:
-                    return self._col(client, collection).query(
-                        query_embeddings=[vector],
-                        n_results=n,
-                        where=where,
-                        include=["documents", "metadatas", "distances"],
-                    )
+                    return read(client)
             except StoreError as exc:
-                # Chroma answers this while another client's first writes to a collection
-                # are not yet materialised (chroma-core/chroma#4212); it passes in moments.
-                if "Nothing found on disk" not in exc.reason or attempt == 4:
+                transient = any(t in exc.reason for t in _TRANSIENT)
+                if not transient or attempt == 4:
                     raise
-                time.sleep(0.05 * 2**attempt)
+                time.sleep(0.02 * 2**attempt)
         raise AssertionError("unreachable")
 
     def count(self, collection: str) -> int:
