@@ -150,6 +150,8 @@ async def test_replay_speaks_an_answer_again(store, clock, tmp_path) -> None:
         key = stack.delivery.scope_key(scope())
         assert await stack.delivery.live.replay(key, "a1") == 2
         assert fake.spoken(sid) == ["Alpha.", "Beta.", "Alpha.", "Beta."]
+        assert await stack.delivery.live.replay(key, "a1") == 2  # not the replay's copy too
+        assert fake.spoken(sid)[4:] == ["Alpha.", "Beta."]
 
 
 async def test_a_session_gone_mid_answer_recovers_behind_the_same_link(

@@ -280,13 +280,12 @@ class LiveSessions:
 
     async def replay(self, scope: str, answer_id: str) -> int:
         """Queue an answer's sentences again (the page's replay button)."""
-        seen: dict[int, str] = {}
-        for item in await self.store.answer_speech(answer_id):
-            if item.scope == scope:
-                seen.setdefault(item.seq, item.text)
-        if not seen:
+        # A replay appends the sentences again (seq goes on): each text once, in order, or
+        # the next replay would say everything twice.
+        items = await self.store.answer_speech(answer_id)
+        texts = list(dict.fromkeys(i.text for i in items if i.scope == scope))
+        if not texts:
             return 0
-        texts = [seen[k] for k in sorted(seen)]
 
         async def again() -> AsyncIterator[str]:
             for text in texts:

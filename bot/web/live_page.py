@@ -248,10 +248,8 @@ def entry_json(item: ScopeAnswer) -> dict[str, Any]:
 
 async def answer_json(delivery: Any, scope: str, answer_id: str) -> dict[str, Any]:
     """The entry for an answer just announced on the bus (read from the store)."""
-    sentences: list[str] = []
-    for i in await delivery.store.answer_speech(answer_id):
-        if i.scope == scope and i.text not in sentences:
-            sentences.append(i.text)
+    items = await delivery.store.answer_speech(answer_id)
+    sentences = list(dict.fromkeys(i.text for i in items if i.scope == scope))
     record = await delivery.store.get_answer(answer_id)
     return entry_json(ScopeAnswer(answer_id=answer_id, answer=record, sentences=sentences))
 
