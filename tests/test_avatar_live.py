@@ -6,6 +6,7 @@ viewer-page publisher is covered in test_live_page.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, LiveScope
 from bot.avatar.live_sessions import SERVER
+from bot.store.base import AnswerRecord
 from tests.avatar_stack import Stack, avatar_stack
 from tests.avatar_state import sql_state, state_clock
 from tests.fakes.clock import FakeClock
@@ -148,6 +150,8 @@ async def test_replay_speaks_an_answer_again(store, clock, tmp_path) -> None:
         key = stack.delivery.scope_key(scope())
         assert await stack.delivery.live.replay(key, "a1") == 2
         assert fake.spoken(sid) == ["Alpha.", "Beta.", "Alpha.", "Beta."]
+        assert await stack.delivery.live.replay(key, "a1") == 2  # not the replay's copy too
+        assert fake.spoken(sid)[4:] == ["Alpha.", "Beta."]
 
 
 async def test_a_session_gone_mid_answer_recovers_behind_the_same_link(
@@ -281,6 +285,61 @@ async def test_two_replicas_speak_each_sentence_once(store, clock, tmp_path) -> 
         await b.delivery.live.pump(b.delivery.scope_key(scope()))
         assert fake.spoken(sid).count("One.") == 1 and fake.spoken(sid)[-1] == "Three."
         assert len(fake.sessions) == 1
+
+
+async def first_event(url: str) -> tuple[str, dict]:
+    """The first server-sent event a viewer page receives from `url`."""
+    fields: dict[str, str] = {}
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        assert resp.status == 200
+        while (line := (await resp.content.readline()).decode().rstrip("\n")) or not fields:
+            if line and not line.startswith(":"):
+                name, _, value = line.partition(": ")
+                fields[name] = value
+    return fields["event"], json.loads(fields["data"])
+
+
+async def test_a_replica_that_started_later_shows_the_whole_transcript(
+    store, clock, tmp_path
+) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    await store.save_answer(
+        AnswerRecord(
+            id="a1",
+            question="How do I add documents?",
+            text="Run add [1].",
+            spoken="Run add.",
+            channel="C1",
+            sources=[{"number": 1, "title": "Handbook", "link": "https://docs.example.com/add"}],
+        )
+    )
+    async with live_stack(fake, store, clock, tmp_path, owner="replica-a") as a:
+        await a.delivery.speak(scope(), "a1", said("Run add."))
+        await a.delivery.speak(scope(), "a2", said("Still being said."))  # not saved yet
+        link = await a.delivery.live_link(scope())
+        # replica B: its own process state, the same database file, started afterwards
+        async with (
+            sql_state(tmp_path / "state.db", clock) as store_b,
+            live_stack(fake, store_b, clock, tmp_path / "b", owner="replica-b") as b,
+        ):
+            token = link.rsplit("/", 1)[-1]
+            event, data = await first_event(f"{b.web_url}/live/{token}/events")
+            # a1 was interrupted unspoken (nobody watched): its replay button still works there
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(f"{b.web_url}/live/{token}/replay/a1") as resp,
+            ):
+                assert resp.status == 200 and (await resp.json()) == {"queued": 1}
+    assert event == "snapshot"
+    assert data["answers"] == [
+        {
+            "answer_id": "a1",
+            "question": "How do I add documents?",
+            "text": "Run add.",
+            "sources": [{"title": "Handbook", "link": "https://docs.example.com/add"}],
+        },
+        {"answer_id": "a2", "question": "", "text": "Still being said.", "sources": []},
+    ]
 
 
 async def test_streaming_v1_speaks_over_rest(store, clock, tmp_path) -> None:

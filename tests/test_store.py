@@ -16,6 +16,7 @@ from bot.store import (
     VideoJobRecord,
     VideoJobState,
 )
+from bot.store.base import DROPPED
 from bot.store.sealing import Sealer
 from tests.fakes.clock import FakeClock
 
@@ -243,8 +244,42 @@ async def test_speech_queue(any_store: SqlStore) -> None:
     await any_store.enqueue_speech("s1", "a2", ["New."])
     assert await any_store.drop_pending_speech("s1", except_answer="a2") == 2
     assert [i.text for i in await any_store.pending_speech("s1")] == ["New."]
-    replay = await any_store.answer_speech("a1")
-    assert [(i.text, i.publisher) for i in replay] == [("One.", "viewer-1")]
+    replay = await any_store.answer_speech("a1")  # the unspoken ones are kept for a replay
+    assert [(i.text, i.publisher) for i in replay] == [
+        ("One.", "viewer-1"),
+        ("Two.", DROPPED),
+        ("Three.", DROPPED),
+    ]
+    assert not await any_store.claim_speech(replay[1].id, "viewer-1")  # out of the queue
+
+
+async def test_scope_transcript_is_read_from_the_store(any_store: SqlStore) -> None:
+    await any_store.save_answer(answer("a1"))
+    await any_store.enqueue_speech("s1", "a1", ["One.", "Two."])
+    await any_store.enqueue_speech("s1", "a2", ["Three."])  # being spoken, not saved yet
+    await any_store.enqueue_speech("s2", "a3", ["Elsewhere."])
+    got = await any_store.scope_answers("s1")
+    assert [(a.answer_id, a.sentences) for a in got] == [
+        ("a1", ["One.", "Two."]),
+        ("a2", ["Three."]),
+    ]
+    assert got[0].answer is not None and got[0].answer.question == "How do I add documents?"
+    assert got[0].answer.sources == [{"title": "Guide", "url": "https://example.org/guide"}]
+    assert got[1].answer is None
+
+    # a replay queues a1 again: it is now the newest, its sentences still said once each
+    await any_store.enqueue_speech("s1", "a1", ["One.", "Two."])
+    assert [a.answer_id for a in await any_store.scope_answers("s1")] == ["a2", "a1"]
+    assert [a.answer_id for a in await any_store.scope_answers("s1", limit=1)] == ["a1"]
+    assert (await any_store.scope_answers("s1"))[-1].sentences == ["One.", "Two."]
+    assert await any_store.scope_answers("unknown") == []
+
+    # only the newest `limit` answers, oldest of them first
+    for n in range(25):
+        await any_store.enqueue_speech("s3", f"b{n:02}", [f"Answer {n}."])
+    assert [a.answer_id for a in await any_store.scope_answers("s3")] == [
+        f"b{n:02}" for n in range(5, 25)
+    ]
 
 
 async def test_usage_counters_add_up(any_store: SqlStore) -> None:

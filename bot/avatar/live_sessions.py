@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 60.0
 VIEWER_FRESH_SECONDS = 45.0  # a page heartbeats every 15 s; three missed = gone
 RENEW_MARGIN_SECONDS = 60.0
-MAX_TRANSCRIPT = 50
 SERVER = "server"
 VIEWER = "viewer"
 
@@ -102,9 +101,6 @@ class LiveSessions:
         self._activity: dict[str, float] = {}
         self._keepalive_at: dict[str, float] = {}
         self._billed_at: dict[str, float] = {}
-        # Answers seen per scope, newest last, for a page's transcript snapshot. Kept from
-        # the bus because the store has no "answers of a scope" query (see the report).
-        self._answers: dict[str, list[str]] = defaultdict(list)
         # Scope -> its live session as last seen here: saves a store read per sentence.
         # Dropped when this replica closes or replaces it, or hears another replica did.
         self._known: dict[str, LiveSession] = {}
@@ -136,22 +132,13 @@ class LiveSessions:
     async def _on_event(self, event: dict[str, Any]) -> None:
         scope = event.get("scope", "")
         kind = event.get("kind")
-        if kind == "answer":
-            answers = self._answers[scope]
-            if event["answer_id"] in answers:
-                answers.remove(event["answer_id"])
-            answers.append(event["answer_id"])
-            del answers[:-MAX_TRANSCRIPT]
-        elif kind == "viewer":
+        if kind == "viewer":
             self._viewer_seen[scope] = max(self._viewer_seen.get(scope, 0.0), event["at"])
             await self.pump(scope)
         elif kind == "speech" and event.get("origin") != self.owner:
             await self.pump(scope)
         elif kind in ("session", "ended") and event.get("origin") != self.owner:
             self._known.pop(scope, None)
-
-    def recent_answers(self, scope: str) -> list[str]:
-        return list(self._answers.get(scope, ()))
 
     # --- sessions -------------------------------------------------------------------------
 
@@ -293,13 +280,12 @@ class LiveSessions:
 
     async def replay(self, scope: str, answer_id: str) -> int:
         """Queue an answer's sentences again (the page's replay button)."""
-        seen: dict[int, str] = {}
-        for item in await self.store.answer_speech(answer_id):
-            if item.scope == scope:
-                seen.setdefault(item.seq, item.text)
-        if not seen:
+        # A replay appends the sentences again (seq goes on): each text once, in order, or
+        # the next replay would say everything twice.
+        items = await self.store.answer_speech(answer_id)
+        texts = list(dict.fromkeys(i.text for i in items if i.scope == scope))
+        if not texts:
             return 0
-        texts = [seen[k] for k in sorted(seen)]
 
         async def again() -> AsyncIterator[str]:
             for text in texts:

@@ -137,7 +137,20 @@ class SpeechItem(BaseModel):
     text: str
     created_at: float
     published_at: float | None = None
-    publisher: str | None = None  # who published it (replica id or viewer connection id)
+    # Who published it (replica id or viewer connection id); DROPPED when a newer answer
+    # interrupted it before it was spoken (published_at is then when it was dropped).
+    publisher: str | None = None
+
+
+DROPPED = "(dropped)"
+
+
+class ScopeAnswer(BaseModel):
+    """One entry of a live scope's transcript, read from the shared store by any replica."""
+
+    answer_id: str
+    answer: AnswerRecord | None = None  # None until the chat surface saved it (mid-answer)
+    sentences: list[str] = Field(default_factory=list)  # spoken in the scope, in order, once
 
 
 # --- messages between replicas --------------------------------------------------------------
@@ -260,10 +273,16 @@ class Store(Protocol):
         """Mark published by `publisher`; True for exactly one caller."""
 
     async def drop_pending_speech(self, scope: str, except_answer: str | None = None) -> int:
-        """A new question interrupts the previous answer: its unpublished sentences go."""
+        """A new question interrupts the previous answer: its unpublished sentences leave the
+        queue (kept, marked DROPPED, for the transcript and replays); returns how many."""
 
     async def answer_speech(self, answer_id: str) -> list[SpeechItem]:
         """All of an answer's sentences (replay)."""
+
+    async def scope_answers(self, scope: str, limit: int = 20) -> list[ScopeAnswer]:
+        """The scope's transcript: the `limit` answers with speech in the scope most recently
+        queued (a replay counts), oldest first, each with its saved record when there is one
+        (interrupted answers included)."""
 
     # messages between replicas (PostgreSQL LISTEN/NOTIFY; polling on SQLite)
     async def notify(self, channel: str, payload: dict[str, Any]) -> None: ...

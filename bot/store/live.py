@@ -9,14 +9,18 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.store.base import (
+    DROPPED,
+    AnswerRecord,
     LeaseLost,
     LiveLink,
     LiveSessionRecord,
+    ScopeAnswer,
     SpeechItem,
     StoreError,
 )
 from bot.store.engine import SqlEngine
 from bot.store.schema import (
+    answers,
     live_links,
     live_sessions,
     speech_items,
@@ -223,8 +227,12 @@ class LiveTables(SqlEngine):
             return result.rowcount == 1
 
     async def drop_pending_speech(self, scope: str, except_answer: str | None = None) -> int:
-        stmt = sa.delete(speech_items).where(
-            speech_items.c.scope == scope, speech_items.c.published_at.is_(None)
+        # Marked, not deleted: the interrupted answer stays in the scope's transcript and can
+        # be replayed; marked rows are out of the queue and can never be claimed.
+        stmt = (
+            sa.update(speech_items)
+            .where(speech_items.c.scope == scope, speech_items.c.published_at.is_(None))
+            .values(published_at=self._clock(), publisher=DROPPED)
         )
         if except_answer is not None:
             stmt = stmt.where(speech_items.c.answer_id != except_answer)
@@ -233,6 +241,37 @@ class LiveTables(SqlEngine):
 
     async def answer_speech(self, answer_id: str) -> list[SpeechItem]:
         return await self._speech(speech_items.c.answer_id == answer_id, speech_items.c.seq)
+
+    async def scope_answers(self, scope: str, limit: int = 20) -> list[ScopeAnswer]:
+        # Newest by the last sentence queued (ids only grow), so a replay moves an answer to
+        # the end as the page shows it; ix_speech_scope_answer answers the GROUP BY alone.
+        last = sa.func.max(speech_items.c.id).label("last")
+        async with self._read() as c:
+            recent = (
+                await c.execute(
+                    sa.select(speech_items.c.answer_id, last)
+                    .where(speech_items.c.scope == scope)
+                    .group_by(speech_items.c.answer_id)
+                    .order_by(last.desc())
+                    .limit(limit)
+                )
+            ).all()
+            ids = [r.answer_id for r in reversed(recent)]
+            if not ids:
+                return []
+            records = {
+                r.id: AnswerRecord.model_validate(r._asdict())
+                for r in await c.execute(sa.select(answers).where(answers.c.id.in_(ids)))
+            }
+            spoken: dict[str, list[str]] = {a: [] for a in ids}
+            for r in await c.execute(
+                sa.select(speech_items.c.answer_id, speech_items.c.text)
+                .where(speech_items.c.scope == scope, speech_items.c.answer_id.in_(ids))
+                .order_by(speech_items.c.answer_id, speech_items.c.seq)
+            ):
+                if r.text not in spoken[r.answer_id]:  # a replay queues the same sentences
+                    spoken[r.answer_id].append(r.text)
+        return [ScopeAnswer(answer_id=a, answer=records.get(a), sentences=spoken[a]) for a in ids]
 
 
 def _link_fields(row: Any) -> dict[str, Any]:

@@ -139,6 +139,7 @@ speech_items = sa.Table(
     sa.Column("publisher", sa.String),
     sa.Index("ix_speech_scope", "scope", "published_at", "id"),
     sa.Index("ix_speech_answer", "answer_id", "seq"),
+    sa.Index("ix_speech_scope_answer", "scope", "answer_id", "id"),  # 0002: scope transcript
     sqlite_autoincrement=True,
 )
 

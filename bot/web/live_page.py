@@ -38,11 +38,12 @@ from aiohttp import web
 from bot.avatar.delivery import AvatarError, AvatarLimitReached
 from bot.avatar.live_sessions import item_json
 from bot.heygen.errors import HeyGenError
-from bot.store.base import LiveLink
+from bot.store.base import LiveLink, ScopeAnswer
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15.0
+TRANSCRIPT_ANSWERS = 50  # the newest answers a page opens with
 STATIC = resources.files("bot.web") / "static"
 STATIC_FILES = {
     "live.js": "application/javascript",
@@ -223,19 +224,14 @@ async def _replay(request: web.Request) -> web.Response:
 # --- server-sent events ---------------------------------------------------------------------
 
 
-async def answer_json(delivery: Any, scope: str, answer_id: str) -> dict[str, Any]:
-    """One transcript entry: the stored answer (question, text, sources) when the chat
+def entry_json(item: ScopeAnswer) -> dict[str, Any]:
+    """One transcript entry: the saved answer (question, text, sources) once the chat
     surface saved it, else the sentences the avatar speaks."""
-    record = await delivery.store.get_answer(answer_id)
-    spoken = [i.text for i in await delivery.store.answer_speech(answer_id) if i.scope == scope]
-    seen: list[str] = []
-    for text in spoken:
-        if text not in seen:
-            seen.append(text)
+    record = item.answer
     entry: dict[str, Any] = {
-        "answer_id": answer_id,
+        "answer_id": item.answer_id,
         "question": "",
-        "text": " ".join(seen),
+        "text": " ".join(item.sentences),
         "sources": [],
     }
     if record is not None:
@@ -248,6 +244,14 @@ async def answer_json(delivery: Any, scope: str, answer_id: str) -> dict[str, An
             ],
         )
     return entry
+
+
+async def answer_json(delivery: Any, scope: str, answer_id: str) -> dict[str, Any]:
+    """The entry for an answer just announced on the bus (read from the store)."""
+    items = await delivery.store.answer_speech(answer_id)
+    sentences = list(dict.fromkeys(i.text for i in items if i.scope == scope))
+    record = await delivery.store.get_answer(answer_id)
+    return entry_json(ScopeAnswer(answer_id=answer_id, answer=record, sentences=sentences))
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -273,7 +277,10 @@ async def _events(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         record = await delivery.store.get_live_session(scope)
-        answers = [await answer_json(delivery, scope, a) for a in live.recent_answers(scope)]
+        # From the shared store, not this process: a replica that started later, or never
+        # handled the question, shows the same transcript.
+        transcript = await delivery.store.scope_answers(scope, TRANSCRIPT_ANSWERS)
+        answers = [entry_json(a) for a in transcript]
         pending = [item_json(i) for i in await delivery.store.pending_speech(scope)]
         await response.write(
             _sse(
