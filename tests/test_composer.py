@@ -352,3 +352,23 @@ def test_the_embedding_finds_a_sentence_that_shares_no_word_with_the_question(
     with_meaning = compose(question, hits(page), embed=embedder.embed_documents)
     assert "work from home two days a week" in with_meaning.text
     assert "plants" not in with_meaning.text and "car park" not in with_meaning.text
+
+
+def test_once_the_question_is_answered_a_looser_sentence_is_not_added() -> None:
+    # The first sentence answers the whole question; the next is about the same key, less
+    # closely: the answer stops rather than grow.
+    page = _passage(
+        "To rotate the signing key for webhooks, open the admin console, choose Webhooks, press "
+        "Rotate signing key and paste the new key into every service that verifies the requests. "
+        "During a rotation the old signing key stays valid for a day. "
+        "Deliveries are retried three times, a minute apart, before they give up."
+    )
+    other = _passage(
+        "Invoices are sent by email at the start of each month. The admin console lists every "
+        "team member with their role. Support answers within one working day.",
+        n=1,
+    )
+    result = compose("How do I rotate the signing key for webhooks?", hits(page, other))
+    assert "Rotate signing key" in result.text
+    assert "During a rotation" not in result.text and "retried" not in result.text
+    assert result.cited == (0,)
