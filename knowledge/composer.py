@@ -114,11 +114,13 @@ _RULE = "\x01"  # stands where a table's header rule was: the row above it is th
 _REPL = re.compile(r">>>|^\s*(?:\$|\.\.\.|In \[\d+\]:)\s")
 # Doc sites put a code tab's label before the code when flattened ("Pythonprompt = …").
 _TAB = r"(?i:Python|Shell|Bash|Console|JavaScript|TypeScript|Java|Go|Ruby|JSON|YAML|cURL)?"
+_TAB_LABEL = re.compile(r"^\s*" + _TAB[:-1] + r"\s*$")
 _STATEMENT = re.compile(
     r"^\s*"
     + _TAB
     + r"(?:import\s+\w|from\s+[\w.]+\s+import\b|(?:async\s+)?def\s+\w|class\s+\w+[:(]"
-    r"|return\b|const\s|let\s|var\s|function\b|curl\s|pip\s+install|npm\s|print\(|#include)"
+    r"|return\b|const\s|let\s|var\s|function\b|curl\s|pip\s+install|npm\s|print\(|#include"
+    r"|export\s+[A-Za-z_]\w*=)"
 )
 _ASSIGNMENT = re.compile(r"^\s*" + _TAB + r"[A-Za-z_][\w.]*(?:\[[^\]]*\])?\s*[-+*/]?=(?!=)\s*\S")
 _JSON_KEY = re.compile(r"^\s*[\"'][\w.-]+[\"']\s*:")
@@ -215,7 +217,8 @@ def _lines(text: str) -> str:
         if not line.strip() or line.strip() in (_BREAK, _RULE):
             out.append(line)
             continue
-        if not line.lstrip().startswith("|") and _code_line(line):  # table rows have bars
+        # A code tab's label on its own line ("Python" above a snippet) is part of the code.
+        if _TAB_LABEL.match(line) or (not line.lstrip().startswith("|") and _code_line(line)):
             out.append(_BREAK)
             continue
         points = _glue_points(line)

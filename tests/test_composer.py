@@ -372,3 +372,18 @@ def test_once_the_question_is_answered_a_looser_sentence_is_not_added() -> None:
     assert "Rotate signing key" in result.text
     assert "During a rotation" not in result.text and "retried" not in result.text
     assert result.cited == (0,)
+
+
+def test_code_tab_labels_and_shell_exports_are_not_read_out() -> None:
+    # A flattened docs page: each snippet is preceded by its tab's label ("Python").
+    page = (
+        "To access Voyage embeddings:\n\nSign up on the website\nObtain an API key\n"
+        "Set the API key as an environment variable for convenience:\n"
+        'Pythonexport VOYAGE_API_KEY=""\nPython\nPython\n'
+        "You can run the embeddings with the official package or HTTP requests."
+    )
+    units = prose_units(page)
+    assert units == [
+        "To access Voyage embeddings: Sign up on the website. Obtain an API key.",
+        "You can run the embeddings with the official package or HTTP requests.",
+    ]
