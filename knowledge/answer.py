@@ -38,6 +38,7 @@ from knowledge.llm import (
 )
 from knowledge.llm import standalone_question as rewrite_question
 from knowledge.models import Hit
+from knowledge.recent_vectors import RecentVectors
 from knowledge.sentences import split_sentences
 from knowledge.spoken import spoken_variant
 
@@ -344,7 +345,7 @@ class _Finisher:
 def _embedding_of(retriever: Retriever) -> Embed | None:
     """The retriever's document embedding when it has one (`KnowledgeBase.embedder`)."""
     embedder = getattr(retriever, "embedder", None)
-    return embedder.embed_documents if embedder is not None else None
+    return RecentVectors(embedder) if embedder is not None else None
 
 
 def _failure_text(error: LLMError, partial: str) -> str:

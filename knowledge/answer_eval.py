@@ -118,6 +118,7 @@ class AnswerReport:
     p50_ms: float
     p95_ms: float
     path: str  # "extractive" or the model string
+    lead_words: int | None = None  # the baseline's fixed length; None: the answer's length
 
     def summary(self) -> dict[str, float | int]:
         """Exactly the documented JSON keys."""
@@ -134,7 +135,9 @@ class AnswerReport:
         }
 
 
-def summarize_answers(results: Sequence[AnswerResult], path: str) -> AnswerReport:
+def summarize_answers(
+    results: Sequence[AnswerResult], path: str, lead_words: int | None = None
+) -> AnswerReport:
     """Pure: the figures for a list of per-question results."""
     n = len(results)
     mean = lambda values: sum(values) / n  # noqa: E731
@@ -152,6 +155,7 @@ def summarize_answers(results: Sequence[AnswerResult], path: str) -> AnswerRepor
         p50_ms=percentile(latencies, 50),
         p95_ms=percentile(latencies, 95),
         path=path,
+        lead_words=lead_words,
     )
 
 
@@ -161,10 +165,13 @@ def run_answer_eval(
     answer_config: AnswerConfig,
     *,
     limit: int | None = None,
+    lead_words: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[AnswerReport, list[AnswerResult]]:
     """Index `folder/corpus` into a temporary data dir and answer every question that has a
-    reference answer (the first `limit` of them), through `Answerer.from_config`."""
+    reference answer (the first `limit` of them), through `Answerer.from_config`. The lead
+    baseline has the answer's length, or `lead_words` words when given (how long a lead must
+    be to match the answer's recall)."""
     questions = load_questions(corpus_of(folder).parent / "questions.jsonl")
     questions = [q for q in questions if q.answer.strip()]
     if not questions:
@@ -172,15 +179,16 @@ def run_answer_eval(
     questions = questions[:limit] if limit else questions
     with scratch_knowledge_base(folder, config, progress) as (kb, corpus):
         answerer = Answerer.from_config(kb, answer_config)
-        results = asyncio.run(_answer_all(answerer, questions, corpus, progress))
+        results = asyncio.run(_answer_all(answerer, questions, corpus, lead_words, progress))
     path = answer_config.llm.model if answer_config.llm else "extractive"
-    return summarize_answers(results, path), results
+    return summarize_answers(results, path, lead_words), results
 
 
 async def _answer_all(
     answerer: Answerer,
     questions: Sequence[Question],
     corpus: Path,
+    lead_words: int | None,
     progress: Callable[[str, int, int], None] | None,
 ) -> list[AnswerResult]:
     await answerer.answer("warm up")  # model loads are not answer latency
@@ -193,7 +201,7 @@ async def _answer_all(
         hits = await answerer.retrieve(answer.standalone_question)
         cited = tuple(relative_source(s.source, corpus) for s in answer.sources)
         result = AnswerResult(q, answer, "", latency, cited)
-        baseline = lead_baseline(hits, word_count(result.text))
+        baseline = lead_baseline(hits, lead_words or word_count(result.text))
         results.append(dataclasses.replace(result, baseline=baseline))
         if progress:
             progress("questions", i, len(questions))

@@ -17,8 +17,10 @@ is configured, so it has to read as an answer rather than as a dump of chunks:
   chosen together); the retriever's rank and a matching heading are a small prior;
 - a short, non-redundant set is picked by maximal marginal relevance; a sentence far below
   the best (or relevant only through its neighbour) is not said, so a weakly related
-  passage is never cited as padding. `rank_passages` ranks the passages the same way for a
-  language model;
+  passage is never cited as padding. The length adapts to relevance: once the answer holds
+  most of the question's weight, only a sentence nearly as relevant as the best is added, and
+  at equal relevance the shorter sentence wins. `rank_passages` ranks the passages the same
+  way for a language model;
 - fragments (a chunk that starts mid-sentence, a sentence cut at the chunk's end) and near
   duplicates (overlapping chunks) are dropped;
 - the chosen sentences keep the order of their passages and, inside a passage, the order
@@ -112,11 +114,13 @@ _RULE = "\x01"  # stands where a table's header rule was: the row above it is th
 _REPL = re.compile(r">>>|^\s*(?:\$|\.\.\.|In \[\d+\]:)\s")
 # Doc sites put a code tab's label before the code when flattened ("Pythonprompt = …").
 _TAB = r"(?i:Python|Shell|Bash|Console|JavaScript|TypeScript|Java|Go|Ruby|JSON|YAML|cURL)?"
+_TAB_LABEL = re.compile(r"^\s*" + _TAB[:-1] + r"\s*$")
 _STATEMENT = re.compile(
     r"^\s*"
     + _TAB
     + r"(?:import\s+\w|from\s+[\w.]+\s+import\b|(?:async\s+)?def\s+\w|class\s+\w+[:(]"
-    r"|return\b|const\s|let\s|var\s|function\b|curl\s|pip\s+install|npm\s|print\(|#include)"
+    r"|return\b|const\s|let\s|var\s|function\b|curl\s|pip\s+install|npm\s|print\(|#include"
+    r"|export\s+[A-Za-z_]\w*=)"
 )
 _ASSIGNMENT = re.compile(r"^\s*" + _TAB + r"[A-Za-z_][\w.]*(?:\[[^\]]*\])?\s*[-+*/]?=(?!=)\s*\S")
 _JSON_KEY = re.compile(r"^\s*[\"'][\w.-]+[\"']\s*:")
@@ -213,7 +217,8 @@ def _lines(text: str) -> str:
         if not line.strip() or line.strip() in (_BREAK, _RULE):
             out.append(line)
             continue
-        if not line.lstrip().startswith("|") and _code_line(line):  # table rows have bars
+        # A code tab's label on its own line ("Python" above a snippet) is part of the code.
+        if _TAB_LABEL.match(line) or (not line.lstrip().startswith("|") and _code_line(line)):
             out.append(_BREAK)
             continue
         points = _glue_points(line)
@@ -488,6 +493,14 @@ _MMR = 0.7  # relevance vs novelty when picking the next sentence
 _FLOOR = 0.5  # a sentence must reach this share of the best relevance to be said at all
 _OWN_FLOOR = 0.25  # … and this share of the best match on its own
 _PASSAGE_PRIOR = 0.15  # the retriever's rank, as a small prior
+# Length adapts to relevance: once the answer has some substance (_ENOUGH characters) and
+# holds most of the question's weight (_COVERED of its idf), a further sentence must be
+# nearly as relevant as the best (_STILL) to be added. At equal relevance the shorter
+# sentence wins: each 200 characters cost _LENGTH of the best relevance.
+_ENOUGH = 150
+_COVERED = 0.6
+_STILL = 0.9
+_LENGTH = 0.1
 
 
 @dataclass(frozen=True)
@@ -503,7 +516,7 @@ def compose(
     hits: Sequence[Hit],
     *,
     max_sentences: int = 4,
-    max_chars: int = 550,
+    max_chars: int = 500,
     embed: Embed | None = None,
 ) -> Composition:
     """Compose an answer to `question` from `hits` (best first). Empty text if nothing fits.
@@ -527,7 +540,7 @@ def select(
     hits: Sequence[Hit],
     *,
     max_sentences: int = 4,
-    max_chars: int = 550,
+    max_chars: int = 500,
     embed: Embed | None = None,
 ) -> Selection:
     """Score every readable sentence against the question (lexical overlap weighted by idf,
@@ -596,12 +609,21 @@ def select(
             overlap = max(_similarity(candidates, vectors, i, j) for j in chosen)
             return _MMR * float(relevance[i]) - (1 - _MMR) * best * overlap
 
-        top = max(pool, key=marginal)
+        def value(i: int) -> float:
+            return marginal(i) - _LENGTH * best * len(candidates[i].text) / 200
+
+        top = max(pool, key=value)
         pool.remove(top)
         if any(_near_duplicate(candidates[top], candidates[j]) for j in chosen):
             continue
         if chosen and length + len(candidates[top].text) > max_chars:
             continue
+        if length >= _ENOUGH and relevance[top] < _STILL * best:
+            covered = sum(
+                w for t, w in idf.items() if any(t in candidates[j].terms for j in chosen)
+            )
+            if covered >= _COVERED * total_idf:
+                break
         chosen.append(top)
         length += len(candidates[top].text)
     picked = _with_referents([candidates[i] for i in chosen], candidates, max_sentences, max_chars)

@@ -352,3 +352,38 @@ def test_the_embedding_finds_a_sentence_that_shares_no_word_with_the_question(
     with_meaning = compose(question, hits(page), embed=embedder.embed_documents)
     assert "work from home two days a week" in with_meaning.text
     assert "plants" not in with_meaning.text and "car park" not in with_meaning.text
+
+
+def test_once_the_question_is_answered_a_looser_sentence_is_not_added() -> None:
+    # The first sentence answers the whole question; the next is about the same key, less
+    # closely: the answer stops rather than grow.
+    page = _passage(
+        "To rotate the signing key for webhooks, open the admin console, choose Webhooks, press "
+        "Rotate signing key and paste the new key into every service that verifies the requests. "
+        "During a rotation the old signing key stays valid for a day. "
+        "Deliveries are retried three times, a minute apart, before they give up."
+    )
+    other = _passage(
+        "Invoices are sent by email at the start of each month. The admin console lists every "
+        "team member with their role. Support answers within one working day.",
+        n=1,
+    )
+    result = compose("How do I rotate the signing key for webhooks?", hits(page, other))
+    assert "Rotate signing key" in result.text
+    assert "During a rotation" not in result.text and "retried" not in result.text
+    assert result.cited == (0,)
+
+
+def test_code_tab_labels_and_shell_exports_are_not_read_out() -> None:
+    # A flattened docs page: each snippet is preceded by its tab's label ("Python").
+    page = (
+        "To access Voyage embeddings:\n\nSign up on the website\nObtain an API key\n"
+        "Set the API key as an environment variable for convenience:\n"
+        'Pythonexport VOYAGE_API_KEY=""\nPython\nPython\n'
+        "You can run the embeddings with the official package or HTTP requests."
+    )
+    units = prose_units(page)
+    assert units == [
+        "To access Voyage embeddings: Sign up on the website. Obtain an API key.",
+        "You can run the embeddings with the official package or HTTP requests.",
+    ]

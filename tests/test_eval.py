@@ -167,8 +167,9 @@ def test_limit_table_and_bad_sets(cli: CliRunner, tmp_path: Path) -> None:
     folder = make_answer_set(tmp_path / "set")
     result = cli.invoke(app, ["eval", "answers", str(folder), "--limit", "2", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["questions"] == 2
-    result = cli.invoke(app, ["eval", "answers", str(folder), "--limit", "1"])
-    assert result.exit_code == 0 and "lead baseline" in result.output
+    # A fixed-length lead: how long the page's first words must be to match the answer.
+    result = cli.invoke(app, ["eval", "answers", str(folder), "--limit", "1", "--lead-words", "30"])
+    assert result.exit_code == 0 and "lead baseline (30 words)" in result.output
     assert "recall" in result.output and "p95" in result.output
     no_answers = make_answer_set(tmp_path / "bare", answers=False)
     result = cli.invoke(app, ["eval", "answers", str(no_answers)])

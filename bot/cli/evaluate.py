@@ -50,6 +50,12 @@ def answers(
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Answer only the first N questions.")
     ] = None,
+    lead_words: Annotated[
+        int | None,
+        typer.Option(
+            "--lead-words", min=1, help="Cut the lead baseline at N words, not the answer's length."
+        ),
+    ] = None,
 ) -> None:
     """Answer DIR/questions.jsonl (rows with an `answer`) as the bot would and score the
     answers against the references, beside a lead baseline from the same retrieval."""
@@ -62,6 +68,7 @@ def answers(
                 s.knowledge_config(),
                 s.answer_config(),
                 limit=limit,
+                lead_words=lead_words,
                 progress=on_progress,
             )
     except (EvalSetError, KnowledgeError, EmbeddingError, StoreError, LLMError) as exc:
@@ -100,7 +107,9 @@ def _print_answers(report: AnswerReport) -> None:
         report.path, f"{report.recall:.3f}", f"{report.precision:.3f}", f"{report.words:.1f}"
     )
     table.add_row(
-        "lead baseline (same length)",
+        f"lead baseline ({report.lead_words} words)"
+        if report.lead_words
+        else "lead baseline (same length)",
         f"{report.baseline_recall:.3f}",
         f"{report.baseline_precision:.3f}",
         f"{report.baseline_words:.1f}",
