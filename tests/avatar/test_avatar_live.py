@@ -2,7 +2,7 @@
 against their fakes, state in a real SQLite store, one FakeClock for store, service and fake
 (idle timeouts and keep-alive intervals pass without sleeping). The server publishes speech
 here through `LoopbackAgentControl` (the fake room, standing in for the `livekit` SDK); the
-viewer-page publisher is covered in test_live_page.py."""
+viewer-page publisher is covered in tests/avatar/test_live_page.py."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, LiveScope
 from bot.avatar.live_sessions import SERVER
 from bot.store.base import AnswerRecord
 from tests.avatar_stack import Stack, avatar_stack
-from tests.avatar_state import sql_state, state_clock
-from tests.fakes.clock import FakeClock
+from tests.avatar_state import sql_state
 from tests.fakes.heygen import API_KEY as HEYGEN_KEY
 from tests.fakes.heygen import FakeHeyGen
 from tests.fakes.heygen_streaming import AVATAR_ID as STREAMING_AVATAR
@@ -36,22 +35,6 @@ LIVE = {
     "live_voice_id": VOICE_ID,
     "heygen_api_key": None,
 }
-
-
-@pytest.fixture(autouse=True)
-def _no_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return state_clock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator:
-    async with sql_state(tmp_path / "state.db", clock) as s:
-        yield s
 
 
 def scope(channel: str = "C1", thread: str | None = None, user: str = "U1") -> LiveScope:

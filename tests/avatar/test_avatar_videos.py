@@ -16,7 +16,6 @@ from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, VideoPhas
 from bot.heygen.webhooks import sign
 from bot.store.base import VideoJobState
 from tests.avatar_stack import Stack, avatar_stack, settled
-from tests.avatar_state import sql_state, state_clock
 from tests.fakes.clock import FakeClock
 from tests.fakes.heygen import API_KEY, CALLBACK_SECRET, FakeHeyGen
 
@@ -29,22 +28,6 @@ VIDEO = {
     "liveavatar_api_key": None,
     "heygen_webhook_secret": CALLBACK_SECRET,
 }
-
-
-@pytest.fixture(autouse=True)
-def _no_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return state_clock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator:
-    async with sql_state(tmp_path / "state.db", clock) as s:
-        yield s
 
 
 def request(question: str = "How do I add documents?", user: str = "U1") -> VideoRequest:

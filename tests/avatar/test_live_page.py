@@ -25,7 +25,6 @@ from bot.avatar.delivery import LiveScope
 from bot.heygen.live import AgentControlError
 from bot.store.base import AnswerRecord
 from tests.avatar_stack import avatar_stack
-from tests.avatar_state import sql_state, state_clock
 from tests.fakes.clock import FakeClock
 from tests.fakes.liveavatar import API_KEY, AVATAR_ID, FakeLiveAvatar
 
@@ -40,7 +39,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-FAKE_ROOM = (Path(__file__).parent / "fakes" / "livekit_room.js").read_text()
+FAKE_ROOM = (Path(__file__).parents[1] / "fakes" / "livekit_room.js").read_text()
 LIVE = {"liveavatar_api_key": API_KEY, "live_avatar_id": AVATAR_ID, "heygen_api_key": None}
 SCOPE = LiveScope(team="T1", channel="C1", thread_ts="1.1", user="U1")
 expect = playwright_api.expect
@@ -49,22 +48,6 @@ pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists(),
     reason="Debian chromium is not installed (make test installs it)",
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return state_clock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path, clock: FakeClock) -> AsyncIterator:
-    async with sql_state(tmp_path / "state.db", clock) as s:
-        yield s
 
 
 class Room:
