@@ -531,7 +531,8 @@ def compose(
 def rank_passages(question: str, hits: Sequence[Hit], embed: Embed | None = None) -> list[int]:
     """Indexes of the `hits` that hold a sentence relevant to `question`, best first by their
     best sentence; empty when none does."""
-    scores = select(question, hits, embed=embed).passage_scores
+    # Passage scores come before the picking: ask for no sentences, skip picking them.
+    scores = select(question, hits, max_sentences=0, embed=embed).passage_scores
     return sorted((i for i in range(len(hits)) if scores[i] > 0), key=lambda i: (-scores[i], i))
 
 

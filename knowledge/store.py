@@ -331,17 +331,24 @@ class ChunkStore:
             self._meta(client).delete(ids=[WRITER_ID], where=where)
 
     def _meta_pages(self, where: dict[str, Any]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+        pages = self._pages(
+            lambda client, offset: self._meta(client).get(
+                where=where, include=["metadatas"], limit=PAGE, offset=offset
+            )
+        )
+        # A record being deleted while a server reads it can come back without metadata.
+        return [m for got in pages for m in got["metadatas"] if m]
+
+    def _pages(self, get: Callable[[Any, int], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """`get(client, offset)` page after page (each call holding the store) until a short
+        page; the store is let go between pages."""
         offset = 0
         while True:
             with self._call() as client:
-                got = self._meta(client).get(
-                    where=where, include=["metadatas"], limit=PAGE, offset=offset
-                )
-            # A record being deleted while a server reads it can come back without metadata.
-            out.extend(m for m in got["metadatas"] if m)
+                got = get(client, offset)
+            yield got
             if len(got["ids"]) < PAGE:
-                return out
+                return
             offset += PAGE
 
     # --- chunks --------------------------------------------------------------------------
@@ -411,20 +418,17 @@ class ChunkStore:
         self, collection: str, include: Sequence[str] = ("documents", "metadatas")
     ) -> Iterator[dict[str, Any]]:
         """Every chunk record in pages, as dicts of id plus the included fields."""
-        offset = 0
-        while True:
-            with self._call() as client:
-                got = self._col(client, collection).get(
-                    include=list(include), limit=PAGE, offset=offset
-                )
+        pages = self._pages(
+            lambda client, offset: self._col(client, collection).get(
+                include=list(include), limit=PAGE, offset=offset
+            )
+        )
+        for got in pages:
             for i, chunk_id in enumerate(got["ids"]):
                 row: dict[str, Any] = {"id": chunk_id}
                 for field in include:
                     row[field] = got[field][i]
                 yield row
-            if len(got["ids"]) < PAGE:
-                return
-            offset += PAGE
 
 
 def _intent_record(i: Intent) -> dict[str, Any]:

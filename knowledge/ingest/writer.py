@@ -241,10 +241,9 @@ class Writer:
             return None if unchanged and known["content_hash"] == item.content_hash else item
         limit = self.config.max_document_bytes
         if isinstance(item, Upload):
-            source = item.source or item.filename
             if unchanged and known["content_hash"] == hashlib.sha256(item.data).hexdigest():
                 return None
-            return parse_bytes(item.data, item.filename, source=source, max_bytes=limit)
+            return parse_bytes(item.data, item.filename, source=_source_of(item), max_bytes=limit)
         if unchanged and _file_sha256(item, limit) == known["content_hash"]:
             return None  # hashed only: no parsing, no chunking, no embedding
         return load_file(item, max_bytes=limit)
