@@ -68,6 +68,13 @@ def scope_key(scope: LiveScope, reuse: LiveReuse) -> str:
     return f"channel:{team}:{scope.channel}"
 
 
+async def answer_sentences(store: Store, scope: str, answer_id: str) -> list[str]:
+    """An answer's sentences queued in `scope`, each text once, in order (a replay appends
+    the same sentences again)."""
+    items = await store.answer_speech(answer_id)
+    return list(dict.fromkeys(i.text for i in items if i.scope == scope))
+
+
 def item_json(item: SpeechItem) -> dict[str, Any]:
     return {"id": item.id, "answer_id": item.answer_id, "seq": item.seq, "text": item.text}
 
@@ -280,10 +287,8 @@ class LiveSessions:
 
     async def replay(self, scope: str, answer_id: str) -> int:
         """Queue an answer's sentences again (the page's replay button)."""
-        # A replay appends the sentences again (seq goes on): each text once, in order, or
-        # the next replay would say everything twice.
-        items = await self.store.answer_speech(answer_id)
-        texts = list(dict.fromkeys(i.text for i in items if i.scope == scope))
+        # Each text once, or the next replay would say everything twice.
+        texts = await answer_sentences(self.store, scope, answer_id)
         if not texts:
             return 0
 
