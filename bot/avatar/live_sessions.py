@@ -68,6 +68,20 @@ def scope_key(scope: LiveScope, reuse: LiveReuse) -> str:
     return f"channel:{team}:{scope.channel}"
 
 
+async def answer_sentences(store: Store, scope: str, answer_id: str) -> list[str]:
+    """An answer's sentences queued in `scope`, each text once, in order (a replay appends
+    the same sentences again)."""
+    items = await store.answer_speech(answer_id)
+    return list(dict.fromkeys(i.text for i in items if i.scope == scope))
+
+
+def live_session_of(record: LiveSessionRecord | None) -> LiveSession | None:
+    """The vendor session a scope's record holds while it is live, else None."""
+    if record is None or record.state != "live" or not record.session:
+        return None
+    return LiveSession.from_record(record.session)
+
+
 def item_json(item: SpeechItem) -> dict[str, Any]:
     return {"id": item.id, "answer_id": item.answer_id, "seq": item.seq, "text": item.text}
 
@@ -169,8 +183,8 @@ class LiveSessions:
                 record, mine = await self.store.claim_live_scope(
                     scope, self.backend.name.value, self.owner, LEASE_SECONDS
                 )
-                if record.state == "live" and record.session:
-                    session = LiveSession.from_record(record.session)
+                session = live_session_of(record)
+                if session is not None:
                     self._known[scope] = session
                     return session
                 if mine:
@@ -232,9 +246,9 @@ class LiveSessions:
             record, mine = await self.store.claim_live_scope(
                 scope, self.backend.name.value, self.owner, LEASE_SECONDS
             )
-            if record.state == "live" and record.session_id != gone_session_id and record.session:
-                session = LiveSession.from_record(record.session)  # replaced already
-                self._known[scope] = session
+            session = live_session_of(record)
+            if session is not None and record.session_id != gone_session_id:
+                self._known[scope] = session  # replaced already
                 return session
             if not mine:
                 raise AvatarError("The live avatar is restarting; try again in a moment.")
@@ -247,9 +261,10 @@ class LiveSessions:
         await self.viewer_heartbeat(scope)
         if gone:
             record = await self.store.get_live_session(scope)
-            if record and record.state == "live" and record.session_id == gone and record.session:
+            current = live_session_of(record) if record and record.session_id == gone else None
+            if current is not None:
                 try:
-                    await self.backend.keep_alive(LiveSession.from_record(record.session))
+                    await self.backend.keep_alive(current)
                 except LiveSessionGone:
                     session = await self.replace(scope, gone)
                     return session, self.publisher_for(session)
@@ -280,10 +295,8 @@ class LiveSessions:
 
     async def replay(self, scope: str, answer_id: str) -> int:
         """Queue an answer's sentences again (the page's replay button)."""
-        # A replay appends the sentences again (seq goes on): each text once, in order, or
-        # the next replay would say everything twice.
-        items = await self.store.answer_speech(answer_id)
-        texts = list(dict.fromkeys(i.text for i in items if i.scope == scope))
+        # Each text once, or the next replay would say everything twice.
+        texts = await answer_sentences(self.store, scope, answer_id)
         if not texts:
             return 0
 
@@ -299,11 +312,8 @@ class LiveSessions:
         avatar stops talking."""
         await self.store.drop_pending_speech(scope, except_answer=keep_answer)
         await self.bus.publish(scope, "interrupt", keep_answer=keep_answer)
-        record = await self.store.get_live_session(scope)
-        if record is None or record.state != "live" or not record.session:
-            return
-        session = LiveSession.from_record(record.session)
-        if self.publisher_for(session) == SERVER:
+        session = live_session_of(await self.store.get_live_session(scope))
+        if session is not None and self.publisher_for(session) == SERVER:
             with contextlib.suppress(HeyGenError):  # a gone session has nothing to interrupt
                 await self.backend.interrupt(session)
 
@@ -315,10 +325,10 @@ class LiveSessions:
         async with self._pump_locks[scope]:
             session = self._known.get(scope)
             if session is None:
-                record = await self.store.get_live_session(scope)
-                if record is None or record.state != "live" or not record.session:
+                session = live_session_of(await self.store.get_live_session(scope))
+                if session is None:
                     return  # the page's session request starts one, then pumps again
-                session = self._known[scope] = LiveSession.from_record(record.session)
+                self._known[scope] = session
             if self.publisher_for(session) != SERVER:
                 return
             for item in await self.store.pending_speech(scope):

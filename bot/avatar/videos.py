@@ -191,17 +191,21 @@ class VideoJobs:
     async def _update(self, job: VideoJobRecord, **changes: object) -> VideoJobRecord:
         return await self.store.update_video_job(job.id, self.owner, **changes)
 
-    async def _progress(
-        self, job: VideoJobRecord, phase: VideoPhase, message: str = ""
-    ) -> VideoJobRecord:
-        progress = VideoProgress(
+    def _progress_of(self, job: VideoJobRecord, phase: VideoPhase, message: str) -> VideoProgress:
+        return VideoProgress(
             job_id=job.id,
             phase=phase,
             message=message,
             elapsed_seconds=max(0.0, self.clock() - job.created_at),
         )
+
+    async def _progress(
+        self, job: VideoJobRecord, phase: VideoPhase, message: str = ""
+    ) -> VideoJobRecord:
         try:
-            target = await self.sink.video_progress(job.target, progress)
+            target = await self.sink.video_progress(
+                job.target, self._progress_of(job, phase, message)
+            )
         except Exception as exc:  # progress is a courtesy; the video still comes
             log.warning("progress for video job %s not shown: %s", job.id, exc)
             return job
@@ -300,13 +304,7 @@ class VideoJobs:
 
     async def _fail(self, job: VideoJobRecord, reason: str) -> VideoJobRecord:
         job = await self._update(job, state=VideoJobState.FAILED, error=reason)
-        progress = VideoProgress(
-            job_id=job.id,
-            phase=VideoPhase.FAILED,
-            message=reason,
-            elapsed_seconds=max(0.0, self.clock() - job.created_at),
-        )
-        await self.sink.video_failed(job.target, progress)
+        await self.sink.video_failed(job.target, self._progress_of(job, VideoPhase.FAILED, reason))
         return job
 
     async def _deliver(self, job: VideoJobRecord) -> None:

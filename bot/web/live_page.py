@@ -36,7 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.avatar.delivery import AvatarError, AvatarLimitReached
-from bot.avatar.live_sessions import item_json
+from bot.avatar.live_sessions import answer_sentences, item_json
 from bot.heygen.errors import HeyGenError
 from bot.store.base import LiveLink, ScopeAnswer
 
@@ -248,8 +248,7 @@ def entry_json(item: ScopeAnswer) -> dict[str, Any]:
 
 async def answer_json(delivery: Any, scope: str, answer_id: str) -> dict[str, Any]:
     """The entry for an answer just announced on the bus (read from the store)."""
-    items = await delivery.store.answer_speech(answer_id)
-    sentences = list(dict.fromkeys(i.text for i in items if i.scope == scope))
+    sentences = await answer_sentences(delivery.store, scope, answer_id)
     record = await delivery.store.get_answer(answer_id)
     return entry_json(ScopeAnswer(answer_id=answer_id, answer=record, sentences=sentences))
 
