@@ -53,7 +53,11 @@ class JsonLines(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def configure(fmt: str, level: str, secrets: Iterable[str], stream: TextIO | None = None) -> None:
+def configure(
+    fmt: str, level: str, secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> None:
+    """Settings' secrets are already registered with `bot.redaction` when Settings is built;
+    `secrets` adds any others."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactSecrets(secrets))
     handler.setFormatter(
@@ -64,15 +68,3 @@ def configure(fmt: str, level: str, secrets: Iterable[str], stream: TextIO | Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-
-
-def configured_secrets(settings: object) -> list[str]:
-    """Every SecretStr setting's value (tokens, keys, signing secret), for redaction."""
-    from pydantic import SecretStr
-
-    values = []
-    for name in type(settings).model_fields:  # type: ignore[attr-defined]
-        value = getattr(settings, name, None)
-        if isinstance(value, SecretStr):
-            values.append(value.get_secret_value())
-    return values
