@@ -14,24 +14,7 @@ import time
 from collections.abc import Iterable
 from typing import TextIO
 
-from bot.redaction import redact
-
-
-class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        return redact(text, self.secrets)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redact(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
+from bot.redaction import RedactingFilter
 
 
 class JsonLines(logging.Formatter):
@@ -59,7 +42,7 @@ def configure(
     """Settings' secrets are already registered with `bot.redaction` when Settings is built;
     `secrets` adds any others."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.addFilter(RedactSecrets(secrets))
+    handler.addFilter(RedactingFilter(secrets))
     handler.setFormatter(
         JsonLines()
         if fmt == "json"
