@@ -181,6 +181,7 @@ class Settings(BaseSettings):
     @property
     def admin_ids(self) -> frozenset[str]:
         return frozenset(u.strip() for u in self.admin_user_ids.split(",") if u.strip())
+
     # --- security (issue 11) --------------------------------------------------------------
     # Off by default: URL fetches reach public addresses only. An admin lists intranet hosts
     # they trust (names, `*.domain` wildcards, IPs or CIDRs), comma-separated.
@@ -246,6 +247,11 @@ class Settings(BaseSettings):
             min_relevance=self.answer_min_score,
             spoken_max_seconds=self.spoken_max_seconds,
         )
+
+
+def is_set(secret: SecretStr | None) -> bool:
+    """A secret setting that holds more than whitespace."""
+    return secret is not None and bool(secret.get_secret_value().strip())
 
 
 def load_settings(**overrides: object) -> Settings:

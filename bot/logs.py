@@ -14,24 +14,7 @@ import time
 from collections.abc import Iterable
 from typing import TextIO
 
-from bot.redaction import redact
-
-
-class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        return redact(text, self.secrets)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redact(record.getMessage())
-        record.args = None
-        if record.exc_info:
-            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
+from bot.redaction import RedactingFilter
 
 
 class JsonLines(logging.Formatter):
@@ -53,9 +36,13 @@ class JsonLines(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def configure(fmt: str, level: str, secrets: Iterable[str], stream: TextIO | None = None) -> None:
+def configure(
+    fmt: str, level: str, secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> None:
+    """Settings' secrets are already registered with `bot.redaction` when Settings is built;
+    `secrets` adds any others."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.addFilter(RedactSecrets(secrets))
+    handler.addFilter(RedactingFilter(secrets))
     handler.setFormatter(
         JsonLines()
         if fmt == "json"
@@ -64,15 +51,3 @@ def configure(fmt: str, level: str, secrets: Iterable[str], stream: TextIO | Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-
-
-def configured_secrets(settings: object) -> list[str]:
-    """Every SecretStr setting's value (tokens, keys, signing secret), for redaction."""
-    from pydantic import SecretStr
-
-    values = []
-    for name in type(settings).model_fields:  # type: ignore[attr-defined]
-        value = getattr(settings, name, None)
-        if isinstance(value, SecretStr):
-            values.append(value.get_secret_value())
-    return values

@@ -118,12 +118,20 @@ def _blank_assignment(match: re.Match[str]) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that applies `redact` to every record's final message (install it on
-    the handlers of a process that logs responses: `handler.addFilter(RedactingFilter())`)."""
+    """A logging filter that applies `redact` to every record's final message and traceback
+    (install it on the handlers of a process that logs responses:
+    `handler.addFilter(RedactingFilter())`); `secrets` are redacted besides the registered ones."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = tuple(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = redact(message)
+        cleaned = redact(message, self.secrets)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info:
+            trace = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = redact(trace, self.secrets), None
         return True

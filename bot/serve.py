@@ -30,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from bot.config import Settings, SettingsError
+from bot.config import Settings, SettingsError, is_set
 from bot.slack.app import build_app
 from bot.slack.services import Avatar, SlackServices, web_client
 from bot.slack.videos import SlackVideoSink
@@ -52,22 +52,18 @@ SERVICES_KEY: web.AppKey[SlackServices] = web.AppKey("services", SlackServices)
 
 def check_settings(settings: Settings) -> None:
     """Stop the start with the variable's name when Slack cannot work."""
-    if not _set(settings.slack_bot_token):
+    if not is_set(settings.slack_bot_token):
         raise SettingsError("SLACK_BOT_TOKEN is not set: the bot token (xoxb-…) is required")
     if not settings.slack_bot_token.get_secret_value().startswith("xoxb-"):  # type: ignore[union-attr]
         raise SettingsError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
-    if _set(settings.slack_app_token):
+    if is_set(settings.slack_app_token):
         if not settings.slack_app_token.get_secret_value().startswith("xapp-"):  # type: ignore[union-attr]
             raise SettingsError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
-    elif not _set(settings.slack_signing_secret):
+    elif not is_set(settings.slack_signing_secret):
         raise SettingsError(
             "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's requests "
             "(or set SLACK_APP_TOKEN for Socket Mode)"
         )
-
-
-def _set(secret: Any) -> bool:
-    return secret is not None and bool(secret.get_secret_value().strip())
 
 
 class Server:
@@ -97,7 +93,7 @@ class Server:
         )
         self.sink = SlackVideoSink(self.services)
         self.app: AsyncApp = build_app(self.services)
-        self.socket_mode = _set(settings.slack_app_token)
+        self.socket_mode = is_set(settings.slack_app_token)
         self.web = self._web_app()
         self._avatar_given = avatar is not None
         self._stopped = False
@@ -162,7 +158,7 @@ class Server:
         s = self.settings
         if self._avatar_given:
             return
-        if not (_set(s.heygen_api_key) or _set(s.liveavatar_api_key)):
+        if not (is_set(s.heygen_api_key) or is_set(s.liveavatar_api_key)):
             self.services.avatar_off_reason = AVATAR_OFF
             return
         from bot.avatar.service import AvatarDelivery

@@ -14,11 +14,10 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr
 from rich.markup import escape
 
 from bot.cli.output import console, fail, settings
-from bot.config import Settings
+from bot.config import Settings, is_set
 from knowledge.answer import Answer, Answerer, AnswerStatus, TextDelta
 from knowledge.embeddings import EmbeddingError
 from knowledge.index import KnowledgeBase, KnowledgeError
@@ -40,12 +39,8 @@ def _errors() -> Iterator[None]:
         fail(str(exc))
 
 
-def _is_set(secret: SecretStr | None) -> bool:
-    return secret is not None and bool(secret.get_secret_value().strip())
-
-
 def avatar_note(s: Settings) -> str:
-    if not _is_set(s.liveavatar_api_key) and not _is_set(s.heygen_api_key):
+    if not is_set(s.liveavatar_api_key) and not is_set(s.heygen_api_key):
         return (
             "avatar skipped: set LIVEAVATAR_API_KEY (live avatar) or HEYGEN_API_KEY "
             "(answer videos) to have an avatar say the answer in Slack"

@@ -17,7 +17,7 @@ def serve() -> None:
         check_settings(s)
     except SettingsError as exc:
         fail(str(exc), code=2)
-    logs.configure(s.log_format, s.log_level, logs.configured_secrets(s))
+    logs.configure(s.log_format, s.log_level)
     console.print(
         f"avatarbot: {'Socket Mode' if s.slack_app_token else 'HTTP mode'}, "
         f"health on http://0.0.0.0:{s.port}/healthz",

@@ -54,7 +54,9 @@ async def download(file: dict[str, Any], *, token: str, api_url: str, max_bytes:
         raise DownloadRefused(name, "it is not hosted on Slack's file servers")
     size = file.get("size")
     if isinstance(size, int) and size > max_bytes:
-        raise DownloadRefused(name, f"it is {_mb(size)}; the limit is {_mb(max_bytes)}")
+        raise DownloadRefused(
+            name, f"it is {human_size(size)}; the limit is {human_size(max_bytes)}"
+        )
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
         # Redirects are followed by hand: every hop must be a Slack host too, so the token
@@ -79,14 +81,12 @@ async def _read_capped(resp: aiohttp.ClientResponse, name: str, max_bytes: int) 
         raise DownloadRefused(name, "Slack sent a login page instead of the file")
     length = resp.content_length
     if length is not None and length > max_bytes:
-        raise DownloadRefused(name, f"it is {_mb(length)}; the limit is {_mb(max_bytes)}")
+        raise DownloadRefused(
+            name, f"it is {human_size(length)}; the limit is {human_size(max_bytes)}"
+        )
     body = bytearray()
     async for chunk in resp.content.iter_chunked(_CHUNK):
         body += chunk
         if len(body) > max_bytes:
-            raise DownloadRefused(name, f"it is over the {_mb(max_bytes)} limit")
+            raise DownloadRefused(name, f"it is over the {human_size(max_bytes)} limit")
     return bytes(body)
-
-
-def _mb(n: int) -> str:
-    return human_size(n)

@@ -45,7 +45,8 @@ class SlackVideoSink:
     def __init__(self, services: SlackServices) -> None:
         self.s = services
 
-    async def _show(self, target: dict[str, Any], text: str) -> dict[str, Any] | None:
+    async def show(self, target: dict[str, Any], text: str) -> dict[str, Any] | None:
+        """Progress `text` in `target`'s progress message; a new target when it was posted."""
         client, channel = self.s.client, target["channel"]
         if target.get("progress_ts"):
             await client.chat_update(
@@ -69,7 +70,7 @@ class SlackVideoSink:
         words = PHASE_WORDS.get(progress.phase, "🎬 Working on the video…")
         if progress.message:
             words = f"{words} {progress.message}"
-        return await self._show(target, words)
+        return await self.show(target, words)
 
     async def video_ready(self, target: dict[str, Any], video: RenderedVideo) -> None:
         await self.s.client.files_upload_v2(
@@ -83,11 +84,11 @@ class SlackVideoSink:
         VIDEOS.inc()
         if video.duration_seconds:
             VIDEO_MINUTES.inc(video.duration_seconds / 60)
-        await self._show(target, VIDEO_POSTED)
+        await self.show(target, VIDEO_POSTED)
 
     async def video_failed(self, target: dict[str, Any], progress: VideoProgress) -> None:
         reason = progress.message or "HeyGen did not finish the video."
-        await self._show(target, f"{PHASE_WORDS[VideoPhase.FAILED]} {reason}")
+        await self.show(target, f"{PHASE_WORDS[VideoPhase.FAILED]} {reason}")
 
 
 class VideoService:
@@ -140,16 +141,7 @@ class VideoService:
             return
         thread = record.thread_ts or record.message_ts
         target = {"channel": record.channel, "thread_ts": thread, "user": user}
-        if self.s.video_enabled:
-            text = "🎬 Making a video of this answer…"
-            resp = await self.s.client.chat_postMessage(
-                channel=record.channel,
-                thread_ts=thread,
-                text=text,
-                blocks=blocks.progress_blocks(text),
-            )
-            target["progress_ts"] = resp["ts"]
-        await self.request(record, user=user, target=target)
+        await self._request_with_progress(record, user, target, "🎬 Making a video of this answer…")
 
     async def ask_video(self, question: str, *, user: str, channel: str, team: str | None) -> None:
         """`/ask-video QUESTION`: a progress message in the channel, the text answer in its
@@ -169,13 +161,14 @@ class VideoService:
         if record is None:
             return
         target = {"channel": channel, "thread_ts": top, "user": user}
+        await self._request_with_progress(
+            record, user, target, "🎬 Rendering the video… it appears in this thread when ready."
+        )
+
+    async def _request_with_progress(
+        self, record: AnswerRecord, user: str, target: dict[str, Any], progress: str
+    ) -> None:
+        """`request`, after a progress message in the thread when videos are on."""
         if self.s.video_enabled:
-            progress = "🎬 Rendering the video… it appears in this thread when ready."
-            p = await self.s.client.chat_postMessage(
-                channel=channel,
-                thread_ts=top,
-                text=progress,
-                blocks=blocks.progress_blocks(progress),
-            )
-            target["progress_ts"] = p["ts"]
+            target = await SlackVideoSink(self.s).show(target, progress) or target
         await self.request(record, user=user, target=target)
