@@ -51,6 +51,7 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP) postgres
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 lint: $(TEST_STAMP)

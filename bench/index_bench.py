@@ -93,8 +93,13 @@ def baseline_ingest(folder: Path, data: Path, pool: Path, models: Path) -> Figur
     ingest()  # the naive way has no idempotency: it all happens again (and duplicates)
     second = time.perf_counter() - start
     stored = client.get_collection("baseline").count()
-    return {"chunks": count, "seconds": first, "rss_mb": rss, "reingest_s": second,
-            "after_reingest": stored}
+    return {
+        "chunks": count,
+        "seconds": first,
+        "rss_mb": rss,
+        "reingest_s": second,
+        "after_reingest": stored,
+    }
 
 
 def ours_search(data: Path, pool: Path, models: Path, rounds: int) -> Figures:
@@ -124,8 +129,14 @@ def ours_search(data: Path, pool: Path, models: Path, rounds: int) -> Figures:
         embed.append(t2 - t1)
         vector.append(t3 - t2)
         lex.append(t4 - t3)
-    return {"warm_s": warm, "hybrid": _pcts(hybrid), "embed": _pcts(embed),
-            "vector": _pcts(vector), "lexical": _pcts(lex), "rss_mb": _peak_rss_mb()}
+    return {
+        "warm_s": warm,
+        "hybrid": _pcts(hybrid),
+        "embed": _pcts(embed),
+        "vector": _pcts(vector),
+        "lexical": _pcts(lex),
+        "rss_mb": _peak_rss_mb(),
+    }
 
 
 def baseline_search(data: Path, pool: Path, models: Path, rounds: int) -> Figures:
@@ -134,8 +145,11 @@ def baseline_search(data: Path, pool: Path, models: Path, rounds: int) -> Figure
     from langchain_chroma import Chroma
 
     client = chromadb.PersistentClient(str(data), settings=Settings(anonymized_telemetry=False))
-    store = Chroma(client=client, collection_name="baseline",
-                   embedding_function=PoolLangChainEmbeddings(PoolEmbedder(pool, models)))
+    store = Chroma(
+        client=client,
+        collection_name="baseline",
+        embedding_function=PoolLangChainEmbeddings(PoolEmbedder(pool, models)),
+    )
     store.similarity_search("warm up", k=5)
     times = []
     questions = _questions()
@@ -175,8 +189,12 @@ def dense_ingest(folder: Path, data: Path, models: Path, sample: int) -> Figures
     ours = report.chunks / (time.perf_counter() - start)
     after = model_rate()
     # Peak of this process: the real model embedding every chunk (ingest and model runs).
-    return {"chunks": report.chunks, "ours": ours, "model": (before + after) / 2,
-            "rss_mb": _peak_rss_mb()}
+    return {
+        "chunks": report.chunks,
+        "ours": ours,
+        "model": (before + after) / 2,
+        "rss_mb": _peak_rss_mb(),
+    }
 
 
 def _pcts(seconds: list[float]) -> dict[str, float]:
@@ -238,8 +256,14 @@ def say(message: str) -> None:
 
 
 def _print(
-    ours: Figures, base: Figures, ours_s: Figures, base_s: Figures,
-    ours_big: Figures, ours_big_s: Figures, dense: Figures, quick: bool,
+    ours: Figures,
+    base: Figures,
+    ours_s: Figures,
+    base_s: Figures,
+    ours_big: Figures,
+    ours_big_s: Figures,
+    dense: Figures,
+    quick: bool,
 ) -> None:
     rows: list[tuple[str, str, str, str, str]] = []
 
@@ -248,15 +272,32 @@ def _print(
 
     ours_rate, base_rate = ours["chunks"] / ours["seconds"], base["chunks"] / base["seconds"]
     n_small, n_big = ours["chunks"], ours_big["chunks"]
-    row(f"ingest {n_small} chunks (vs {base['chunks']}): chunks/s", f"{ours_rate:.0f}",
-        f"{base_rate:.0f}", f"{ours_rate / base_rate:.2f}x")
-    row("ingest peak RSS MB", f"{ours['rss_mb']:.0f}", f"{base['rss_mb']:.0f}",
-        f"{ours['rss_mb'] / base['rss_mb']:.2f}x")
-    row("re-ingest unchanged: seconds", f"{ours['reingest_s']:.2f}",
-        f"{base['reingest_s']:.2f}", f"{base['reingest_s'] / ours['reingest_s']:.0f}x faster")
+    row(
+        f"ingest {n_small} chunks (vs {base['chunks']}): chunks/s",
+        f"{ours_rate:.0f}",
+        f"{base_rate:.0f}",
+        f"{ours_rate / base_rate:.2f}x",
+    )
+    row(
+        "ingest peak RSS MB",
+        f"{ours['rss_mb']:.0f}",
+        f"{base['rss_mb']:.0f}",
+        f"{ours['rss_mb'] / base['rss_mb']:.2f}x",
+    )
+    row(
+        "re-ingest unchanged: seconds",
+        f"{ours['reingest_s']:.2f}",
+        f"{base['reingest_s']:.2f}",
+        f"{base['reingest_s'] / ours['reingest_s']:.0f}x faster",
+    )
     speedup = ours["seconds"] / ours["reingest_s"]
-    row("  first ingest / re-ingest", f"{speedup:.0f}x",
-        f"{base['seconds'] / base['reingest_s']:.1f}x", "", ">= 50x")
+    row(
+        "  first ingest / re-ingest",
+        f"{speedup:.0f}x",
+        f"{base['seconds'] / base['reingest_s']:.1f}x",
+        "",
+        ">= 50x",
+    )
     row("  chunks stored after re-ingest", str(n_small), str(base["after_reingest"]))
     for label, s, b in (
         (f"search @{n_small}: p50 ms", ours_s["hybrid"]["p50"], base_s["hybrid"]["p50"]),
@@ -266,21 +307,38 @@ def _print(
     for n, s in ((n_small, ours_s), (n_big, ours_big_s)):
         parts = s["embed"]["p50"] + s["vector"]["p50"] + s["lexical"]["p50"]
         row(f"@{n}: hybrid p50 / p99 ms", f"{s['hybrid']['p50']:.1f} / {s['hybrid']['p99']:.1f}")
-        row(f"@{n}: parts p50 ms embed+vector+lexical",
+        row(
+            f"@{n}: parts p50 ms embed+vector+lexical",
             f"{s['embed']['p50']:.1f}+{s['vector']['p50']:.1f}+{s['lexical']['p50']:.1f}"
-            f" = {parts:.1f}")
-        row(f"@{n}: hybrid p50 / sum of parts", f"{s['hybrid']['p50'] / parts:.2f}x", "", "",
-            "<= 1.3x")
+            f" = {parts:.1f}",
+        )
+        row(
+            f"@{n}: hybrid p50 / sum of parts",
+            f"{s['hybrid']['p50'] / parts:.2f}x",
+            "",
+            "",
+            "<= 1.3x",
+        )
         row(f"@{n}: BM25 build/load after a write", f"{s['warm_s']:.1f} s")
-    row(f"ingest {n_big} chunks: chunks/s, peak RSS MB",
-        f"{n_big / ours_big['seconds']:.0f}, {ours_big['rss_mb']:.0f}")
-    row(f"re-ingest {n_big} unchanged: first / re-ingest",
-        f"{ours_big['seconds'] / ours_big['reingest_s']:.0f}x", "", "", ">= 50x")
-    row(f"dense ingest ({dense['chunks']} chunks): chunks/s vs model",
-        f"{dense['ours']:.1f}", f"model {dense['model']:.1f}",
-        f"{dense['ours'] / dense['model']:.2f}x", ">= 0.9x")
-    row("dense ingest with the real model: peak RSS MB", f"{dense['rss_mb']:.0f}", "", "",
-        "< 400")
+    row(
+        f"ingest {n_big} chunks: chunks/s, peak RSS MB",
+        f"{n_big / ours_big['seconds']:.0f}, {ours_big['rss_mb']:.0f}",
+    )
+    row(
+        f"re-ingest {n_big} unchanged: first / re-ingest",
+        f"{ours_big['seconds'] / ours_big['reingest_s']:.0f}x",
+        "",
+        "",
+        ">= 50x",
+    )
+    row(
+        f"dense ingest ({dense['chunks']} chunks): chunks/s vs model",
+        f"{dense['ours']:.1f}",
+        f"model {dense['model']:.1f}",
+        f"{dense['ours'] / dense['model']:.2f}x",
+        ">= 0.9x",
+    )
+    row("dense ingest with the real model: peak RSS MB", f"{dense['rss_mb']:.0f}", "", "", "< 400")
 
     from rich.console import Console
     from rich.table import Table

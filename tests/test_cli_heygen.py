@@ -17,8 +17,14 @@ from tests.fakes.server import ServerThread
 
 AVATAR = "Angela-inblackskirt-20220820"
 VOICE = "hg-voice-1"
-HEYGEN_VARS = ["HEYGEN_API_KEY", "HEYGEN_API_BASE", "HEYGEN_AVATAR_ID", "HEYGEN_VOICE_ID",
-               "HEYGEN_VIDEO_API", "HEYGEN_TIMEOUT_SECONDS"]
+HEYGEN_VARS = [
+    "HEYGEN_API_KEY",
+    "HEYGEN_API_BASE",
+    "HEYGEN_AVATAR_ID",
+    "HEYGEN_VOICE_ID",
+    "HEYGEN_VIDEO_API",
+    "HEYGEN_TIMEOUT_SECONDS",
+]
 
 
 @pytest.fixture
@@ -66,8 +72,9 @@ def test_tables_and_legacy_api(server) -> None:
 
 
 def test_render_prints_the_video_id(server, fake) -> None:
-    code, out, err = run("render", "Hello there", **env_for(
-        server, HEYGEN_AVATAR_ID=AVATAR, HEYGEN_VOICE_ID=VOICE))
+    code, out, err = run(
+        "render", "Hello there", **env_for(server, HEYGEN_AVATAR_ID=AVATAR, HEYGEN_VOICE_ID=VOICE)
+    )
     assert code == 0, err
     assert out.strip() in fake.videos
     [sent] = fake.faults.requests("create_video_v3")
@@ -75,8 +82,16 @@ def test_render_prints_the_video_id(server, fake) -> None:
 
 
 def test_render_wait_prints_the_url(server, fake) -> None:
-    code, out, err = run("render", "Hello there", "--avatar", "Wayne_20240711", "--wait",
-                         "--poll-interval", "0", **env_for(server))
+    code, out, err = run(
+        "render",
+        "Hello there",
+        "--avatar",
+        "Wayne_20240711",
+        "--wait",
+        "--poll-interval",
+        "0",
+        **env_for(server),
+    )
     assert code == 0, err
     [video_id] = fake.videos
     assert out.strip().splitlines()[-1] == fake.video_url(video_id)
@@ -84,8 +99,21 @@ def test_render_wait_prints_the_url(server, fake) -> None:
 
 
 def test_render_wait_json_with_v2(server, fake) -> None:
-    code, out, err = run("render", "Hi", "--avatar", AVATAR, "--voice", VOICE, "--api", "v2",
-                         "--wait", "--json", "--poll-interval", "0", **env_for(server))
+    code, out, err = run(
+        "render",
+        "Hi",
+        "--avatar",
+        AVATAR,
+        "--voice",
+        VOICE,
+        "--api",
+        "v2",
+        "--wait",
+        "--json",
+        "--poll-interval",
+        "0",
+        **env_for(server),
+    )
     assert code == 0, err
     job = json.loads(out)
     assert job["status"] == "completed" and job["video_url"].endswith(".mp4")
@@ -95,8 +123,9 @@ def test_render_wait_json_with_v2(server, fake) -> None:
 def test_failed_render_exits_nonzero_with_the_reason(server) -> None:
     failing = FakeHeyGen(fail_renders=True, polls_to_complete=1)
     with ServerThread(failing.app) as srv:
-        code, _, err = run("render", "Hi", "--avatar", AVATAR, "--wait", "--poll-interval",
-                           "0", **env_for(srv))
+        code, _, err = run(
+            "render", "Hi", "--avatar", AVATAR, "--wait", "--poll-interval", "0", **env_for(srv)
+        )
     assert code == 1 and "failed: Avatar rendering timed out (rendering_failed)" in err
 
 
@@ -140,8 +169,9 @@ def test_connection_refused_is_one_line() -> None:
     with socket.socket() as s:  # a loopback port with nobody listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code, out, err = run("templates", HEYGEN_API_KEY=API_KEY,
-                         HEYGEN_API_BASE=f"http://127.0.0.1:{port}")
+    code, out, err = run(
+        "templates", HEYGEN_API_KEY=API_KEY, HEYGEN_API_BASE=f"http://127.0.0.1:{port}"
+    )
     assert code == 1
     assert "cannot reach HeyGen: cannot connect to http://127.0.0.1" in err
     assert "HEYGEN_API_BASE" in err

@@ -15,8 +15,13 @@ from tests.fakes.heygen_streaming import FakeStreaming, StreamingSession
 from tests.fakes.liveavatar import FakeLiveAvatar, FakeSession
 from tests.fakes.server import ServerThread
 
-VARS = ["HEYGEN_API_KEY", "HEYGEN_API_BASE", "LIVEAVATAR_API_KEY", "LIVEAVATAR_API_BASE",
-        "HEYGEN_LIVE_API"]
+VARS = [
+    "HEYGEN_API_KEY",
+    "HEYGEN_API_BASE",
+    "LIVEAVATAR_API_KEY",
+    "LIVEAVATAR_API_BASE",
+    "HEYGEN_LIVE_API",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -47,8 +52,9 @@ def la_server(la_fake: FakeLiveAvatar) -> Iterator[ServerThread]:
 
 
 def test_lists_open_liveavatar_sessions(la_server: ServerThread) -> None:
-    code, out, err = run(LIVEAVATAR_API_KEY=liveavatar.API_KEY,
-                         LIVEAVATAR_API_BASE=la_server.base_url)
+    code, out, err = run(
+        LIVEAVATAR_API_KEY=liveavatar.API_KEY, LIVEAVATAR_API_BASE=la_server.base_url
+    )
     assert code == 0, err
     assert [s["session_id"] for s in json.loads(out)] == ["la-open"]
 
@@ -58,11 +64,13 @@ def test_lists_open_streaming_sessions() -> None:
     now = fake.clock()
     fake.sessions["hg-open"] = StreamingSession("hg-open", {}, now, now, 120.0, state="started")
     with ServerThread(fake.app) as server:
-        code, out, err = run(HEYGEN_LIVE_API="streaming", HEYGEN_API_BASE=server.base_url,
-                             HEYGEN_API_KEY=heygen_streaming.API_KEY)
+        code, out, err = run(
+            HEYGEN_LIVE_API="streaming",
+            HEYGEN_API_BASE=server.base_url,
+            HEYGEN_API_KEY=heygen_streaming.API_KEY,
+        )
     assert code == 0, err
-    assert [(s["session_id"], s["status"]) for s in json.loads(out)] == [
-        ("hg-open", "connected")]
+    assert [(s["session_id"], s["status"]) for s in json.loads(out)] == [("hg-open", "connected")]
 
 
 def test_a_bad_liveavatar_key_names_the_right_variable(la_server: ServerThread) -> None:

@@ -36,7 +36,8 @@ def build_echo_app(faults: Faults) -> web.Application:
         if request.headers.get("X-Api-Key") != KEY:
             return web.json_response(
                 {"code": 400112, "message": f"Unauthorized key {request.headers.get('X-Api-Key')}"},
-                status=401)
+                status=401,
+            )
         return web.json_response({"code": 100, "data": {"ok": True}, "message": "Success"})
 
     async def create_thing(request: web.Request) -> web.Response:
@@ -66,10 +67,24 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
-def client(session: aiohttp.ClientSession, base_url: str, sleeps: Sleeps, *,
-           key: str = KEY, timeout: float = 5.0) -> ApiClient:
-    return ApiClient(session, base_url, headers={"X-Api-Key": key}, timeout=timeout,
-                     max_retries=3, backoff_base=0.001, secrets=[key], sleep=sleeps)
+def client(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    sleeps: Sleeps,
+    *,
+    key: str = KEY,
+    timeout: float = 5.0,
+) -> ApiClient:
+    return ApiClient(
+        session,
+        base_url,
+        headers={"X-Api-Key": key},
+        timeout=timeout,
+        max_retries=3,
+        backoff_base=0.001,
+        secrets=[key],
+        sleep=sleeps,
+    )
 
 
 async def test_get_retries_429_honouring_retry_after(session, base_url, faults) -> None:
@@ -89,8 +104,9 @@ async def test_retry_after_http_date_is_understood() -> None:
     assert parse_retry_after("not a date") is None
 
 
-async def test_get_gives_up_after_max_retries_with_the_last_error(session, base_url,
-                                                                   faults) -> None:
+async def test_get_gives_up_after_max_retries_with_the_last_error(
+    session, base_url, faults
+) -> None:
     faults.add("get_thing", Fault.server_error(503, "Service Unavailable"), times=10)
     with pytest.raises(HeyGenError) as info:
         await client(session, base_url, Sleeps()).request("GET", "/v1/thing", idempotent=True)
@@ -103,7 +119,8 @@ async def test_create_is_sent_once_on_500(session, base_url, faults) -> None:
     faults.add("create_thing", Fault.server_error())
     with pytest.raises(HeyGenError) as info:
         await client(session, base_url, Sleeps()).request(
-            "POST", "/v1/thing", json={"a": 1}, idempotent=False)
+            "POST", "/v1/thing", json={"a": 1}, idempotent=False
+        )
     assert info.value.status == 500
     assert len(faults.requests("create_thing")) == 1
 
@@ -112,20 +129,21 @@ async def test_create_retried_on_429_with_retry_after_only(session, base_url, fa
     sleeps = Sleeps()
     faults.add("create_thing", Fault.rate_limited(retry_after="1"))
     body = await client(session, base_url, sleeps).request(
-        "POST", "/v1/thing", json={"a": 1}, idempotent=False)
+        "POST", "/v1/thing", json={"a": 1}, idempotent=False
+    )
     assert body["data"]["id"] == "t1"
     assert len(faults.requests("create_thing")) == 2 and sleeps.delays == [1.0]
 
     faults.add("create_thing", Fault.rate_limited(retry_after=None))
     with pytest.raises(HeyGenError) as info:
         await client(session, base_url, sleeps).request(
-            "POST", "/v1/thing", json={"a": 1}, idempotent=False)
+            "POST", "/v1/thing", json={"a": 1}, idempotent=False
+        )
     assert info.value.is_rate_limited
     assert len(faults.requests("create_thing")) == 3
 
 
-async def test_retry_after_beyond_the_cap_is_raised_not_slept(session, base_url,
-                                                               faults) -> None:
+async def test_retry_after_beyond_the_cap_is_raised_not_slept(session, base_url, faults) -> None:
     faults.add("get_thing", Fault.rate_limited(retry_after="3600"))
     with pytest.raises(HeyGenError) as info:
         await client(session, base_url, Sleeps()).request("GET", "/v1/thing", idempotent=True)
@@ -133,18 +151,19 @@ async def test_retry_after_beyond_the_cap_is_raised_not_slept(session, base_url,
     assert len(faults.requests("get_thing")) == 1
 
 
-async def test_timeout_raises_a_clear_error_and_get_is_retried(session, base_url,
-                                                                faults) -> None:
+async def test_timeout_raises_a_clear_error_and_get_is_retried(session, base_url, faults) -> None:
     faults.add("get_thing", Fault.stall_until())  # hangs until the server stops
     body = await client(session, base_url, Sleeps(), timeout=0.2).request(
-        "GET", "/v1/thing", idempotent=True)
+        "GET", "/v1/thing", idempotent=True
+    )
     assert body["data"] == {"ok": True}
     assert len(faults.requests("get_thing")) == 2
 
     faults.add("create_thing", Fault.stall_until())
     with pytest.raises(HeyGenTimeout) as info:
         await client(session, base_url, Sleeps(), timeout=0.2).request(
-            "POST", "/v1/thing", json={}, idempotent=False)
+            "POST", "/v1/thing", json={}, idempotent=False
+        )
     assert info.value.status is None
     assert "no response within 0.2s" in str(info.value)
     assert "POST /v1/thing" in str(info.value)
@@ -160,7 +179,8 @@ async def test_connection_refused_is_retried_then_reported(session) -> None:
     sleeps = Sleeps()
     with pytest.raises(HeyGenConnectionError) as info:
         await client(session, f"http://127.0.0.1:{port}", sleeps).request(
-            "POST", "/v1/thing", json={}, idempotent=False)
+            "POST", "/v1/thing", json={}, idempotent=False
+        )
     assert "cannot connect" in str(info.value)
     assert len(sleeps.delays) == 3  # nothing was sent, so even a create may retry
 
@@ -169,7 +189,8 @@ async def test_bad_key_is_an_auth_error_with_the_key_redacted(session, base_url)
     bad = "sk-wrong-KEY-abcdef-987654"
     with pytest.raises(HeyGenAuthError) as info:
         await client(session, base_url, Sleeps(), key=bad).request(
-            "GET", "/v1/thing", idempotent=True)
+            "GET", "/v1/thing", idempotent=True
+        )
     err = info.value
     assert err.status == 401 and err.code == 400112 and err.is_auth_error
     assert bad not in str(err) and bad not in err.body and bad not in repr(err)
@@ -179,11 +200,21 @@ async def test_bad_key_is_an_auth_error_with_the_key_redacted(session, base_url)
 
 async def test_per_call_bearer_tokens_are_redacted_too(session, base_url, faults) -> None:
     token = "session-token-XYZ-123456"
-    faults.add("get_thing", Fault.raw(400, {"code": 10006, "message": f"bad token {token}",
-                                            "data": {"session_token": "other-secret-value"}}))
+    faults.add(
+        "get_thing",
+        Fault.raw(
+            400,
+            {
+                "code": 10006,
+                "message": f"bad token {token}",
+                "data": {"session_token": "other-secret-value"},
+            },
+        ),
+    )
     with pytest.raises(HeyGenError) as info:
         await client(session, base_url, Sleeps()).request(
-            "GET", "/v1/thing", headers={"Authorization": f"Bearer {token}"}, idempotent=True)
+            "GET", "/v1/thing", headers={"Authorization": f"Bearer {token}"}, idempotent=True
+        )
     err = info.value
     assert err.is_session_not_found and err.is_not_found
     assert token not in str(err) and token not in err.body
@@ -196,8 +227,7 @@ def test_redact_leaves_text_without_secrets_alone() -> None:
 
 
 async def test_missing_key_names_the_variable() -> None:
-    settings = load_settings(heygen_api_key=None, liveavatar_api_key=None,
-                             _env_file=None)
+    settings = load_settings(heygen_api_key=None, liveavatar_api_key=None, _env_file=None)
     async with heygen_clients(settings) as clients:
         with pytest.raises(MissingApiKeyError) as info:
             clients.heygen_api()
@@ -210,4 +240,5 @@ def test_error_inside_a_200_envelope_reads_cleanly() -> None:
     err = HeyGenError("Missing required input parameters", status=200, code=40001)
     assert str(err) == "HeyGen API error (code 40001): Missing required input parameters"
     assert str(HeyGenTimeout("no response within 1s", method="GET", path="/v3/videos/x")) == (
-        "HeyGen API request failed (GET /v3/videos/x): no response within 1s")
+        "HeyGen API request failed (GET /v3/videos/x): no response within 1s"
+    )

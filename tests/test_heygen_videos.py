@@ -29,15 +29,21 @@ def fake() -> FakeHeyGen:
 
 @pytest.fixture
 async def clients(fake: FakeHeyGen, sleeps: Sleeps) -> AsyncIterator[HeyGenClients]:
-    async with served_clients(fake.app(), sleep=sleeps, backoff_base=0.001,
-                              heygen_api_key=API_KEY, heygen_timeout_seconds=0.5,
-                              _env_file=None) as c:
+    async with served_clients(
+        fake.app(),
+        sleep=sleeps,
+        backoff_base=0.001,
+        heygen_api_key=API_KEY,
+        heygen_timeout_seconds=0.5,
+        _env_file=None,
+    ) as c:
         yield c
 
 
 def render(**kw: object) -> RenderRequest:
-    return RenderRequest(**{"script": "Hello from the handbook.", "avatar_id": AVATAR,
-                            "voice_id": VOICE, **kw})
+    return RenderRequest(
+        **{"script": "Hello from the handbook.", "avatar_id": AVATAR, "voice_id": VOICE, **kw}
+    )
 
 
 # --- v3 (default) ---------------------------------------------------------------------------
@@ -45,18 +51,30 @@ def render(**kw: object) -> RenderRequest:
 
 async def test_v3_render_moves_pending_processing_completed(clients, fake) -> None:
     renderer = clients.video  # HEYGEN_VIDEO_API defaults to v3
-    video_id = await renderer.submit(render(title="T", callback_url="http://127.0.0.1:9/cb",
-                                            job_id="job-1"))
+    video_id = await renderer.submit(
+        render(title="T", callback_url="http://127.0.0.1:9/cb", job_id="job-1")
+    )
     [sent] = fake.faults.requests("create_video_v3")
-    assert sent.json == {"type": "avatar", "avatar_id": AVATAR, "voice_id": VOICE,
-                         "script": "Hello from the handbook.", "title": "T",
-                         "aspect_ratio": "16:9", "callback_url": "http://127.0.0.1:9/cb",
-                         "callback_id": "job-1"}
+    assert sent.json == {
+        "type": "avatar",
+        "avatar_id": AVATAR,
+        "voice_id": VOICE,
+        "script": "Hello from the handbook.",
+        "title": "T",
+        "aspect_ratio": "16:9",
+        "callback_url": "http://127.0.0.1:9/cb",
+        "callback_id": "job-1",
+    }
     assert sent.headers["Idempotency-Key"] == "job-1"
     seen: list[VideoStatus] = []
     poll_sleeps = Sleeps()
-    job = await wait_until_done(renderer, video_id, poll_interval=7,
-                                on_update=lambda j: seen.append(j.status), sleep=poll_sleeps)
+    job = await wait_until_done(
+        renderer,
+        video_id,
+        poll_interval=7,
+        on_update=lambda j: seen.append(j.status),
+        sleep=poll_sleeps,
+    )
     assert seen == [VideoStatus.PENDING, VideoStatus.PROCESSING, VideoStatus.COMPLETED]
     assert poll_sleeps.delays == [7, 7]
     assert job.video_url == fake.video_url(video_id)
@@ -64,8 +82,9 @@ async def test_v3_render_moves_pending_processing_completed(clients, fake) -> No
 
 
 async def test_v3_portrait_captions_and_background_reach_the_body(clients, fake) -> None:
-    await clients.video.submit(render(orientation=Orientation.PORTRAIT, captions=True,
-                                      background_color="#123456"))
+    await clients.video.submit(
+        render(orientation=Orientation.PORTRAIT, captions=True, background_color="#123456")
+    )
     [sent] = fake.faults.requests("create_video_v3")
     assert sent.json["aspect_ratio"] == "9:16"
     assert sent.json["caption"] == {"file_format": "srt"}
@@ -77,8 +96,7 @@ async def test_v3_failed_render_reports_code_and_message(clients, fake) -> None:
     fake.fail(video_id, "rendering_failed", "Avatar rendering timed out")
     job = await clients.video.status(video_id)
     assert job.status == VideoStatus.FAILED
-    assert (job.error_code, job.error_message) == ("rendering_failed",
-                                                   "Avatar rendering timed out")
+    assert (job.error_code, job.error_message) == ("rendering_failed", "Avatar rendering timed out")
     assert job.video_url is None
 
 
@@ -96,9 +114,9 @@ async def test_fake_rejects_missing_fields_like_the_service(clients) -> None:
     with pytest.raises(ValidationError):
         CreateVideoRequest(avatar_id=AVATAR, script="")  # caught before any request
     with pytest.raises(HeyGenError) as info:
-        await clients.heygen_api().request("POST", "/v3/videos",
-                                           json={"type": "avatar", "avatar_id": AVATAR},
-                                           idempotent=False)
+        await clients.heygen_api().request(
+            "POST", "/v3/videos", json={"type": "avatar", "avatar_id": AVATAR}, idempotent=False
+        )
     assert info.value.status == 400 and info.value.code == "invalid_parameter"
     assert "script" in info.value.message
 
@@ -117,8 +135,9 @@ async def test_v3_create_retried_on_500_renders_once(clients, fake) -> None:
 
 async def test_status_honours_retry_after_then_succeeds(clients, fake, sleeps) -> None:
     video_id = await clients.video.submit(render())
-    fake.faults.add("get_video_v3", Fault.rate_limited(retry_after="3"),
-                    Fault.server_error(502, "Bad Gateway"))
+    fake.faults.add(
+        "get_video_v3", Fault.rate_limited(retry_after="3"), Fault.server_error(502, "Bad Gateway")
+    )
     job = await clients.video.status(video_id)
     assert job.status == VideoStatus.PENDING
     assert len(fake.faults.requests("get_video_v3")) == 3
@@ -132,18 +151,23 @@ async def test_video_not_found(clients) -> None:
 
 
 async def test_concurrency_limit_code_is_recognised(clients, fake) -> None:
-    fake.faults.add("create_video_v3", Fault.api_error(10007, "Concurrent limit reached",
-                                                       status=400))
+    fake.faults.add(
+        "create_video_v3", Fault.api_error(10007, "Concurrent limit reached", status=400)
+    )
     with pytest.raises(HeyGenError) as info:
         await clients.video.submit(render())
     assert info.value.is_concurrency_limit and not info.value.is_transient
 
 
 async def test_bad_key_is_auth_error_on_every_family(fake, sleeps) -> None:
-    async with served_clients(fake.app(), sleep=sleeps, heygen_api_key="wrong-key-123456",
-                              _env_file=None) as c:
-        for call in (c.video.submit(render()), c.renderer(VideoApi.V2).status("x"),
-                     c.catalog().voices()):
+    async with served_clients(
+        fake.app(), sleep=sleeps, heygen_api_key="wrong-key-123456", _env_file=None
+    ) as c:
+        for call in (
+            c.video.submit(render()),
+            c.renderer(VideoApi.V2).status("x"),
+            c.catalog().voices(),
+        ):
             with pytest.raises(HeyGenAuthError) as info:
                 await call
             assert info.value.status == 401
@@ -157,10 +181,12 @@ async def test_v2_render_with_v1_status(clients, fake) -> None:
     renderer = clients.renderer(VideoApi.V2)
     video_id = await renderer.submit(render(job_id="job-7", orientation=Orientation.PORTRAIT))
     [sent] = fake.faults.requests("generate_video_v2")
-    assert sent.json["video_inputs"] == [{
-        "character": {"type": "avatar", "avatar_id": AVATAR, "avatar_style": "normal"},
-        "voice": {"type": "text", "voice_id": VOICE, "input_text": "Hello from the handbook."},
-    }]
+    assert sent.json["video_inputs"] == [
+        {
+            "character": {"type": "avatar", "avatar_id": AVATAR, "avatar_style": "normal"},
+            "voice": {"type": "text", "voice_id": VOICE, "input_text": "Hello from the handbook."},
+        }
+    ]
     assert sent.json["dimension"] == {"width": 720, "height": 1280}
     assert sent.json["callback_id"] == "job-7" and sent.json["caption"] is False
     statuses = [(await renderer.status(video_id)).status for _ in range(3)]
@@ -170,8 +196,12 @@ async def test_v2_render_with_v1_status(clients, fake) -> None:
 
 async def test_v2_waiting_counts_as_pending_and_failure_carries_error(clients, fake) -> None:
     renderer = clients.renderer(VideoApi.V2)
-    fake.faults.add("video_status_v1", Fault.raw(200, {"code": 100, "message": "Success",
-                                                       "data": {"id": "v", "status": "waiting"}}))
+    fake.faults.add(
+        "video_status_v1",
+        Fault.raw(
+            200, {"code": 100, "message": "Success", "data": {"id": "v", "status": "waiting"}}
+        ),
+    )
     assert (await renderer.status("v")).status == VideoStatus.PENDING
     video_id = await renderer.submit(render())
     fake.fail(video_id, "too_long", "Video is too long")
@@ -210,14 +240,17 @@ async def test_v2_templates_list_get_generate(clients, fake) -> None:
     detail = await v2.get_template("tpl_welcome")
     assert detail.variables["name"].type == "text"
     created = await v2.generate_from_template(
-        "tpl_welcome", TemplateGenerateRequest.with_text({"name": "Ada"}, title="Hi"))
+        "tpl_welcome", TemplateGenerateRequest.with_text({"name": "Ada"}, title="Hi")
+    )
     [sent] = fake.faults.requests("generate_template_v2")
-    assert sent.json["variables"] == {"name": {"name": "name", "type": "text",
-                                               "properties": {"content": "Ada"}}}
+    assert sent.json["variables"] == {
+        "name": {"name": "name", "type": "text", "properties": {"content": "Ada"}}
+    }
     assert fake.videos[created.video_id].title == "Hi"
     with pytest.raises(HeyGenError) as info:
-        await v2.generate_from_template("tpl_welcome",
-                                        TemplateGenerateRequest.with_text({"nope": "x"}))
+        await v2.generate_from_template(
+            "tpl_welcome", TemplateGenerateRequest.with_text({"nope": "x"})
+        )
     assert info.value.status == 400 and "nope" in info.value.message
     with pytest.raises(HeyGenError) as info:
         await v2.get_template("missing")
@@ -228,10 +261,12 @@ async def test_v2_templates_list_get_generate(clients, fake) -> None:
 
 
 async def test_v3_catalog_pages_through_looks_and_voices(fake, sleeps) -> None:
-    fake.looks.update({f"look-{i}": {"name": f"Look {i}", "group_id": "ag_many"}
-                       for i in range(60)})
-    async with served_clients(fake.app(), sleep=sleeps, heygen_api_key=API_KEY,
-                              _env_file=None) as c:
+    fake.looks.update(
+        {f"look-{i}": {"name": f"Look {i}", "group_id": "ag_many"} for i in range(60)}
+    )
+    async with served_clients(
+        fake.app(), sleep=sleeps, heygen_api_key=API_KEY, _env_file=None
+    ) as c:
         avatars = await c.catalog().avatars()
         assert len(avatars) == 62 and avatars[0].avatar_id == AVATAR
         assert avatars[0].default_voice_id == "hg-voice-1"

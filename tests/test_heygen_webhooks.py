@@ -30,9 +30,12 @@ from tests.fakes.server import serve
 from tests.fakes.sleeps import Sleeps
 
 SECRET = "whsec_unit_test_secret_0001"
-BODY = json.dumps({"event_type": "avatar_video.success",
-                   "event_data": {"video_id": "v1", "url": "https://x/v1.mp4",
-                                  "callback_id": "job-1"}}).encode()
+BODY = json.dumps(
+    {
+        "event_type": "avatar_video.success",
+        "event_data": {"video_id": "v1", "url": "https://x/v1.mp4", "callback_id": "job-1"},
+    }
+).encode()
 
 
 @pytest.fixture
@@ -42,8 +45,9 @@ def fake() -> FakeHeyGen:
 
 @pytest.fixture
 async def clients(fake: FakeHeyGen) -> AsyncIterator[HeyGenClients]:
-    async with served_clients(fake.app(), sleep=Sleeps(), backoff_base=0.001,
-                              heygen_api_key=API_KEY, _env_file=None) as c:
+    async with served_clients(
+        fake.app(), sleep=Sleeps(), backoff_base=0.001, heygen_api_key=API_KEY, _env_file=None
+    ) as c:
         yield c
 
 
@@ -51,8 +55,12 @@ async def clients(fake: FakeHeyGen) -> AsyncIterator[HeyGenClients]:
 
 
 def headers_for(body: bytes, secret: str = SECRET, **extra: str) -> dict[str, str]:
-    return {SIGNATURE_HEADER: sign(body, secret), TIMESTAMP_HEADER: "1000",
-            EVENT_ID_HEADER: "evt_1", **extra}
+    return {
+        SIGNATURE_HEADER: sign(body, secret),
+        TIMESTAMP_HEADER: "1000",
+        EVENT_ID_HEADER: "evt_1",
+        **extra,
+    }
 
 
 def test_good_signature_is_accepted() -> None:
@@ -78,8 +86,9 @@ def test_header_names_are_case_insensitive() -> None:
     ],
     ids=["tampered-body", "wrong-secret", "missing-header", "no-secret", "stale", "not-json"],
 )
-def test_bad_deliveries_are_rejected(body: bytes, headers: dict[str, str], secret: str,
-                                     reason: str) -> None:
+def test_bad_deliveries_are_rejected(
+    body: bytes, headers: dict[str, str], secret: str, reason: str
+) -> None:
     with pytest.raises(WebhookVerificationError, match=reason) as info:
         verify_webhook(body, headers, secret, now=1000)
     assert SECRET not in str(info.value)
@@ -93,8 +102,7 @@ async def test_register_list_rotate_delete_endpoint(clients, fake) -> None:
     ep = await hooks.create_endpoint("https://bot.example/heygen/webhook", list(VIDEO_EVENTS))
     assert ep.secret is not None and ep.secret.get_secret_value().startswith("whsec_")
     assert ep.secret.get_secret_value() not in repr(ep)  # SecretStr never prints
-    assert fake.endpoints[ep.endpoint_id].events == ["avatar_video.success",
-                                                      "avatar_video.fail"]
+    assert fake.endpoints[ep.endpoint_id].events == ["avatar_video.success", "avatar_video.fail"]
     page = await hooks.list_endpoints()
     assert [e.endpoint_id for e in page.data] == [ep.endpoint_id]
     assert page.data[0].secret is None  # only shown on create and rotate
@@ -144,9 +152,14 @@ async def test_completion_is_delivered_signed_to_callback_and_endpoint(clients, 
         ep = await clients.webhooks.create_endpoint(base + "/endpoint", list(VIDEO_EVENTS))
         assert ep.secret is not None
         secrets_by_path["/endpoint"] = ep.secret.get_secret_value()
-        video_id = await clients.video.submit(RenderRequest(
-            script="Hi", avatar_id="Wayne_20240711", callback_url=base + "/callback",
-            job_id="job-9"))
+        video_id = await clients.video.submit(
+            RenderRequest(
+                script="Hi",
+                avatar_id="Wayne_20240711",
+                callback_url=base + "/callback",
+                job_id="job-9",
+            )
+        )
         fake.complete(video_id)
         got = dict([await asyncio.wait_for(received.get(), 5) for _ in range(2)])
     for path in ("/callback", "/endpoint"):
@@ -173,8 +186,9 @@ async def test_failure_is_delivered_and_a_wrong_secret_is_refused(clients, fake)
     receiver = web.Application()
     receiver.router.add_post("/cb", receive)
     async with serve(receiver) as base:
-        video_id = await clients.video.submit(RenderRequest(
-            script="Hi", avatar_id="Wayne_20240711", callback_url=base + "/cb"))
+        video_id = await clients.video.submit(
+            RenderRequest(script="Hi", avatar_id="Wayne_20240711", callback_url=base + "/cb")
+        )
         fake.fail(video_id)
         assert await asyncio.wait_for(outcomes.get(), 5) == "signature does not match the body"
         delivery = await asyncio.wait_for(fake.deliveries.get(), 5)

@@ -74,10 +74,16 @@ class Stack:
 
     def route(self, action: str) -> str:
         names = {
-            LiveApi.LIVEAVATAR: {"create": "session_token", "start": "session_start",
-                                 "stop": "session_stop"},
-            LiveApi.STREAMING: {"create": "streaming_new", "start": "streaming_start",
-                                "stop": "streaming_stop"},
+            LiveApi.LIVEAVATAR: {
+                "create": "session_token",
+                "start": "session_start",
+                "stop": "session_stop",
+            },
+            LiveApi.STREAMING: {
+                "create": "streaming_new",
+                "start": "streaming_start",
+                "stop": "streaming_stop",
+            },
         }
         return names[self.kind][action]
 
@@ -92,8 +98,12 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         fake = FakeStreaming(max_concurrent=1)
         avatar, voice = heygen_streaming.AVATAR_ID, heygen_streaming.VOICE_ID
     async with served_clients(
-        fake.app(), sleep=Sleeps(), heygen_live_api=kind, avatarbot_data_dir=tmp_path,
-        heygen_api_key=heygen_streaming.API_KEY, liveavatar_api_key=liveavatar.API_KEY,
+        fake.app(),
+        sleep=Sleeps(),
+        heygen_live_api=kind,
+        avatarbot_data_dir=tmp_path,
+        heygen_api_key=heygen_streaming.API_KEY,
+        liveavatar_api_key=liveavatar.API_KEY,
     ) as clients:
         channel = LoopbackAgentControl(fake) if isinstance(fake, FakeLiveAvatar) else None
         backend = build_live_backend(clients.settings, clients, channel=channel)
@@ -217,10 +227,10 @@ async def test_a_failed_start_gives_its_slot_back(stack: Stack) -> None:
 
 async def test_liveavatar_speech_is_a_speak_text_event_in_the_room(tmp_path: Path) -> None:
     fake = FakeLiveAvatar()
-    async with served_clients(fake.app(), liveavatar_api_key=liveavatar.API_KEY,
-                              avatarbot_data_dir=tmp_path) as clients:
-        backend = build_live_backend(clients.settings, clients,
-                                     channel=LoopbackAgentControl(fake))
+    async with served_clients(
+        fake.app(), liveavatar_api_key=liveavatar.API_KEY, avatarbot_data_dir=tmp_path
+    ) as clients:
+        backend = build_live_backend(clients.settings, clients, channel=LoopbackAgentControl(fake))
         session = await backend.create_session(liveavatar.AVATAR_ID, liveavatar.VOICE_ID)
         await backend.speak(session, "Hello from the bot.")
     command = fake.sessions[session.session_id].commands[0]
@@ -231,11 +241,11 @@ async def test_liveavatar_speech_is_a_speak_text_event_in_the_room(tmp_path: Pat
     assert [r.route for r in fake.faults.log] == ["session_token", "session_start"]
 
 
-async def test_liveavatar_without_an_agent_token_says_why_it_cannot_speak(
-        tmp_path: Path) -> None:
+async def test_liveavatar_without_an_agent_token_says_why_it_cannot_speak(tmp_path: Path) -> None:
     fake = FakeLiveAvatar(grant_agent_token=False)
-    async with served_clients(fake.app(), liveavatar_api_key=liveavatar.API_KEY,
-                              avatarbot_data_dir=tmp_path) as clients:
+    async with served_clients(
+        fake.app(), liveavatar_api_key=liveavatar.API_KEY, avatarbot_data_dir=tmp_path
+    ) as clients:
         backend = build_live_backend(clients.settings, clients, channel=LiveKitAgentControl())
         session = await backend.create_session(liveavatar.AVATAR_ID)
         with pytest.raises(AgentControlError) as info:
@@ -244,23 +254,36 @@ async def test_liveavatar_without_an_agent_token_says_why_it_cannot_speak(
     assert session.agent_token is None
 
 
-@pytest.mark.skipif(importlib.util.find_spec("livekit") is not None,
-                    reason="livekit is installed; this checks the message when it is not")
+@pytest.mark.skipif(
+    importlib.util.find_spec("livekit") is not None,
+    reason="livekit is installed; this checks the message when it is not",
+)
 async def test_the_livekit_channel_names_the_missing_package() -> None:
-    session = LiveSession(backend=LiveApi.LIVEAVATAR, session_id="s",
-                          livekit_url="wss://127.0.0.1:1/room", access_token=SecretStr("c"),
-                          agent_token=SecretStr("a"))
+    session = LiveSession(
+        backend=LiveApi.LIVEAVATAR,
+        session_id="s",
+        livekit_url="wss://127.0.0.1:1/room",
+        access_token=SecretStr("c"),
+        agent_token=SecretStr("a"),
+    )
     with pytest.raises(AgentControlError) as info:
         await LiveKitAgentControl().publish(session, SpeakText(session_id="s", text="Hi"))
     assert "pip install livekit" in str(info.value)
 
 
-@pytest.mark.parametrize(("kind", "variable"), [(LiveApi.LIVEAVATAR, "LIVEAVATAR_API_KEY"),
-                                                (LiveApi.STREAMING, "HEYGEN_API_KEY")])
-async def test_a_missing_key_names_the_variable(kind: LiveApi, variable: str,
-                                                tmp_path: Path) -> None:
-    settings = load_settings(heygen_live_api=kind, avatarbot_data_dir=tmp_path,
-                             heygen_api_key=None, liveavatar_api_key=None)
+@pytest.mark.parametrize(
+    ("kind", "variable"),
+    [(LiveApi.LIVEAVATAR, "LIVEAVATAR_API_KEY"), (LiveApi.STREAMING, "HEYGEN_API_KEY")],
+)
+async def test_a_missing_key_names_the_variable(
+    kind: LiveApi, variable: str, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        heygen_live_api=kind,
+        avatarbot_data_dir=tmp_path,
+        heygen_api_key=None,
+        liveavatar_api_key=None,
+    )
     async with heygen_clients(settings) as clients:
         with pytest.raises(MissingApiKeyError) as info:
             build_live_backend(settings, clients)

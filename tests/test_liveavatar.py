@@ -34,26 +34,38 @@ def fake() -> FakeLiveAvatar:
     return FakeLiveAvatar(max_concurrent=2, idle_timeout=300)
 
 
-async def make_client(fake: FakeLiveAvatar, sleeps: Sleeps, tmp_path: Path, *,
-                      key: str = API_KEY, timeout_s: float = 10.0
-                      ) -> AsyncIterator[LiveAvatarClient]:
-    async with served_clients(fake.app(), sleep=sleeps, liveavatar_api_key=key,
-                              heygen_timeout_seconds=timeout_s,
-                              avatarbot_data_dir=tmp_path) as clients:
+async def make_client(
+    fake: FakeLiveAvatar,
+    sleeps: Sleeps,
+    tmp_path: Path,
+    *,
+    key: str = API_KEY,
+    timeout_s: float = 10.0,
+) -> AsyncIterator[LiveAvatarClient]:
+    async with served_clients(
+        fake.app(),
+        sleep=sleeps,
+        liveavatar_api_key=key,
+        heygen_timeout_seconds=timeout_s,
+        avatarbot_data_dir=tmp_path,
+    ) as clients:
         yield LiveAvatarClient(clients.liveavatar_api())
 
 
 @pytest.fixture
-async def client(fake: FakeLiveAvatar, sleeps: Sleeps, tmp_path: Path
-                 ) -> AsyncIterator[LiveAvatarClient]:
+async def client(
+    fake: FakeLiveAvatar, sleeps: Sleeps, tmp_path: Path
+) -> AsyncIterator[LiveAvatarClient]:
     async for c in make_client(fake, sleeps, tmp_path):
         yield c
 
 
 def token_request(**overrides: object) -> SessionTokenRequest:
-    return SessionTokenRequest(avatar_id=AVATAR_ID,
-                               avatar_persona=AvatarPersona(voice_id=VOICE_ID, language="en"),
-                               **overrides)  # type: ignore[arg-type]
+    return SessionTokenRequest(
+        avatar_id=AVATAR_ID,
+        avatar_persona=AvatarPersona(voice_id=VOICE_ID, language="en"),
+        **overrides,
+    )  # type: ignore[arg-type]
 
 
 async def started(client: LiveAvatarClient):  # type: ignore[no-untyped-def]
@@ -65,9 +77,11 @@ async def started(client: LiveAvatarClient):  # type: ignore[no-untyped-def]
 
 
 async def test_token_then_start_gives_a_livekit_room_and_tokens(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
-    minted = await client.create_session_token(token_request(
-        video_settings=VideoSettings(quality=VideoQuality.MEDIUM)))
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
+    minted = await client.create_session_token(
+        token_request(video_settings=VideoSettings(quality=VideoQuality.MEDIUM))
+    )
     session = await client.start_session(minted.session_token)
 
     assert session.session_id == minted.session_id
@@ -79,13 +93,16 @@ async def test_token_then_start_gives_a_livekit_room_and_tokens(
     token_call = fake.faults.requests("session_token")[0]
     assert token_call.headers["X-API-KEY"] == API_KEY
     assert token_call.json == {
-        "mode": "FULL", "avatar_id": AVATAR_ID, "is_sandbox": False,
+        "mode": "FULL",
+        "avatar_id": AVATAR_ID,
+        "is_sandbox": False,
         "avatar_persona": {"voice_id": VOICE_ID, "language": "en"},
         "video_settings": {"quality": "medium", "encoding": "VP8"},
     }
     start_call = fake.faults.requests("session_start")[0]
     assert start_call.headers["Authorization"] == (
-        "Bearer " + minted.session_token.get_secret_value())
+        "Bearer " + minted.session_token.get_secret_value()
+    )
 
 
 async def test_tokens_never_show_in_reprs(client: LiveAvatarClient) -> None:
@@ -97,7 +114,8 @@ async def test_tokens_never_show_in_reprs(client: LiveAvatarClient) -> None:
 
 
 async def test_stop_ends_the_session_and_is_safe_to_repeat(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
     minted, _ = await started(client)
     await client.stop_session(minted.session_id, minted.session_token)
     assert fake.sessions[minted.session_id].state == "stopped"
@@ -107,7 +125,8 @@ async def test_stop_ends_the_session_and_is_safe_to_repeat(
 
 
 async def test_keep_alive_and_stop_also_work_with_the_api_key_alone(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
     minted, _ = await started(client)
     fake.clock.advance(250)
     await client.keep_alive(minted.session_id)  # API key + session_id in the body
@@ -118,7 +137,8 @@ async def test_keep_alive_and_stop_also_work_with_the_api_key_alone(
 
 
 async def test_list_sessions_shows_active_then_historic(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
     minted, _ = await started(client)
     active = await client.list_sessions()
     assert [e.id for e in active.results] == [minted.session_id] and active.count == 1
@@ -128,14 +148,18 @@ async def test_list_sessions_shows_active_then_historic(
     historic = await client.list_sessions(SessionListType.HISTORIC)
     assert [e.id for e in historic.results] == [minted.session_id]
     assert fake.faults.requests("session_list")[0].query == {
-        "type": "active", "page": "1", "page_size": "100"}
+        "type": "active",
+        "page": "1",
+        "page_size": "100",
+    }
 
 
 # --- idle timeout and keep-alive ----------------------------------------------------------
 
 
 async def test_keep_alive_extends_the_session_past_the_idle_timeout(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
     minted, _ = await started(client)
     for _ in range(3):  # 3 x 200 s = 600 s alive, twice the idle timeout
         fake.clock.advance(200)
@@ -144,7 +168,8 @@ async def test_keep_alive_extends_the_session_past_the_idle_timeout(
 
 
 async def test_an_idle_session_expires_with_session_not_found(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
     minted, _ = await started(client)
     fake.clock.advance(301)
     with pytest.raises(HeyGenError) as info:
@@ -154,7 +179,8 @@ async def test_an_idle_session_expires_with_session_not_found(
 
 
 async def test_keep_alive_for_an_unknown_session_is_session_not_found(
-        client: LiveAvatarClient) -> None:
+    client: LiveAvatarClient,
+) -> None:
     with pytest.raises(HeyGenError) as info:
         await client.keep_alive("00000000-0000-0000-0000-000000000000")
     assert info.value.is_session_not_found
@@ -164,7 +190,8 @@ async def test_keep_alive_for_an_unknown_session_is_session_not_found(
 
 
 async def test_concurrency_limit_refuses_a_third_session(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
     await started(client)
     await started(client)
     minted = await client.create_session_token(token_request())
@@ -176,7 +203,8 @@ async def test_concurrency_limit_refuses_a_third_session(
 
 
 async def test_an_expired_session_frees_its_concurrency_slot(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
     await started(client)
     await started(client)
     fake.clock.advance(400)
@@ -185,7 +213,8 @@ async def test_an_expired_session_frees_its_concurrency_slot(
 
 
 async def test_a_bad_key_is_a_clear_auth_error_without_the_key(
-        fake: FakeLiveAvatar, sleeps: Sleeps, tmp_path: Path) -> None:
+    fake: FakeLiveAvatar, sleeps: Sleeps, tmp_path: Path
+) -> None:
     wrong = "la-wrong-key-SECRET-123456"
     async for client in make_client(fake, sleeps, tmp_path, key=wrong):
         with pytest.raises(HeyGenAuthError) as info:
@@ -205,18 +234,22 @@ async def test_a_wrong_session_token_is_refused(client: LiveAvatarClient) -> Non
 
 
 async def test_a_session_token_echoed_in_an_error_body_is_redacted(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
     minted = await client.create_session_token(token_request())
     token = minted.session_token.get_secret_value()
-    fake.faults.add("session_start", Fault.raw(
-        401, {"code": 401, "data": None, "message": f"token {token} is not valid"}))
+    fake.faults.add(
+        "session_start",
+        Fault.raw(401, {"code": 401, "data": None, "message": f"token {token} is not valid"}),
+    )
     with pytest.raises(HeyGenAuthError) as info:
         await client.start_session(minted.session_token)
     assert token not in str(info.value) and token not in info.value.body
 
 
 async def test_unknown_avatar_is_rejected_with_its_id_in_the_message(
-        client: LiveAvatarClient) -> None:
+    client: LiveAvatarClient,
+) -> None:
     with pytest.raises(HeyGenError) as info:
         await client.create_session_token(SessionTokenRequest(avatar_id="nobody"))
     assert info.value.status == 404 and "nobody" in str(info.value)
@@ -224,24 +257,33 @@ async def test_unknown_avatar_is_rejected_with_its_id_in_the_message(
 
 async def test_unknown_voice_is_rejected(client: LiveAvatarClient) -> None:
     with pytest.raises(HeyGenError) as info:
-        await client.create_session_token(SessionTokenRequest(
-            avatar_id=AVATAR_ID, avatar_persona=AvatarPersona(voice_id="no-such-voice")))
+        await client.create_session_token(
+            SessionTokenRequest(
+                avatar_id=AVATAR_ID, avatar_persona=AvatarPersona(voice_id="no-such-voice")
+            )
+        )
     assert "no-such-voice" in str(info.value)
 
 
 async def test_a_non_success_code_in_a_200_envelope_is_an_error(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
-    fake.faults.add("session_token", Fault.raw(
-        200, {"code": 4003, "data": None, "message": "Avatar is not ready"}))
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
+    fake.faults.add(
+        "session_token",
+        Fault.raw(200, {"code": 4003, "data": None, "message": "Avatar is not ready"}),
+    )
     with pytest.raises(HeyGenError) as info:
         await client.create_session_token(token_request())
     assert info.value.code == 4003 and "Avatar is not ready" in str(info.value)
 
 
 async def test_a_response_missing_fields_is_a_protocol_error(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
-    fake.faults.add("session_token", Fault.raw(
-        200, {"code": 1000, "data": {"session_id": "x"}, "message": "ok"}))
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
+    fake.faults.add(
+        "session_token",
+        Fault.raw(200, {"code": 1000, "data": {"session_id": "x"}, "message": "ok"}),
+    )
     with pytest.raises(HeyGenProtocolError) as info:
         await client.create_session_token(token_request())
     assert "session_token" in str(info.value)
@@ -251,7 +293,8 @@ async def test_a_response_missing_fields_is_a_protocol_error(
 
 
 async def test_429_with_retry_after_is_honoured_on_keep_alive(
-        client: LiveAvatarClient, fake: FakeLiveAvatar, sleeps: Sleeps) -> None:
+    client: LiveAvatarClient, fake: FakeLiveAvatar, sleeps: Sleeps
+) -> None:
     minted, _ = await started(client)
     fake.faults.add("session_keep_alive", Fault.rate_limited(retry_after="2"))
     await client.keep_alive(minted.session_id, minted.session_token)
@@ -260,7 +303,8 @@ async def test_429_with_retry_after_is_honoured_on_keep_alive(
 
 
 async def test_stop_is_retried_after_a_server_error(
-        client: LiveAvatarClient, fake: FakeLiveAvatar) -> None:
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
     minted, _ = await started(client)
     fake.faults.add("session_stop", Fault.server_error(503))
     await client.stop_session(minted.session_id, minted.session_token)
@@ -270,7 +314,8 @@ async def test_stop_is_retried_after_a_server_error(
 
 @pytest.mark.parametrize("route", ["session_token", "session_start"])
 async def test_a_create_is_not_resent_after_a_server_error(
-        client: LiveAvatarClient, fake: FakeLiveAvatar, sleeps: Sleeps, route: str) -> None:
+    client: LiveAvatarClient, fake: FakeLiveAvatar, sleeps: Sleeps, route: str
+) -> None:
     minted = await client.create_session_token(token_request())
     fake.faults.add(route, Fault.server_error(500))
     before = len(fake.faults.requests(route))
@@ -285,7 +330,8 @@ async def test_a_create_is_not_resent_after_a_server_error(
 
 
 async def test_a_create_that_times_out_is_not_resent(
-        fake: FakeLiveAvatar, sleeps: Sleeps, tmp_path: Path) -> None:
+    fake: FakeLiveAvatar, sleeps: Sleeps, tmp_path: Path
+) -> None:
     release = asyncio.Event()
     fake.faults.add("session_token", Fault.stall_until(release))
     async for client in make_client(fake, sleeps, tmp_path, timeout_s=0.3):
@@ -301,7 +347,9 @@ async def test_a_create_that_times_out_is_not_resent(
 def test_speak_text_serialises_to_the_documented_json() -> None:
     event = SpeakText(session_id="s-1", text="Café opens at 9.", event_id="e-1")
     assert json.loads(event.to_bytes()) == {
-        "event_type": "avatar.speak_text", "session_id": "s-1", "event_id": "e-1",
+        "event_type": "avatar.speak_text",
+        "session_id": "s-1",
+        "event_id": "e-1",
         "text": "Café opens at 9.",
     }
     assert "Café" in event.to_bytes().decode("utf-8")  # UTF-8, not \\u escapes
@@ -309,7 +357,10 @@ def test_speak_text_serialises_to_the_documented_json() -> None:
 
 def test_commands_without_data_carry_only_the_common_fields() -> None:
     assert json.loads(Interrupt(session_id="s", event_id="e").to_bytes()) == {
-        "event_type": "avatar.interrupt", "session_id": "s", "event_id": "e"}
+        "event_type": "avatar.interrupt",
+        "session_id": "s",
+        "event_id": "e",
+    }
     assert StartListening(session_id="s").to_json()["event_type"] == "avatar.start_listening"
 
 

@@ -389,8 +389,7 @@ async def test_numeric_spellings_of_loopback_are_refused_before_connecting(
     async with bystander("127.0.0.2") as (port, hits):
         for session in (None, aiohttp.ClientSession()):  # guarded, then a caller's plain one
             target = f"http://{host}:{port}/admin"
-            error = await refusal(str(URL(f"{base}/to").with_query(target=target)),
-                                  session=session)
+            error = await refusal(str(URL(f"{base}/to").with_query(target=target)), session=session)
             assert error.reason == "refused: a loopback address (127.0.0.2)"
             if session is not None:
                 await session.close()
@@ -432,12 +431,20 @@ async def test_url_allow_hosts_trusts_only_the_listed_names(origin: tuple[Origin
     dns = FakeDNS({"wiki.corp": "127.0.0.1", "other.corp": "127.0.0.1"})
     trusted = UrlPolicy.from_allow_list(["wiki.corp"])
     async with open_session(trusted, dns=dns) as session:
-        doc = await fetch_url(f"http://wiki.corp:{port}/raw/README.md", max_bytes=LIMIT,
-                              policy=trusted, session=session)
+        doc = await fetch_url(
+            f"http://wiki.corp:{port}/raw/README.md",
+            max_bytes=LIMIT,
+            policy=trusted,
+            session=session,
+        )
         assert doc.title == "Readme"
         with pytest.raises(SourceError) as caught:
-            await fetch_url(f"http://other.corp:{port}/raw/README.md", max_bytes=LIMIT,
-                            policy=trusted, session=session)
+            await fetch_url(
+                f"http://other.corp:{port}/raw/README.md",
+                max_bytes=LIMIT,
+                policy=trusted,
+                session=session,
+            )
     assert caught.value.reason == "refused: resolves to a loopback address (127.0.0.1)"
     wildcard = UrlPolicy.from_allow_list(["*.corp.example", "10.2.0.0/16", " "])
     assert wildcard.allowed_networks == ("10.2.0.0/16",)

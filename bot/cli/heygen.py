@@ -43,8 +43,10 @@ def _explain(exc: HeyGenError, cfg: Settings) -> str:
     if isinstance(exc, MissingApiKeyError):
         return str(exc)
     if isinstance(exc, HeyGenAuthError):
-        return (f"{service} rejected the API key (HTTP {exc.status}): {exc.message}. "
-                f"Check {prefix}_API_KEY.")
+        return (
+            f"{service} rejected the API key (HTTP {exc.status}): {exc.message}. "
+            f"Check {prefix}_API_KEY."
+        )
     if exc.code in ("avatar_not_found", "voice_not_found"):
         kind = "avatars" if exc.code == "avatar_not_found" else "voices"
         return f"{exc.message}. See `avatarbot heygen {kind}` for the ids you can use."
@@ -74,8 +76,9 @@ def _run(work: Callable[[HeyGenClients], Awaitable[T]], **api_options: Any) -> T
         fail(str(exc).splitlines()[0], code=2)
 
 
-def _emit(rows: list[dict[str, Any]], columns: list[tuple[str, str]], as_json: bool,
-          title: str) -> None:
+def _emit(
+    rows: list[dict[str, Any]], columns: list[tuple[str, str]], as_json: bool, title: str
+) -> None:
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -91,26 +94,46 @@ def _emit(rows: list[dict[str, Any]], columns: list[tuple[str, str]], as_json: b
 def avatars(as_json: bool = JSON_OPT, api: VideoApi | None = API_OPT) -> None:
     """List the avatars (v3 looks) you can render with."""
     found = _run(lambda c: c.catalog(api).avatars())
-    _emit([a.model_dump() for a in found],
-          [("avatar_id", "Avatar ID"), ("name", "Name"), ("gender", "Gender"),
-           ("default_voice_id", "Default voice")], as_json, "Avatars")
+    _emit(
+        [a.model_dump() for a in found],
+        [
+            ("avatar_id", "Avatar ID"),
+            ("name", "Name"),
+            ("gender", "Gender"),
+            ("default_voice_id", "Default voice"),
+        ],
+        as_json,
+        "Avatars",
+    )
 
 
 @app.command()
 def voices(as_json: bool = JSON_OPT, api: VideoApi | None = API_OPT) -> None:
     """List the voices you can render with."""
     found = _run(lambda c: c.catalog(api).voices())
-    _emit([v.model_dump() for v in found],
-          [("voice_id", "Voice ID"), ("name", "Name"), ("language", "Language"),
-           ("gender", "Gender")], as_json, "Voices")
+    _emit(
+        [v.model_dump() for v in found],
+        [
+            ("voice_id", "Voice ID"),
+            ("name", "Name"),
+            ("language", "Language"),
+            ("gender", "Gender"),
+        ],
+        as_json,
+        "Voices",
+    )
 
 
 @app.command()
 def templates(as_json: bool = JSON_OPT) -> None:
     """List your video templates (legacy v2 template API)."""
     found = _run(lambda c: c.catalog(VideoApi.V2).templates())
-    _emit([t.model_dump() for t in found], [("template_id", "Template ID"), ("name", "Name")],
-          as_json, "Templates")
+    _emit(
+        [t.model_dump() for t in found],
+        [("template_id", "Template ID"), ("name", "Name")],
+        as_json,
+        "Templates",
+    )
 
 
 @app.command()
@@ -124,26 +147,35 @@ def render(
     api: VideoApi | None = API_OPT,
     poll_interval: float = typer.Option(5.0, "--poll-interval", min=0, hidden=True),
     key: str | None = typer.Option(
-        None, "--idempotency-key",
+        None,
+        "--idempotency-key",
         help="Same key = same video (HeyGen keeps keys about a day). Default: derived from "
         "the script, avatar, voice, title and API, so re-running after a crash or a lost "
-        "answer never renders twice."),
+        "answer never renders twice.",
+    ),
 ) -> None:
     """Render a short avatar video; prints the video id (and with --wait, its URL)."""
     cfg = settings()
     avatar_id = avatar or cfg.heygen_avatar_id
     if not avatar_id:
-        fail("no avatar: pass --avatar or set HEYGEN_AVATAR_ID "
-             "(see `avatarbot heygen avatars`)", code=2)
+        fail(
+            "no avatar: pass --avatar or set HEYGEN_AVATAR_ID (see `avatarbot heygen avatars`)",
+            code=2,
+        )
     if not script.strip():
         fail("the script is empty: pass the text the avatar should say", code=2)
     try:
         voice_id = voice or cfg.heygen_voice_id
         chosen_api = api or cfg.heygen_video_api
-        job_id = key or hashlib.sha256(json.dumps(
-            [script, avatar_id, voice_id, title, chosen_api.value]).encode()).hexdigest()[:32]
-        request = RenderRequest(script=script, avatar_id=avatar_id, voice_id=voice_id,
-                                title=title, job_id=job_id)
+        job_id = (
+            key
+            or hashlib.sha256(
+                json.dumps([script, avatar_id, voice_id, title, chosen_api.value]).encode()
+            ).hexdigest()[:32]
+        )
+        request = RenderRequest(
+            script=script, avatar_id=avatar_id, voice_id=voice_id, title=title, job_id=job_id
+        )
     except ValidationError as exc:
         problem = exc.errors()[0]
         fail(f"invalid {problem['loc'][0]}: {problem['msg']}", code=2)
@@ -156,11 +188,13 @@ def render(
         if not as_json:
             console.print(f"video id: {video_id}", highlight=False)
         with console.status("Rendering: queued…") as status:
+
             def progress(job: VideoJob) -> None:
                 status.update(f"Rendering: {job.status.value}…")
 
-            job = await wait_until_done(renderer, video_id, poll_interval=poll_interval,
-                                        on_update=progress)
+            job = await wait_until_done(
+                renderer, video_id, poll_interval=poll_interval, on_update=progress
+            )
         return video_id, job
 
     video_id, job = _run(work)
@@ -172,8 +206,10 @@ def render(
     elif job.status == VideoStatus.COMPLETED:
         console.print(job.video_url or "", highlight=False, soft_wrap=True)
     if job.status == VideoStatus.FAILED:
-        fail(f"render {video_id} failed: {job.error_message or 'no reason given'}"
-             + (f" ({job.error_code})" if job.error_code else ""))
+        fail(
+            f"render {video_id} failed: {job.error_message or 'no reason given'}"
+            + (f" ({job.error_code})" if job.error_code else "")
+        )
 
 
 @app.command()
@@ -183,9 +219,12 @@ def sessions(as_json: bool = JSON_OPT) -> None:
 
     cfg = settings()
     found = _run(lambda c: build_live_backend(cfg, c).list_open())
-    _emit([s.model_dump() for s in found],
-          [("session_id", "Session ID"), ("status", "Status"), ("created_at", "Created")],
-          as_json, f"Live sessions ({cfg.heygen_live_api.value})")
+    _emit(
+        [s.model_dump() for s in found],
+        [("session_id", "Session ID"), ("status", "Status"), ("created_at", "Created")],
+        as_json,
+        f"Live sessions ({cfg.heygen_live_api.value})",
+    )
 
 
 webhook_app = typer.Typer(no_args_is_help=True)
@@ -206,20 +245,33 @@ def webhook_register(
         console.print("note: the bot serves its webhook at /heygen/webhook", highlight=False)
     # One key per URL: registering the same URL twice (a retry) does not add a second one.
     idem = hashlib.sha256(url.encode()).hexdigest()[:32]
-    endpoint = _run(lambda c: c.webhooks.create_endpoint(
-        url, [e.value for e in VIDEO_EVENTS], idempotency_key=idem))
+    endpoint = _run(
+        lambda c: c.webhooks.create_endpoint(
+            url, [e.value for e in VIDEO_EVENTS], idempotency_key=idem
+        )
+    )
     secret = endpoint.secret.get_secret_value() if endpoint.secret else None
     if as_json:
-        typer.echo(json.dumps({"endpoint_id": endpoint.endpoint_id, "url": endpoint.url,
-                               "secret": secret}))
+        typer.echo(
+            json.dumps({"endpoint_id": endpoint.endpoint_id, "url": endpoint.url, "secret": secret})
+        )
         return
-    console.print(f"registered {endpoint.url} (endpoint {endpoint.endpoint_id})",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"registered {endpoint.url} (endpoint {endpoint.endpoint_id})",
+        highlight=False,
+        soft_wrap=True,
+    )
     if secret:
         # The secret is shown once by HeyGen; printing it here is the only way to hand it over.
-        console.print("Put this in HEYGEN_WEBHOOK_SECRET (environment or .env) on every "
-                      "replica, then restart the bot:", highlight=False)
+        console.print(
+            "Put this in HEYGEN_WEBHOOK_SECRET (environment or .env) on every "
+            "replica, then restart the bot:",
+            highlight=False,
+        )
         typer.echo(f"HEYGEN_WEBHOOK_SECRET={secret}")
     else:
-        console.print("HeyGen returned no secret (already registered?); rotate it with the "
-                      "HeyGen dashboard and set HEYGEN_WEBHOOK_SECRET.", highlight=False)
+        console.print(
+            "HeyGen returned no secret (already registered?); rotate it with the "
+            "HeyGen dashboard and set HEYGEN_WEBHOOK_SECRET.",
+            highlight=False,
+        )

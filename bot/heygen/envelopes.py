@@ -30,25 +30,30 @@ def _body(payload: Any) -> str:
 def data_v3(payload: Any, what: str) -> Any:
     """`data` of a v2/v3 `{error, data}` envelope; raises on an error object sent with 200."""
     if not isinstance(payload, dict) or "data" not in payload:
-        raise HeyGenProtocolError(f"{what}: response has no 'data'", status=200,
-                                  body=_body(payload))
+        raise HeyGenProtocolError(
+            f"{what}: response has no 'data'", status=200, body=_body(payload)
+        )
     err = payload.get("error")
     if err:
         code = err.get("code") if isinstance(err, dict) else None
         message = err.get("message") if isinstance(err, dict) else str(err)
-        raise HeyGenError(str(message or "error"), status=200, code=code,
-                          body=_body(payload))
+        raise HeyGenError(str(message or "error"), status=200, code=code, body=_body(payload))
     return payload["data"]
 
 
 def data_v1(payload: Any, what: str) -> Any:
     """`data` of a v1 `{code, message, data}` envelope; a code other than 100 is an error."""
     if not isinstance(payload, dict) or "code" not in payload:
-        raise HeyGenProtocolError(f"{what}: response has no 'code'", status=200,
-                                  body=_body(payload))
+        raise HeyGenProtocolError(
+            f"{what}: response has no 'code'", status=200, body=_body(payload)
+        )
     if payload["code"] != V1_SUCCESS:
-        raise HeyGenError(str(payload.get("message") or payload.get("msg") or "error"),
-                          status=200, code=payload["code"], body=_body(payload))
+        raise HeyGenError(
+            str(payload.get("message") or payload.get("msg") or "error"),
+            status=200,
+            code=payload["code"],
+            body=_body(payload),
+        )
     return payload.get("data")
 
 
@@ -60,5 +65,6 @@ def parse(model: type[M], data: Any, what: str) -> M:
         raise HeyGenProtocolError(
             f"{what}: unexpected response shape ({exc.error_count()} problem(s): "
             f"{exc.errors()[0]['loc']} {exc.errors()[0]['msg']})",
-            status=200, body=_body(data),
+            status=200,
+            body=_body(data),
         ) from None

@@ -166,16 +166,20 @@ class ApiClient:
         attempt = 0
         while True:
             try:
-                return await self._send_once(method, path, url, json, query, call_headers,
-                                             secrets)
+                return await self._send_once(method, path, url, json, query, call_headers, secrets)
             except HeyGenError as exc:
                 delay = self._retry_delay(exc, attempt, idempotent)
                 if delay is None:
                     raise
                 log.info(
                     "%s %s %s failed (%s); retry %d/%d in %.2fs",
-                    self.service, method, path, exc.status or type(exc).__name__,
-                    attempt + 1, self.max_retries, delay,
+                    self.service,
+                    method,
+                    path,
+                    exc.status or type(exc).__name__,
+                    attempt + 1,
+                    self.max_retries,
+                    delay,
                 )
                 await self._sleep(delay)
                 attempt += 1
@@ -209,8 +213,13 @@ class ApiClient:
     ) -> Any:
         try:
             async with self._session.request(
-                method, url, json=json, params=params or None, headers=headers,
-                timeout=self._timeout, allow_redirects=False,
+                method,
+                url,
+                json=json,
+                params=params or None,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
             ) as resp:
                 text = await resp.text(errors="replace")
                 status = resp.status
@@ -218,18 +227,24 @@ class ApiClient:
         except aiohttp.ClientConnectorError as exc:
             raise _NotSent(
                 f"cannot connect to {self.base_url} ({_reason(exc)})",
-                service=self.service, method=method, path=path,
+                service=self.service,
+                method=method,
+                path=path,
             ) from None
         except TimeoutError:
             raise HeyGenTimeout(
                 f"no response within {self.timeout:g}s"
                 + ("" if method == "GET" else "; the request may still have been processed"),
-                service=self.service, method=method, path=path,
+                service=self.service,
+                method=method,
+                path=path,
             ) from None
         except aiohttp.ClientError as exc:
             raise HeyGenConnectionError(
                 self.redact(f"connection failed ({_reason(exc)})", secrets),
-                service=self.service, method=method, path=path,
+                service=self.service,
+                method=method,
+                path=path,
             ) from None
 
         # Redact, then cut: a cut first could split a secret so the rest no longer matches.
@@ -247,13 +262,23 @@ class ApiClient:
             message = self.redact(message, secrets) if message else _status_text(status)
             cls = HeyGenAuthError if status in (401, 403) else HeyGenError
             raise cls(
-                message, status=status, code=code, body=body, retry_after=retry_after,
-                service=self.service, method=method, path=path,
+                message,
+                status=status,
+                code=code,
+                body=body,
+                retry_after=retry_after,
+                service=self.service,
+                method=method,
+                path=path,
             )
         if parse_error is not None:
             raise HeyGenProtocolError(
-                f"{method} {path} returned a non-JSON body", status=status, body=body,
-                service=self.service, method=method, path=path,
+                f"{method} {path} returned a non-JSON body",
+                status=status,
+                body=body,
+                service=self.service,
+                method=method,
+                path=path,
             )
         return payload
 

@@ -124,9 +124,16 @@ def _classified(exc: HeyGenError) -> HeyGenError:
         cls = LiveSessionGone
     else:
         return exc
-    return cls(exc.message, status=exc.status, code=exc.code, body=exc.body,
-               retry_after=exc.retry_after, service=exc.service, method=exc.method,
-               path=exc.path)
+    return cls(
+        exc.message,
+        status=exc.status,
+        code=exc.code,
+        body=exc.body,
+        retry_after=exc.retry_after,
+        service=exc.service,
+        method=exc.method,
+        path=exc.path,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -152,7 +159,11 @@ class LiveBackend(Protocol):
     name: LiveApi
 
     async def create_session(
-        self, avatar_id: str, voice_id: str | None = None, *, language: str = "en",
+        self,
+        avatar_id: str,
+        voice_id: str | None = None,
+        *,
+        language: str = "en",
         quality: Quality | None = None,
     ) -> LiveSession: ...
 
@@ -170,8 +181,7 @@ class LiveBackend(Protocol):
 class AgentControlChannel(Protocol):
     """Carries `agent-control` events into a LiveAvatar session's LiveKit room."""
 
-    async def publish(self, session: LiveSession, event: liveavatar.AgentControlEvent) -> None:
-        ...
+    async def publish(self, session: LiveSession, event: liveavatar.AgentControlEvent) -> None: ...
 
     async def close(self, session: LiveSession) -> None: ...
 
@@ -190,23 +200,37 @@ class LiveAvatarBackend:
 
     name = LiveApi.LIVEAVATAR
 
-    def __init__(self, client: liveavatar.LiveAvatarClient, channel: AgentControlChannel,
-                 *, context_id: str | None = None, sandbox: bool = False) -> None:
+    def __init__(
+        self,
+        client: liveavatar.LiveAvatarClient,
+        channel: AgentControlChannel,
+        *,
+        context_id: str | None = None,
+        sandbox: bool = False,
+    ) -> None:
         self.client = client
         self.channel = channel
         self.context_id = context_id
         self.sandbox = sandbox
 
     async def create_session(
-        self, avatar_id: str, voice_id: str | None = None, *, language: str = "en",
+        self,
+        avatar_id: str,
+        voice_id: str | None = None,
+        *,
+        language: str = "en",
         quality: Quality | None = None,
     ) -> LiveSession:
         request = liveavatar.SessionTokenRequest(
             avatar_id=avatar_id,
             avatar_persona=liveavatar.AvatarPersona(
-                voice_id=voice_id, context_id=self.context_id, language=language),
-            video_settings=(liveavatar.VideoSettings(quality=liveavatar.VideoQuality(quality))
-                            if quality else None),
+                voice_id=voice_id, context_id=self.context_id, language=language
+            ),
+            video_settings=(
+                liveavatar.VideoSettings(quality=liveavatar.VideoQuality(quality))
+                if quality
+                else None
+            ),
             is_sandbox=self.sandbox,
         )
         async with _translated_errors():
@@ -217,8 +241,9 @@ class LiveAvatarBackend:
                 if exc.status is None or exc.is_server_error:
                     # The room may have started even though we got no answer: end it so it
                     # does not hold a concurrency slot (or bill) until its idle timeout.
-                    await _stop_quietly(lambda: self.client.stop_session(
-                        minted.session_id, minted.session_token))
+                    await _stop_quietly(
+                        lambda: self.client.stop_session(minted.session_id, minted.session_token)
+                    )
                 raise
         return LiveSession(
             backend=self.name,
@@ -255,9 +280,14 @@ class LiveAvatarBackend:
 
     async def list_open(self) -> list[OpenSession]:
         page = await self.client.list_sessions(liveavatar.SessionListType.ACTIVE)
-        return [OpenSession(session_id=e.id, status="active",
-                            created_at=e.created_at.timestamp() if e.created_at else None)
-                for e in page.results]
+        return [
+            OpenSession(
+                session_id=e.id,
+                status="active",
+                created_at=e.created_at.timestamp() if e.created_at else None,
+            )
+            for e in page.results
+        ]
 
 
 class LiveKitAgentControl:
@@ -301,7 +331,8 @@ class LiveKitAgentControl:
     async def publish(self, session: LiveSession, event: liveavatar.AgentControlEvent) -> None:
         room = await self._room(session)
         await room.local_participant.publish_data(
-            event.to_bytes(), reliable=True, topic=liveavatar.AGENT_CONTROL_TOPIC)
+            event.to_bytes(), reliable=True, topic=liveavatar.AGENT_CONTROL_TOPIC
+        )
 
     async def close(self, session: LiveSession) -> None:
         async with self._lock:
@@ -318,13 +349,21 @@ class StreamingBackend:
 
     name = LiveApi.STREAMING
 
-    def __init__(self, client: streaming_v1.StreamingClient, *,
-                 idle_timeout_seconds: int = streaming_v1.DEFAULT_IDLE_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        client: streaming_v1.StreamingClient,
+        *,
+        idle_timeout_seconds: int = streaming_v1.DEFAULT_IDLE_TIMEOUT_SECONDS,
+    ) -> None:
         self.client = client
         self.idle_timeout_seconds = idle_timeout_seconds
 
     async def create_session(
-        self, avatar_id: str, voice_id: str | None = None, *, language: str = "en",
+        self,
+        avatar_id: str,
+        voice_id: str | None = None,
+        *,
+        language: str = "en",
         quality: Quality | None = None,
     ) -> LiveSession:
         request = streaming_v1.NewSessionRequest(
@@ -374,8 +413,10 @@ class StreamingBackend:
             pass
 
     async def list_open(self) -> list[OpenSession]:
-        return [OpenSession(session_id=s.session_id, status=s.status, created_at=s.created_at)
-                for s in await self.client.list_sessions()]
+        return [
+            OpenSession(session_id=s.session_id, status=s.status, created_at=s.created_at)
+            for s in await self.client.list_sessions()
+        ]
 
 
 # --- factory ------------------------------------------------------------------------------
@@ -389,12 +430,15 @@ class _ApiFactory(Protocol):
     def liveavatar_api(self) -> ApiClient: ...
 
 
-def build_live_backend(settings: Settings, clients: _ApiFactory, *,
-                       channel: AgentControlChannel | None = None) -> LiveBackend:
+def build_live_backend(
+    settings: Settings, clients: _ApiFactory, *, channel: AgentControlChannel | None = None
+) -> LiveBackend:
     """The backend `HEYGEN_LIVE_API` selects, over the shared HTTP session in `clients`
     (a `bot.heygen.clients.HeyGenClients`). A missing key raises MissingApiKeyError naming
     the variable."""
     if settings.heygen_live_api is LiveApi.STREAMING:
         return StreamingBackend(streaming_v1.StreamingClient(clients.heygen_api()))
-    return LiveAvatarBackend(liveavatar.LiveAvatarClient(clients.liveavatar_api()),
-                             channel if channel is not None else LiveKitAgentControl())
+    return LiveAvatarBackend(
+        liveavatar.LiveAvatarClient(clients.liveavatar_api()),
+        channel if channel is not None else LiveKitAgentControl(),
+    )

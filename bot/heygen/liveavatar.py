@@ -260,12 +260,19 @@ def unwrap(payload: Any, *, method: str, path: str) -> Any:
     if not isinstance(payload, dict) or "code" not in payload:
         raise HeyGenProtocolError(
             f"{method} {path} returned no {{code, data, message}} envelope",
-            status=200, service=SERVICE, method=method, path=path,
+            status=200,
+            service=SERVICE,
+            method=method,
+            path=path,
         )
     if payload["code"] not in SUCCESS_CODES:
         raise HeyGenError(
-            str(payload.get("message") or "request failed"), status=200,
-            code=payload["code"], service=SERVICE, method=method, path=path,
+            str(payload.get("message") or "request failed"),
+            status=200,
+            code=payload["code"],
+            service=SERVICE,
+            method=method,
+            path=path,
         )
     return payload.get("data")
 
@@ -277,7 +284,10 @@ def _parse(model: type[M], data: Any, *, method: str, path: str) -> M:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
         raise HeyGenProtocolError(
             f"{method} {path} returned an unexpected shape (fields: {fields})",
-            status=200, service=SERVICE, method=method, path=path,
+            status=200,
+            service=SERVICE,
+            method=method,
+            path=path,
         ) from None
 
 
@@ -298,11 +308,19 @@ class LiveAvatarClient:
         self.api = api
 
     async def _call(
-        self, path: str, *, json: Any = None, headers: dict[str, str] | None = None,
+        self,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
         idempotent: bool,
     ) -> Any:
         payload = await self.api.request(
-            "POST", path, json=json, headers=headers, idempotent=idempotent,
+            "POST",
+            path,
+            json=json,
+            headers=headers,
+            idempotent=idempotent,
         )
         return unwrap(payload, method="POST", path=path)
 
@@ -319,7 +337,9 @@ class LiveAvatarClient:
         return _parse(StartedSession, data, method="POST", path=path)
 
     async def keep_alive(
-        self, session_id: str, session_token: SecretStr | str | None = None,
+        self,
+        session_id: str,
+        session_token: SecretStr | str | None = None,
     ) -> None:
         """Reset the session's idle timer.
 
@@ -328,8 +348,7 @@ class LiveAvatarClient:
         """
         body = KeepAliveRequest(session_id=session_id).model_dump(mode="json")
         headers = _bearer(session_token) if session_token is not None else None
-        await self._call("/v1/sessions/keep-alive", json=body, headers=headers,
-                         idempotent=True)
+        await self._call("/v1/sessions/keep-alive", json=body, headers=headers, idempotent=True)
 
     async def stop_session(
         self,
@@ -344,14 +363,20 @@ class LiveAvatarClient:
         await self._call("/v1/sessions/stop", json=body, headers=headers, idempotent=True)
 
     async def list_sessions(
-        self, kind: SessionListType = SessionListType.ACTIVE, *, page: int = 1,
+        self,
+        kind: SessionListType = SessionListType.ACTIVE,
+        *,
+        page: int = 1,
         page_size: int = 100,
     ) -> SessionPage:
         """`GET /v1/sessions?type=active|historic`: the account's sessions, one page."""
         path = "/v1/sessions"
         payload = await self.api.request(
-            "GET", path, params={"type": kind.value, "page": page, "page_size": page_size},
+            "GET",
+            path,
+            params={"type": kind.value, "page": page, "page_size": page_size},
             idempotent=True,
         )
-        return _parse(SessionPage, unwrap(payload, method="GET", path=path), method="GET",
-                      path=path)
+        return _parse(
+            SessionPage, unwrap(payload, method="GET", path=path), method="GET", path=path
+        )

@@ -191,25 +191,43 @@ def unwrap(payload: Any, *, method: str, path: str) -> Any:
     """`data` of `{code, data, message}` or `{error, data}`; an error in it raises."""
     if not isinstance(payload, dict):
         raise HeyGenProtocolError(
-            f"{method} {path} returned no JSON object", status=200, service=SERVICE,
-            method=method, path=path,
+            f"{method} {path} returned no JSON object",
+            status=200,
+            service=SERVICE,
+            method=method,
+            path=path,
         )
     if "error" in payload and "code" not in payload:
         error = payload["error"]
         if error:
             code = error.get("code") if isinstance(error, dict) else None
             message = error.get("message") if isinstance(error, dict) else str(error)
-            raise HeyGenError(str(message or "request failed"), status=200, code=code,
-                              service=SERVICE, method=method, path=path)
+            raise HeyGenError(
+                str(message or "request failed"),
+                status=200,
+                code=code,
+                service=SERVICE,
+                method=method,
+                path=path,
+            )
         return payload.get("data")
     if "code" in payload:
         if payload["code"] != SUCCESS_CODE:
-            raise HeyGenError(str(payload.get("message") or "request failed"), status=200,
-                              code=payload["code"], service=SERVICE, method=method, path=path)
+            raise HeyGenError(
+                str(payload.get("message") or "request failed"),
+                status=200,
+                code=payload["code"],
+                service=SERVICE,
+                method=method,
+                path=path,
+            )
         return payload.get("data")
     raise HeyGenProtocolError(
-        f"{method} {path} returned no {{code, data}} envelope", status=200, service=SERVICE,
-        method=method, path=path,
+        f"{method} {path} returned no {{code, data}} envelope",
+        status=200,
+        service=SERVICE,
+        method=method,
+        path=path,
     )
 
 
@@ -220,7 +238,10 @@ def _parse(model: type[M], data: Any, *, method: str, path: str) -> M:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
         raise HeyGenProtocolError(
             f"{method} {path} returned an unexpected shape (fields: {fields})",
-            status=200, service=SERVICE, method=method, path=path,
+            status=200,
+            service=SERVICE,
+            method=method,
+            path=path,
         ) from None
 
 
@@ -237,10 +258,18 @@ class StreamingClient:
     def __init__(self, api: ApiClient) -> None:
         self.api = api
 
-    async def _call(self, method: str, path: str, *, json: Any = None,
-                    params: dict[str, Any] | None = None, idempotent: bool) -> Any:
-        payload = await self.api.request(method, path, json=json, params=params,
-                                         idempotent=idempotent)
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotent: bool,
+    ) -> Any:
+        payload = await self.api.request(
+            method, path, json=json, params=params, idempotent=idempotent
+        )
         return unwrap(payload, method=method, path=path)
 
     async def create_token(self) -> SecretStr:
@@ -257,40 +286,55 @@ class StreamingClient:
 
     async def start_session(self, session_id: str) -> None:
         """`POST /v1/streaming.start`: the avatar joins the room and starts streaming."""
-        await self._call("POST", "/v1/streaming.start",
-                         json=SessionIdRequest(session_id=session_id).model_dump(),
-                         idempotent=False)
+        await self._call(
+            "POST",
+            "/v1/streaming.start",
+            json=SessionIdRequest(session_id=session_id).model_dump(),
+            idempotent=False,
+        )
 
     async def send_task(self, request: TaskRequest) -> TaskResult:
         """`POST /v1/streaming.task`: make the avatar speak (`repeat`) or answer (`talk`)."""
         path = "/v1/streaming.task"
-        data = await self._call("POST", path, json=request.model_dump(mode="json"),
-                                idempotent=False)
+        data = await self._call(
+            "POST", path, json=request.model_dump(mode="json"), idempotent=False
+        )
         return _parse(TaskResult, data, method="POST", path=path)
 
-    async def repeat(self, session_id: str, text: str,
-                     mode: TaskMode = TaskMode.ASYNC) -> TaskResult:
+    async def repeat(
+        self, session_id: str, text: str, mode: TaskMode = TaskMode.ASYNC
+    ) -> TaskResult:
         """Say `text` verbatim."""
-        return await self.send_task(TaskRequest(session_id=session_id, text=text,
-                                                task_type=TaskType.REPEAT, task_mode=mode))
+        return await self.send_task(
+            TaskRequest(session_id=session_id, text=text, task_type=TaskType.REPEAT, task_mode=mode)
+        )
 
     async def interrupt(self, session_id: str) -> None:
         """`POST /v1/streaming.interrupt`: stop the current speech (and queued tasks)."""
-        await self._call("POST", "/v1/streaming.interrupt",
-                         json=SessionIdRequest(session_id=session_id).model_dump(),
-                         idempotent=True)
+        await self._call(
+            "POST",
+            "/v1/streaming.interrupt",
+            json=SessionIdRequest(session_id=session_id).model_dump(),
+            idempotent=True,
+        )
 
     async def keep_alive(self, session_id: str) -> None:
         """`POST /v1/streaming.keep_alive`: reset the idle timeout."""
-        await self._call("POST", "/v1/streaming.keep_alive",
-                         json=SessionIdRequest(session_id=session_id).model_dump(),
-                         idempotent=True)
+        await self._call(
+            "POST",
+            "/v1/streaming.keep_alive",
+            json=SessionIdRequest(session_id=session_id).model_dump(),
+            idempotent=True,
+        )
 
     async def stop_session(self, session_id: str) -> None:
         """`POST /v1/streaming.stop`: close the session and free its concurrency slot."""
-        await self._call("POST", "/v1/streaming.stop",
-                         json=SessionIdRequest(session_id=session_id).model_dump(),
-                         idempotent=True)
+        await self._call(
+            "POST",
+            "/v1/streaming.stop",
+            json=SessionIdRequest(session_id=session_id).model_dump(),
+            idempotent=True,
+        )
 
     async def list_sessions(self) -> list[SessionInfo]:
         """`GET /v1/streaming.list`: the account's currently open sessions."""
@@ -303,6 +347,11 @@ class StreamingClient:
         path = "/v1/streaming/avatar.list"
         data = await self._call("GET", path, idempotent=True)
         if not isinstance(data, list):
-            raise HeyGenProtocolError(f"GET {path} returned no avatar list", status=200,
-                                      service=SERVICE, method="GET", path=path)
+            raise HeyGenProtocolError(
+                f"GET {path} returned no avatar list",
+                status=200,
+                service=SERVICE,
+                method="GET",
+                path=path,
+            )
         return [_parse(StreamingAvatar, item, method="GET", path=path) for item in data]

@@ -104,16 +104,24 @@ class V3Renderer:
 
     async def submit(self, request: RenderRequest) -> str:
         body = CreateVideoRequest(
-            avatar_id=request.avatar_id, script=request.script, voice_id=request.voice_id,
+            avatar_id=request.avatar_id,
+            script=request.script,
+            voice_id=request.voice_id,
             title=request.title,
-            aspect_ratio=(AspectRatio(request.aspect_ratio) if request.aspect_ratio
-                          else AspectRatio.PORTRAIT if request.orientation == Orientation.PORTRAIT
-                          else AspectRatio.LANDSCAPE),
+            aspect_ratio=(
+                AspectRatio(request.aspect_ratio)
+                if request.aspect_ratio
+                else AspectRatio.PORTRAIT
+                if request.orientation == Orientation.PORTRAIT
+                else AspectRatio.LANDSCAPE
+            ),
             resolution=Resolution(request.resolution) if request.resolution else None,
             caption=CaptionSetting() if request.captions else None,
-            background=(Background(value=request.background_color)
-                        if request.background_color else None),
-            callback_url=request.callback_url, callback_id=request.job_id,
+            background=(
+                Background(value=request.background_color) if request.background_color else None
+            ),
+            callback_url=request.callback_url,
+            callback_id=request.job_id,
         )
         created = await self.client.create_video(body, idempotency_key=request.job_id)
         return created.video_id
@@ -121,8 +129,12 @@ class V3Renderer:
     async def status(self, video_id: str) -> VideoJob:
         d = await self.client.get_video(video_id)
         return VideoJob(
-            video_id=d.id, status=_V3_STATUS[d.status], video_url=d.video_url,
-            thumbnail_url=d.thumbnail_url, duration=d.duration, error_code=d.failure_code,
+            video_id=d.id,
+            status=_V3_STATUS[d.status],
+            video_url=d.video_url,
+            thumbnail_url=d.thumbnail_url,
+            duration=d.duration,
+            error_code=d.failure_code,
             error_message=d.failure_message,
         )
 
@@ -137,17 +149,28 @@ class V2Renderer:
         if not request.voice_id:
             # v2 has no "avatar's default voice" fallback; say so before spending a request.
             raise ValueError("the v2 API needs a voice id (set HEYGEN_VOICE_ID or --voice)")
-        size = (Dimension(width=720, height=1280) if request.orientation == Orientation.PORTRAIT
-                else Dimension(width=1280, height=720))
+        size = (
+            Dimension(width=720, height=1280)
+            if request.orientation == Orientation.PORTRAIT
+            else Dimension(width=1280, height=720)
+        )
         body = GenerateVideoRequest(
-            video_inputs=[VideoInput(
-                character=Character(avatar_id=request.avatar_id),
-                voice=TextVoice(voice_id=request.voice_id, input_text=request.script),
-                background=(ColorBackground(value=request.background_color)
-                            if request.background_color else None),
-            )],
-            dimension=size, caption=request.captions, title=request.title,
-            callback_id=request.job_id, callback_url=request.callback_url,
+            video_inputs=[
+                VideoInput(
+                    character=Character(avatar_id=request.avatar_id),
+                    voice=TextVoice(voice_id=request.voice_id, input_text=request.script),
+                    background=(
+                        ColorBackground(value=request.background_color)
+                        if request.background_color
+                        else None
+                    ),
+                )
+            ],
+            dimension=size,
+            caption=request.captions,
+            title=request.title,
+            callback_id=request.job_id,
+            callback_url=request.callback_url,
         )
         return (await self.client.generate_video(body)).video_id
 
@@ -155,8 +178,11 @@ class V2Renderer:
         s = await self.client.video_status(video_id)
         err = s.error
         return VideoJob(
-            video_id=s.id, status=_V2_STATUS[s.status], video_url=s.video_url,
-            thumbnail_url=s.thumbnail_url, duration=s.duration,
+            video_id=s.id,
+            status=_V2_STATUS[s.status],
+            video_url=s.video_url,
+            thumbnail_url=s.thumbnail_url,
+            duration=s.duration,
             error_code=str(err.code) if err and err.code is not None else None,
             error_message=(err.message or err.detail) if err else None,
         )
@@ -174,8 +200,11 @@ class TemplateRenderer(V2Renderer):
 
     async def submit(self, request: RenderRequest) -> str:
         body = TemplateGenerateRequest.with_text(
-            {self.variable: request.script}, title=request.title, caption=request.captions,
-            callback_id=request.job_id, callback_url=request.callback_url,
+            {self.variable: request.script},
+            title=request.title,
+            caption=request.captions,
+            callback_id=request.job_id,
+            callback_url=request.callback_url,
         )
         return (await self.client.generate_from_template(self.template_id, body)).video_id
 
@@ -262,9 +291,16 @@ class V3Catalog:
         token: str | None = None
         for _ in range(MAX_PAGES):
             page = await self.v3.list_looks(token=token)
-            out += [AvatarInfo(avatar_id=lk.id, name=lk.name, gender=lk.gender,
-                               default_voice_id=lk.default_voice_id,
-                               preview_image_url=lk.preview_image_url) for lk in page.data]
+            out += [
+                AvatarInfo(
+                    avatar_id=lk.id,
+                    name=lk.name,
+                    gender=lk.gender,
+                    default_voice_id=lk.default_voice_id,
+                    preview_image_url=lk.preview_image_url,
+                )
+                for lk in page.data
+            ]
             if not (page.has_more and page.next_token):
                 break
             token = page.next_token
@@ -275,16 +311,20 @@ class V3Catalog:
         token: str | None = None
         for _ in range(MAX_PAGES):
             page = await self.v3.list_voices(token=token)
-            out += [VoiceInfo(voice_id=v.voice_id, name=v.name, language=v.language,
-                              gender=v.gender) for v in page.data]
+            out += [
+                VoiceInfo(voice_id=v.voice_id, name=v.name, language=v.language, gender=v.gender)
+                for v in page.data
+            ]
             if not (page.has_more and page.next_token):
                 break
             token = page.next_token
         return out
 
     async def templates(self) -> list[TemplateInfo]:
-        return [TemplateInfo(template_id=t.template_id, name=t.name)
-                for t in await self.v2.list_templates()]
+        return [
+            TemplateInfo(template_id=t.template_id, name=t.name)
+            for t in await self.v2.list_templates()
+        ]
 
 
 class V2Catalog:
@@ -292,15 +332,25 @@ class V2Catalog:
         self.v2 = v2
 
     async def avatars(self) -> list[AvatarInfo]:
-        return [AvatarInfo(avatar_id=a.avatar_id, name=a.avatar_name, gender=a.gender,
-                           default_voice_id=a.default_voice_id,
-                           preview_image_url=a.preview_image_url)
-                for a in await self.v2.list_avatars()]
+        return [
+            AvatarInfo(
+                avatar_id=a.avatar_id,
+                name=a.avatar_name,
+                gender=a.gender,
+                default_voice_id=a.default_voice_id,
+                preview_image_url=a.preview_image_url,
+            )
+            for a in await self.v2.list_avatars()
+        ]
 
     async def voices(self) -> list[VoiceInfo]:
-        return [VoiceInfo(voice_id=v.voice_id, name=v.name, language=v.language,
-                          gender=v.gender) for v in await self.v2.list_voices()]
+        return [
+            VoiceInfo(voice_id=v.voice_id, name=v.name, language=v.language, gender=v.gender)
+            for v in await self.v2.list_voices()
+        ]
 
     async def templates(self) -> list[TemplateInfo]:
-        return [TemplateInfo(template_id=t.template_id, name=t.name)
-                for t in await self.v2.list_templates()]
+        return [
+            TemplateInfo(template_id=t.template_id, name=t.name)
+            for t in await self.v2.list_templates()
+        ]

@@ -89,7 +89,8 @@ class GenerateVideoRequest(_Model):
     caption: bool = False
     title: str | None = None
     callback_id: str | None = Field(
-        default=None, description="Echoed back in the webhook and in video_status.get.")
+        default=None, description="Echoed back in the webhook and in video_status.get."
+    )
     callback_url: str | None = None
     test: bool | None = Field(default=None, description="Watermarked, no credits (if allowed).")
 
@@ -190,14 +191,17 @@ class VideosV2:
 
     async def generate_video(self, request: GenerateVideoRequest) -> VideoIdResponse:
         payload = await self.api.request(
-            "POST", "/v2/video/generate",
-            json=request.model_dump(mode="json", exclude_none=True), idempotent=False,
+            "POST",
+            "/v2/video/generate",
+            json=request.model_dump(mode="json", exclude_none=True),
+            idempotent=False,
         )
         return parse(VideoIdResponse, data_v3(payload, "generate video"), "generate video")
 
     async def video_status(self, video_id: str) -> VideoStatusV1:
-        payload = await self.api.request("GET", "/v1/video_status.get",
-                                         params={"video_id": video_id}, idempotent=True)
+        payload = await self.api.request(
+            "GET", "/v1/video_status.get", params={"video_id": video_id}, idempotent=True
+        )
         return parse(VideoStatusV1, data_v1(payload, "video status"), "video status")
 
     async def list_avatars(self) -> list[AvatarV2]:
@@ -210,29 +214,46 @@ class VideosV2:
 
     async def list_templates(self) -> list[TemplateSummary]:
         data = await self._get("/v2/templates")
-        return [parse(TemplateSummary, t, "list templates")
-                for t in (data or {}).get("templates", [])]
+        return [
+            parse(TemplateSummary, t, "list templates") for t in (data or {}).get("templates", [])
+        ]
 
     async def get_template(self, template_id: str) -> TemplateDetail:
         data = await self._get(f"/v2/template/{path_segment(template_id)}")
         return parse(TemplateDetail, data, "get template")
 
-    async def generate_from_template(self, template_id: str,
-                                     request: TemplateGenerateRequest) -> VideoIdResponse:
+    async def generate_from_template(
+        self, template_id: str, request: TemplateGenerateRequest
+    ) -> VideoIdResponse:
         payload = await self.api.request(
-            "POST", f"/v2/template/{path_segment(template_id)}/generate",
-            json=request.model_dump(mode="json", exclude_none=True), idempotent=False,
+            "POST",
+            f"/v2/template/{path_segment(template_id)}/generate",
+            json=request.model_dump(mode="json", exclude_none=True),
+            idempotent=False,
         )
-        return parse(VideoIdResponse, data_v3(payload, "template generate"),
-                     "template generate")
+        return parse(VideoIdResponse, data_v3(payload, "template generate"), "template generate")
 
     async def _get(self, path: str) -> Any:
         return data_v3(await self.api.request("GET", path, idempotent=True), f"GET {path}")
 
 
 __all__ = [
-    "AvatarStyle", "AvatarV2", "Character", "ColorBackground", "Dimension",
-    "GenerateVideoRequest", "TemplateDetail", "TemplateGenerateRequest", "TemplateSummary",
-    "TemplateVariable", "TextVoice", "V2VideoStatus", "VideoError", "VideoIdResponse",
-    "VideoInput", "VideoStatusV1", "VideosV2", "VoiceV2",
+    "AvatarStyle",
+    "AvatarV2",
+    "Character",
+    "ColorBackground",
+    "Dimension",
+    "GenerateVideoRequest",
+    "TemplateDetail",
+    "TemplateGenerateRequest",
+    "TemplateSummary",
+    "TemplateVariable",
+    "TextVoice",
+    "V2VideoStatus",
+    "VideoError",
+    "VideoIdResponse",
+    "VideoInput",
+    "VideoStatusV1",
+    "VideosV2",
+    "VoiceV2",
 ]

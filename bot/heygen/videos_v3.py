@@ -98,7 +98,8 @@ class CreateVideoRequest(_Model):
     avatar_id: str = Field(min_length=1, description="A look id from GET /v3/avatars/looks.")
     script: str = Field(min_length=1, max_length=5000)
     voice_id: str | None = Field(
-        default=None, description="TTS voice; omitted means the avatar's default voice.")
+        default=None, description="TTS voice; omitted means the avatar's default voice."
+    )
     title: str | None = None
     resolution: Resolution | None = None
     aspect_ratio: AspectRatio | None = None
@@ -106,9 +107,11 @@ class CreateVideoRequest(_Model):
     caption: CaptionSetting | None = None
     voice_settings: VoiceSettings | None = None
     callback_url: str | None = Field(
-        default=None, description="HeyGen POSTs here when the video is ready or failed.")
+        default=None, description="HeyGen POSTs here when the video is ready or failed."
+    )
     callback_id: str | None = Field(
-        default=None, description="Our identifier, echoed back in the webhook payload.")
+        default=None, description="Our identifier, echoed back in the webhook payload."
+    )
 
 
 class CreateVideoResponse(_Model):
@@ -202,37 +205,63 @@ class VideosV3:
         after a crash return the same video instead of rendering (and billing) twice."""
         key = idempotency_key or uuid.uuid4().hex
         payload = await self.api.request(
-            "POST", "/v3/videos", json=request.model_dump(mode="json", exclude_none=True),
-            headers={"Idempotency-Key": key}, idempotent=True,
+            "POST",
+            "/v3/videos",
+            json=request.model_dump(mode="json", exclude_none=True),
+            headers={"Idempotency-Key": key},
+            idempotent=True,
         )
         return parse(CreateVideoResponse, data_v3(payload, "create video"), "create video")
 
     async def get_video(self, video_id: str) -> VideoDetail:
-        payload = await self.api.request("GET", f"/v3/videos/{path_segment(video_id)}",
-                                         idempotent=True)
+        payload = await self.api.request(
+            "GET", f"/v3/videos/{path_segment(video_id)}", idempotent=True
+        )
         return parse(VideoDetail, data_v3(payload, "get video"), "get video")
 
-    async def list_avatars(self, *, ownership: Ownership | None = None, limit: int = 50,
-                           token: str | None = None) -> Page[AvatarGroup]:
-        return await self._page("/v3/avatars", Page[AvatarGroup],
-                                {"ownership": ownership, "limit": limit, "token": token})
-
-    async def list_looks(self, *, group_id: str | None = None, avatar_type: str | None = None,
-                         ownership: Ownership | None = None, limit: int = 50,
-                         token: str | None = None) -> Page[AvatarLook]:
+    async def list_avatars(
+        self, *, ownership: Ownership | None = None, limit: int = 50, token: str | None = None
+    ) -> Page[AvatarGroup]:
         return await self._page(
-            "/v3/avatars/looks", Page[AvatarLook],
-            {"group_id": group_id, "avatar_type": avatar_type, "ownership": ownership,
-             "limit": limit, "token": token},
+            "/v3/avatars",
+            Page[AvatarGroup],
+            {"ownership": ownership, "limit": limit, "token": token},
         )
 
-    async def list_voices(self, *, language: str | None = None, gender: str | None = None,
-                          type: str | None = None, limit: int = 100,
-                          token: str | None = None) -> Page[Voice]:
+    async def list_looks(
+        self,
+        *,
+        group_id: str | None = None,
+        avatar_type: str | None = None,
+        ownership: Ownership | None = None,
+        limit: int = 50,
+        token: str | None = None,
+    ) -> Page[AvatarLook]:
         return await self._page(
-            "/v3/voices", Page[Voice],
-            {"language": language, "gender": gender, "type": type, "limit": limit,
-             "token": token},
+            "/v3/avatars/looks",
+            Page[AvatarLook],
+            {
+                "group_id": group_id,
+                "avatar_type": avatar_type,
+                "ownership": ownership,
+                "limit": limit,
+                "token": token,
+            },
+        )
+
+    async def list_voices(
+        self,
+        *,
+        language: str | None = None,
+        gender: str | None = None,
+        type: str | None = None,
+        limit: int = 100,
+        token: str | None = None,
+    ) -> Page[Voice]:
+        return await self._page(
+            "/v3/voices",
+            Page[Voice],
+            {"language": language, "gender": gender, "type": type, "limit": limit, "token": token},
         )
 
     async def _page(self, path: str, model: type[P], params: dict[str, Any]) -> P:

@@ -67,7 +67,8 @@ class WebhookEndpoint(_Model):
     status: str | None = None  # enabled | disabled
     created_at: str | int | None = None
     secret: SecretStr | None = Field(
-        default=None, description="Signing secret; only on create and rotate.")
+        default=None, description="Signing secret; only on create and rotate."
+    )
 
 
 class CreateEndpointRequest(_Model):
@@ -111,31 +112,42 @@ class Webhooks:
     def __init__(self, api: ApiClient) -> None:
         self.api = api
 
-    async def create_endpoint(self, url: str, events: list[str] | None = None, *,
-                              idempotency_key: str | None = None) -> WebhookEndpoint:
+    async def create_endpoint(
+        self, url: str, events: list[str] | None = None, *, idempotency_key: str | None = None
+    ) -> WebhookEndpoint:
         body = CreateEndpointRequest(url=url, events=events)
         payload = await self.api.request(
-            "POST", "/v3/webhooks/endpoints", json=body.model_dump(exclude_none=True),
-            headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex}, idempotent=True,
+            "POST",
+            "/v3/webhooks/endpoints",
+            json=body.model_dump(exclude_none=True),
+            headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex},
+            idempotent=True,
         )
         return parse(WebhookEndpoint, data_v3(payload, "create endpoint"), "create endpoint")
 
-    async def list_endpoints(self, *, limit: int = 100,
-                             token: str | None = None) -> Page[WebhookEndpoint]:
-        payload = await self.api.request("GET", "/v3/webhooks/endpoints",
-                                         params={"limit": limit, "token": token},
-                                         idempotent=True)
+    async def list_endpoints(
+        self, *, limit: int = 100, token: str | None = None
+    ) -> Page[WebhookEndpoint]:
+        payload = await self.api.request(
+            "GET",
+            "/v3/webhooks/endpoints",
+            params={"limit": limit, "token": token},
+            idempotent=True,
+        )
         return parse(Page[WebhookEndpoint], payload, "list endpoints")
 
     async def delete_endpoint(self, endpoint_id: str) -> None:
         # Deleting is naturally idempotent: a repeat can only find it already gone.
-        await self.api.request("DELETE", f"/v3/webhooks/endpoints/{path_segment(endpoint_id)}",
-                               idempotent=True)
+        await self.api.request(
+            "DELETE", f"/v3/webhooks/endpoints/{path_segment(endpoint_id)}", idempotent=True
+        )
 
     async def rotate_secret(self, endpoint_id: str) -> RotatedSecret:
         payload = await self.api.request(
-            "POST", f"/v3/webhooks/endpoints/{path_segment(endpoint_id)}/rotate-secret",
-            headers={"Idempotency-Key": uuid.uuid4().hex}, idempotent=True,
+            "POST",
+            f"/v3/webhooks/endpoints/{path_segment(endpoint_id)}/rotate-secret",
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+            idempotent=True,
         )
         return parse(RotatedSecret, data_v3(payload, "rotate secret"), "rotate secret")
 

@@ -50,8 +50,13 @@ class Fault:
     pass_through: bool = False  # after the stall, let the real handler answer
 
     @classmethod
-    def rate_limited(cls, retry_after: str | None = "1", *, code: int | str | None = None,
-                     message: str = "Too Many Requests") -> Fault:
+    def rate_limited(
+        cls,
+        retry_after: str | None = "1",
+        *,
+        code: int | str | None = None,
+        message: str = "Too Many Requests",
+    ) -> Fault:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         return cls(status=429, code=code, message=message, headers=headers)
 
@@ -60,8 +65,7 @@ class Fault:
         return cls(status=status, message=message)
 
     @classmethod
-    def unauthorized(cls, code: int | str | None = None,
-                     message: str = "Unauthorized") -> Fault:
+    def unauthorized(cls, code: int | str | None = None, message: str = "Unauthorized") -> Fault:
         return cls(status=401, code=code, message=message)
 
     @classmethod
@@ -74,8 +78,7 @@ class Fault:
         return cls(status=status, body=body, headers=dict(headers or {}))
 
     @classmethod
-    def stall_until(cls, event: asyncio.Event | None = None, *,
-                    then_answer: bool = True) -> Fault:
+    def stall_until(cls, event: asyncio.Event | None = None, *, then_answer: bool = True) -> Fault:
         """Hold the request until `event` is set (or the server stops), then answer normally
         (`then_answer`) or with a 500. With no event the request hangs: a client timeout."""
         return cls(stall=event or asyncio.Event(), pass_through=then_answer)
@@ -118,10 +121,12 @@ class Faults:
     def pending(self, route: str) -> int:
         return len(self._queues.get(route, ()))
 
-    def requests(self, route: str | None = None, *, method: str | None = None,
-                 path: str | None = None) -> list[RecordedRequest]:
+    def requests(
+        self, route: str | None = None, *, method: str | None = None, path: str | None = None
+    ) -> list[RecordedRequest]:
         return [
-            r for r in self.log
+            r
+            for r in self.log
             if (route is None or r.route == route)
             and (method is None or r.method == method.upper())
             and (path is None or r.path == path)
@@ -152,8 +157,15 @@ def faults_middleware(faults: Faults, *, error_body: ErrorBody = default_error_b
         except ValueError:
             parsed = None
         faults.log.append(
-            RecordedRequest(route, request.method, request.path, dict(request.query),
-                            dict(request.headers), raw, parsed)
+            RecordedRequest(
+                route,
+                request.method,
+                request.path,
+                dict(request.query),
+                dict(request.headers),
+                raw,
+                parsed,
+            )
         )
         fault = faults.take(route)
         if fault is None:
@@ -163,15 +175,19 @@ def faults_middleware(faults: Faults, *, error_body: ErrorBody = default_error_b
             await fault.stall.wait()
             if fault.pass_through:
                 return await handler(request)
-        body = fault.body if fault.body is not None else error_body(
-            fault.status, fault.code, fault.message)
+        body = (
+            fault.body
+            if fault.body is not None
+            else error_body(fault.status, fault.code, fault.message)
+        )
         return web.json_response(body, status=fault.status, headers=dict(fault.headers))
 
     return middleware
 
 
-def install_faults(app: web.Application, faults: Faults, *,
-                   error_body: ErrorBody = default_error_body) -> None:
+def install_faults(
+    app: web.Application, faults: Faults, *, error_body: ErrorBody = default_error_body
+) -> None:
     """Add the fault middleware to `app` (before it starts) and remember `faults` in it."""
     app.middlewares.append(faults_middleware(faults, error_body=error_body))
     app[FAULTS_KEY] = faults

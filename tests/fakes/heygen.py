@@ -52,26 +52,45 @@ except ImportError:  # pragma: no cover - only while that module does not exist
 API_KEY = "hg-test-key-8d41e7"
 CALLBACK_SECRET = "whsec_fake_callback_secret_1234"
 LOOKS = {
-    "Angela-inblackskirt-20220820": {"name": "Angela in Black Dress", "gender": "female",
-                                     "group_id": "ag_angela", "default_voice_id": "hg-voice-1"},
-    "Wayne_20240711": {"name": "Wayne", "gender": "male", "group_id": "ag_wayne",
-                       "default_voice_id": "hg-voice-2"},
+    "Angela-inblackskirt-20220820": {
+        "name": "Angela in Black Dress",
+        "gender": "female",
+        "group_id": "ag_angela",
+        "default_voice_id": "hg-voice-1",
+    },
+    "Wayne_20240711": {
+        "name": "Wayne",
+        "gender": "male",
+        "group_id": "ag_wayne",
+        "default_voice_id": "hg-voice-2",
+    },
 }
 VOICES = {
     "hg-voice-1": {"name": "Sara", "language": "English", "gender": "female"},
     "hg-voice-2": {"name": "James", "language": "English", "gender": "male"},
 }
 TEMPLATES = {
-    "tpl_welcome": {"name": "Welcome", "variables": {
-        "name": {"name": "name", "type": "text", "properties": {"content": "there"}}}},
+    "tpl_welcome": {
+        "name": "Welcome",
+        "variables": {"name": {"name": "name", "type": "text", "properties": {"content": "there"}}},
+    },
 }
 UNAUTHORIZED_V1 = 400112
 # https://developers.heygen.com/reference/create-webhook-endpoint (subset)
 KNOWN_EVENTS = {
-    "avatar_video.success", "avatar_video.fail", "avatar_video_gif.success",
-    "avatar_video_gif.fail", "avatar_video_caption.success", "avatar_video_caption.fail",
-    "video_translate.success", "video_translate.fail", "personalized_video",
-    "live_avatar.success", "live_avatar.fail", "video_agent.success", "video_agent.fail",
+    "avatar_video.success",
+    "avatar_video.fail",
+    "avatar_video_gif.success",
+    "avatar_video_gif.fail",
+    "avatar_video_caption.success",
+    "avatar_video_caption.fail",
+    "video_translate.success",
+    "video_translate.fail",
+    "personalized_video",
+    "live_avatar.success",
+    "live_avatar.fail",
+    "video_agent.success",
+    "video_agent.fail",
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -80,13 +99,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def error_body(status: int, code: int | str | None, message: str) -> dict[str, Any]:
     """Fault bodies readable in both dialects: v1 `{code, message}` and v2/v3 `{error}`."""
     code = code if code is not None else status
-    return {"code": code, "message": message, "error": {"code": code, "message": message},
-            "data": None}
+    return {
+        "code": code,
+        "message": message,
+        "error": {"code": code, "message": message},
+        "data": None,
+    }
 
 
 def _v3_error(status: int, code: str, message: str, param: str | None = None) -> web.Response:
-    err: dict[str, Any] = {"code": code, "message": message,
-                           "doc_url": f"https://developers.heygen.com/docs/error-codes#{code}"}
+    err: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "doc_url": f"https://developers.heygen.com/docs/error-codes#{code}",
+    }
     if param:
         err["param"] = param
     return web.json_response({"error": err, "data": None}, status=status)
@@ -168,8 +194,12 @@ class FakeHeyGen:
     def complete(self, video_id: str) -> None:
         self._finish(self.videos[video_id], failed=False)
 
-    def fail(self, video_id: str, code: str = "rendering_failed",
-             message: str = "Avatar rendering timed out") -> None:
+    def fail(
+        self,
+        video_id: str,
+        code: str = "rendering_failed",
+        message: str = "Avatar rendering timed out",
+    ) -> None:
         video = self.videos[video_id]
         video.failure = (code, message)
         self._finish(video, failed=True)
@@ -196,18 +226,23 @@ class FakeHeyGen:
         r.add_get("/v3/voices", self._voices_v3, name="list_voices_v3")
         r.add_post("/v3/webhooks/endpoints", self._create_endpoint, name="create_endpoint")
         r.add_get("/v3/webhooks/endpoints", self._list_endpoints, name="list_endpoints")
-        r.add_delete("/v3/webhooks/endpoints/{endpoint_id}", self._delete_endpoint,
-                     name="delete_endpoint")
-        r.add_post("/v3/webhooks/endpoints/{endpoint_id}/rotate-secret", self._rotate,
-                   name="rotate_secret")
+        r.add_delete(
+            "/v3/webhooks/endpoints/{endpoint_id}", self._delete_endpoint, name="delete_endpoint"
+        )
+        r.add_post(
+            "/v3/webhooks/endpoints/{endpoint_id}/rotate-secret", self._rotate, name="rotate_secret"
+        )
         r.add_post("/v2/video/generate", self._generate_v2, name="generate_video_v2")
         r.add_get("/v1/video_status.get", self._status_v1, name="video_status_v1")
         r.add_get("/v2/avatars", self._avatars_v2, name="list_avatars_v2")
         r.add_get("/v2/voices", self._voices_v2, name="list_voices_v2")
         r.add_get("/v2/templates", self._templates_v2, name="list_templates_v2")
         r.add_get("/v2/template/{template_id}", self._template_v2, name="get_template_v2")
-        r.add_post("/v2/template/{template_id}/generate", self._generate_template,
-                   name="generate_template_v2")
+        r.add_post(
+            "/v2/template/{template_id}/generate",
+            self._generate_template,
+            name="generate_template_v2",
+        )
         r.add_get("/files/video/{name}", self._file, name="download_video")
         if self.streaming is not None:
             self.streaming.add_routes(app)
@@ -228,8 +263,9 @@ class FakeHeyGen:
             if request.headers.get("X-Api-Key") != self.api_key:
                 if request.path.startswith("/v1/"):
                     return _v1_error(401, UNAUTHORIZED_V1, "Unauthorized")
-                return _v3_error(401, "unauthorized", "The API key provided is invalid, "
-                                 "expired, or missing.")
+                return _v3_error(
+                    401, "unauthorized", "The API key provided is invalid, expired, or missing."
+                )
             return await handler(request)
 
         return auth
@@ -247,10 +283,16 @@ class FakeHeyGen:
         problem = self._v3_video_problem(body)
         if problem is not None:
             return problem
-        video = self._new_video("v3", body, body.get("title"), body.get("callback_url"),
-                                body.get("callback_id"))
-        out = {"data": {"video_id": video.video_id, "status": "pending",
-                        "output_format": body.get("output_format", "mp4")}}
+        video = self._new_video(
+            "v3", body, body.get("title"), body.get("callback_url"), body.get("callback_id")
+        )
+        out = {
+            "data": {
+                "video_id": video.video_id,
+                "status": "pending",
+                "output_format": body.get("output_format", "mp4"),
+            }
+        }
         if key:
             self._replays[("create_video_v3", key)] = (200, out)
         return web.json_response(out)
@@ -265,11 +307,9 @@ class FakeHeyGen:
         if not isinstance(script, str) or not script.strip():
             return _v3_error(400, "invalid_parameter", "script is required", "script")
         if len(script) > 5000:
-            return _v3_error(400, "invalid_parameter", "script exceeds 5000 characters",
-                             "script")
+            return _v3_error(400, "invalid_parameter", "script exceeds 5000 characters", "script")
         if body.get("aspect_ratio") not in (None, "16:9", "9:16", "4:5", "5:4", "1:1", "auto"):
-            return _v3_error(400, "invalid_parameter", "unsupported aspect_ratio",
-                             "aspect_ratio")
+            return _v3_error(400, "invalid_parameter", "unsupported aspect_ratio", "aspect_ratio")
         if body.get("resolution") not in (None, "720p", "1080p", "4k"):
             return _v3_error(400, "invalid_parameter", "unsupported resolution", "resolution")
         if avatar_id not in self.looks:
@@ -285,17 +325,24 @@ class FakeHeyGen:
             return _v3_error(404, "not_found", "Video not found")
         self._advance(video)
         done = video.status == "completed"
-        return web.json_response({"data": {
-            "id": video.video_id, "status": video.status, "title": video.title,
-            "created_at": 1_763_683_200,
-            "completed_at": 1_763_683_260 if video.status in ("completed", "failed") else None,
-            "video_url": self.video_url(video.video_id) if done else None,
-            "thumbnail_url": (self.thumbnail_url(video.video_id)
-                              if done else None),
-            "duration": video.duration if done else None,
-            "failure_code": video.failure[0] if video.failure else None,
-            "failure_message": video.failure[1] if video.failure else None,
-        }})
+        return web.json_response(
+            {
+                "data": {
+                    "id": video.video_id,
+                    "status": video.status,
+                    "title": video.title,
+                    "created_at": 1_763_683_200,
+                    "completed_at": 1_763_683_260
+                    if video.status in ("completed", "failed")
+                    else None,
+                    "video_url": self.video_url(video.video_id) if done else None,
+                    "thumbnail_url": (self.thumbnail_url(video.video_id) if done else None),
+                    "duration": video.duration if done else None,
+                    "failure_code": video.failure[0] if video.failure else None,
+                    "failure_message": video.failure[1] if video.failure else None,
+                }
+            }
+        )
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         video_id = request.match_info["name"].removesuffix(".mp4")
@@ -310,24 +357,46 @@ class FakeHeyGen:
     async def _avatars_v3(self, request: web.Request) -> web.Response:
         groups: dict[str, dict[str, Any]] = {}
         for look in self.looks.values():
-            g = groups.setdefault(look["group_id"], {
-                "id": look["group_id"], "name": look["name"].split(" ")[0],
-                "gender": look.get("gender"), "looks_count": 0,
-                "default_voice_id": look.get("default_voice_id"), "preview_image_url": None})
+            g = groups.setdefault(
+                look["group_id"],
+                {
+                    "id": look["group_id"],
+                    "name": look["name"].split(" ")[0],
+                    "gender": look.get("gender"),
+                    "looks_count": 0,
+                    "default_voice_id": look.get("default_voice_id"),
+                    "preview_image_url": None,
+                },
+            )
             g["looks_count"] += 1
         return _paged(request, list(groups.values()), max_limit=50)
 
     async def _looks_v3(self, request: web.Request) -> web.Response:
-        items = [{"id": look_id, "avatar_type": "studio_avatar", "tags": [],
-                  "supported_api_engines": ["avatar_iv"], **look}
-                 for look_id, look in self.looks.items()
-                 if request.query.get("group_id") in (None, look["group_id"])]
+        items = [
+            {
+                "id": look_id,
+                "avatar_type": "studio_avatar",
+                "tags": [],
+                "supported_api_engines": ["avatar_iv"],
+                **look,
+            }
+            for look_id, look in self.looks.items()
+            if request.query.get("group_id") in (None, look["group_id"])
+        ]
         return _paged(request, items, max_limit=50)
 
     async def _voices_v3(self, request: web.Request) -> web.Response:
-        items = [{"voice_id": vid, "type": "public", "support_pause": True,
-                  "support_locale": False, "preview_audio_url": None, **v}
-                 for vid, v in self.voices.items()]
+        items = [
+            {
+                "voice_id": vid,
+                "type": "public",
+                "support_pause": True,
+                "support_locale": False,
+                "preview_audio_url": None,
+                **v,
+            }
+            for vid, v in self.voices.items()
+        ]
         return _paged(request, items, max_limit=100)
 
     # --- v3 webhooks ---------------------------------------------------------------------
@@ -344,11 +413,14 @@ class FakeHeyGen:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             return _v3_error(400, "invalid_parameter", "url must be an http(s) URL", "url")
         events = body.get("events")
-        if events is not None and (not isinstance(events, list)
-                                   or not set(events) <= KNOWN_EVENTS):
+        if events is not None and (not isinstance(events, list) or not set(events) <= KNOWN_EVENTS):
             return _v3_error(400, "invalid_parameter", "unknown event type", "events")
-        ep = Endpoint(endpoint_id="ep_" + uuid.uuid4().hex[:12], url=url, events=events,
-                      secret="whsec_" + pysecrets.token_hex(16))
+        ep = Endpoint(
+            endpoint_id="ep_" + uuid.uuid4().hex[:12],
+            url=url,
+            events=events,
+            secret="whsec_" + pysecrets.token_hex(16),
+        )
         self.endpoints[ep.endpoint_id] = ep
         out = {"data": _endpoint_json(ep, with_secret=True)}
         if key:
@@ -379,36 +451,51 @@ class FakeHeyGen:
             return body
         inputs = body.get("video_inputs")
         if not isinstance(inputs, list) or not inputs:
-            return _v3_error(400, "invalid_parameter", "video_inputs is required",
-                             "video_inputs")
+            return _v3_error(400, "invalid_parameter", "video_inputs is required", "video_inputs")
         for scene in inputs:
             problem = self._v2_scene_problem(scene)
             if problem is not None:
                 return problem
         dim = body.get("dimension")
-        if dim is not None and not (isinstance(dim, dict) and all(
-                isinstance(dim.get(k), int) and dim[k] > 0 for k in ("width", "height"))):
-            return _v3_error(400, "invalid_parameter", "dimension needs width and height",
-                             "dimension")
-        video = self._new_video("v2", body, body.get("title"), body.get("callback_url"),
-                                body.get("callback_id"))
+        if dim is not None and not (
+            isinstance(dim, dict)
+            and all(isinstance(dim.get(k), int) and dim[k] > 0 for k in ("width", "height"))
+        ):
+            return _v3_error(
+                400, "invalid_parameter", "dimension needs width and height", "dimension"
+            )
+        video = self._new_video(
+            "v2", body, body.get("title"), body.get("callback_url"), body.get("callback_id")
+        )
         return web.json_response({"error": None, "data": {"video_id": video.video_id}})
 
     def _v2_scene_problem(self, scene: Any) -> web.Response | None:
         if not isinstance(scene, dict):
-            return _v3_error(400, "invalid_parameter", "each video input must be an object",
-                             "video_inputs")
+            return _v3_error(
+                400, "invalid_parameter", "each video input must be an object", "video_inputs"
+            )
         character, voice = scene.get("character") or {}, scene.get("voice") or {}
         if character.get("type") != "avatar" or not character.get("avatar_id"):
-            return _v3_error(400, "invalid_parameter", "character.avatar_id is required",
-                             "character")
-        if voice.get("type") != "text" or not voice.get("voice_id") or not str(
-                voice.get("input_text") or "").strip():
-            return _v3_error(400, "invalid_parameter",
-                             "voice needs type 'text', voice_id and input_text", "voice")
+            return _v3_error(
+                400, "invalid_parameter", "character.avatar_id is required", "character"
+            )
+        if (
+            voice.get("type") != "text"
+            or not voice.get("voice_id")
+            or not str(voice.get("input_text") or "").strip()
+        ):
+            return _v3_error(
+                400,
+                "invalid_parameter",
+                "voice needs type 'text', voice_id and input_text",
+                "voice",
+            )
         if character["avatar_id"] not in self.looks:
-            return _v3_error(404, "avatar_not_found", f"Avatar {character['avatar_id']} not "
-                             "found or no longer available")
+            return _v3_error(
+                404,
+                "avatar_not_found",
+                f"Avatar {character['avatar_id']} not found or no longer available",
+            )
         if voice["voice_id"] not in self.voices:
             return _v3_error(404, "voice_not_found", f"Voice {voice['voice_id']} not found")
         return None
@@ -422,41 +509,79 @@ class FakeHeyGen:
             return _v1_error(404, 40031, "Invalid video id")
         self._advance(video)
         done = video.status == "completed"
-        error = ({"code": 40119, "message": video.failure[1], "detail": video.failure[0]}
-                 if video.failure else None)
-        return web.json_response({"code": 100, "message": "Success", "data": {
-            "id": video.video_id, "status": video.status, "callback_id": video.callback_id,
-            "video_url": self.video_url(video.video_id) if done else None,
-            "thumbnail_url": (self.thumbnail_url(video.video_id)
-                              if done else None),
-            "video_url_caption": None, "gif_url": None, "caption_url": None,
-            "duration": video.duration if done else None, "error": error,
-        }})
+        error = (
+            {"code": 40119, "message": video.failure[1], "detail": video.failure[0]}
+            if video.failure
+            else None
+        )
+        return web.json_response(
+            {
+                "code": 100,
+                "message": "Success",
+                "data": {
+                    "id": video.video_id,
+                    "status": video.status,
+                    "callback_id": video.callback_id,
+                    "video_url": self.video_url(video.video_id) if done else None,
+                    "thumbnail_url": (self.thumbnail_url(video.video_id) if done else None),
+                    "video_url_caption": None,
+                    "gif_url": None,
+                    "caption_url": None,
+                    "duration": video.duration if done else None,
+                    "error": error,
+                },
+            }
+        )
 
     async def _avatars_v2(self, request: web.Request) -> web.Response:
-        avatars = [{"avatar_id": aid, "avatar_name": a["name"], "gender": a.get("gender"),
-                    "preview_image_url": None, "preview_video_url": None, "premium": False,
-                    "default_voice_id": a.get("default_voice_id")}
-                   for aid, a in self.looks.items()]
-        return web.json_response({"error": None, "data": {"avatars": avatars,
-                                                          "talking_photos": []}})
+        avatars = [
+            {
+                "avatar_id": aid,
+                "avatar_name": a["name"],
+                "gender": a.get("gender"),
+                "preview_image_url": None,
+                "preview_video_url": None,
+                "premium": False,
+                "default_voice_id": a.get("default_voice_id"),
+            }
+            for aid, a in self.looks.items()
+        ]
+        return web.json_response(
+            {"error": None, "data": {"avatars": avatars, "talking_photos": []}}
+        )
 
     async def _voices_v2(self, request: web.Request) -> web.Response:
-        voices = [{"voice_id": vid, "preview_audio": None, "support_pause": True,
-                   "emotion_support": False, **v} for vid, v in self.voices.items()]
+        voices = [
+            {
+                "voice_id": vid,
+                "preview_audio": None,
+                "support_pause": True,
+                "emotion_support": False,
+                **v,
+            }
+            for vid, v in self.voices.items()
+        ]
         return web.json_response({"error": None, "data": {"voices": voices}})
 
     async def _templates_v2(self, request: web.Request) -> web.Response:
-        items = [{"template_id": tid, "name": t["name"], "thumbnail_image_url": None,
-                  "aspect_ratio": "16:9"} for tid, t in self.templates.items()]
+        items = [
+            {
+                "template_id": tid,
+                "name": t["name"],
+                "thumbnail_image_url": None,
+                "aspect_ratio": "16:9",
+            }
+            for tid, t in self.templates.items()
+        ]
         return web.json_response({"error": None, "data": {"templates": items}})
 
     async def _template_v2(self, request: web.Request) -> web.Response:
         template = self.templates.get(request.match_info["template_id"])
         if template is None:
             return _v3_error(404, "template_not_found", "Template not found")
-        return web.json_response({"error": None, "data": {
-            "variables": template["variables"], "scenes": []}})
+        return web.json_response(
+            {"error": None, "data": {"variables": template["variables"], "scenes": []}}
+        )
 
     async def _generate_template(self, request: web.Request) -> web.Response:
         template = self.templates.get(request.match_info["template_id"])
@@ -470,18 +595,30 @@ class FakeHeyGen:
             return _v3_error(400, "invalid_parameter", "variables is required", "variables")
         unknown = sorted(set(variables) - set(template["variables"]))
         if unknown:
-            return _v3_error(400, "invalid_parameter",
-                             f"unknown template variable(s): {', '.join(unknown)}", "variables")
-        video = self._new_video("v2", body, body.get("title"), body.get("callback_url"),
-                                body.get("callback_id"))
+            return _v3_error(
+                400,
+                "invalid_parameter",
+                f"unknown template variable(s): {', '.join(unknown)}",
+                "variables",
+            )
+        video = self._new_video(
+            "v2", body, body.get("title"), body.get("callback_url"), body.get("callback_id")
+        )
         return web.json_response({"error": None, "data": {"video_id": video.video_id}})
 
     # --- state machine and deliveries ----------------------------------------------------
 
-    def _new_video(self, api: str, body: dict[str, Any], title: Any, callback_url: Any,
-                   callback_id: Any) -> FakeVideo:
-        video = FakeVideo(video_id=uuid.uuid4().hex, api=api, title=title,
-                          callback_url=callback_url, callback_id=callback_id, body=body)
+    def _new_video(
+        self, api: str, body: dict[str, Any], title: Any, callback_url: Any, callback_id: Any
+    ) -> FakeVideo:
+        video = FakeVideo(
+            video_id=uuid.uuid4().hex,
+            api=api,
+            title=title,
+            callback_url=callback_url,
+            callback_id=callback_id,
+            body=body,
+        )
         self.videos[video.video_id] = video
         return video
 
@@ -500,19 +637,23 @@ class FakeHeyGen:
         if video.status in ("completed", "failed"):
             return
         video.status = "failed" if failed else "completed"
-        event_data: dict[str, Any] = {"video_id": video.video_id,
-                                      "callback_id": video.callback_id}
+        event_data: dict[str, Any] = {"video_id": video.video_id, "callback_id": video.callback_id}
         if failed:
             event_data["msg"] = video.failure[1] if video.failure else "failed"
         else:
             event_data["url"] = self.video_url(video.video_id)
-        event = {"event_type": "avatar_video.fail" if failed else "avatar_video.success",
-                 "event_data": event_data}
+        event = {
+            "event_type": "avatar_video.fail" if failed else "avatar_video.success",
+            "event_data": event_data,
+        }
         targets: list[tuple[str, str]] = []
         if video.callback_url:
             targets.append((video.callback_url, self.callback_secret))
-        targets += [(ep.url, ep.secret) for ep in self.endpoints.values()
-                    if ep.events is None or event["event_type"] in ep.events]
+        targets += [
+            (ep.url, ep.secret)
+            for ep in self.endpoints.values()
+            if ep.events is None or event["event_type"] in ep.events
+        ]
         for url, secret in targets:
             task = asyncio.get_running_loop().create_task(self._deliver(url, secret, event))
             self._tasks.add(task)
@@ -520,15 +661,19 @@ class FakeHeyGen:
 
     async def _deliver(self, url: str, secret: str, event: dict[str, Any]) -> None:
         body = json.dumps(event).encode()
-        headers = {"Content-Type": "application/json", "Heygen-Signature": sign(body, secret),
-                   "Heygen-Timestamp": str(int(time.time())),
-                   "Heygen-Event-Id": "evt_" + uuid.uuid4().hex}
+        headers = {
+            "Content-Type": "application/json",
+            "Heygen-Signature": sign(body, secret),
+            "Heygen-Timestamp": str(int(time.time())),
+            "Heygen-Event-Id": "evt_" + uuid.uuid4().hex,
+        }
         if self._session is None:
             self._session = aiohttp.ClientSession()
         status: int | None
         try:
-            async with self._session.post(url, data=body, headers=headers,
-                                          timeout=aiohttp.ClientTimeout(total=5)) as resp:
+            async with self._session.post(
+                url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=5)
+            ) as resp:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError):
             status = None
@@ -536,9 +681,14 @@ class FakeHeyGen:
 
 
 def _endpoint_json(ep: Endpoint, *, with_secret: bool) -> dict[str, Any]:
-    return {"endpoint_id": ep.endpoint_id, "url": ep.url, "events": ep.events,
-            "status": "enabled", "created_at": ep.created_at,
-            "secret": ep.secret if with_secret else None}
+    return {
+        "endpoint_id": ep.endpoint_id,
+        "url": ep.url,
+        "events": ep.events,
+        "status": "enabled",
+        "created_at": ep.created_at,
+        "secret": ep.secret if with_secret else None,
+    }
 
 
 def _paged(request: web.Request, items: list[dict[str, Any]], *, max_limit: int) -> web.Response:
@@ -549,10 +699,11 @@ def _paged(request: web.Request, items: list[dict[str, Any]], *, max_limit: int)
         return _v3_error(400, "invalid_parameter", "limit and token must be valid", "limit")
     if not 1 <= limit <= max_limit:
         return _v3_error(400, "invalid_parameter", f"limit must be 1..{max_limit}", "limit")
-    page = items[start:start + limit]
+    page = items[start : start + limit]
     more = start + limit < len(items)
-    return web.json_response({"data": page, "has_more": more,
-                              "next_token": str(start + limit) if more else None})
+    return web.json_response(
+        {"data": page, "has_more": more, "next_token": str(start + limit) if more else None}
+    )
 
 
 async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:

@@ -104,18 +104,21 @@ class FakeStreaming:
 
     def add_routes(self, app: web.Application) -> None:
         post, get = app.router.add_post, app.router.add_get
-        post("/v1/streaming.create_token", self._auth(self._create_token),
-             name="streaming_create_token")
+        post(
+            "/v1/streaming.create_token",
+            self._auth(self._create_token),
+            name="streaming_create_token",
+        )
         post("/v1/streaming.new", self._auth(self._new), name="streaming_new")
         post("/v1/streaming.start", self._auth(self._start), name="streaming_start")
         post("/v1/streaming.task", self._auth(self._task), name="streaming_task")
         post("/v1/streaming.interrupt", self._auth(self._interrupt), name="streaming_interrupt")
-        post("/v1/streaming.keep_alive", self._auth(self._keep_alive),
-             name="streaming_keep_alive")
+        post("/v1/streaming.keep_alive", self._auth(self._keep_alive), name="streaming_keep_alive")
         post("/v1/streaming.stop", self._auth(self._stop), name="streaming_stop")
         get("/v1/streaming.list", self._auth(self._list), name="streaming_list")
-        get("/v1/streaming/avatar.list", self._auth(self._avatar_list),
-            name="streaming_avatar_list")
+        get(
+            "/v1/streaming/avatar.list", self._auth(self._avatar_list), name="streaming_avatar_list"
+        )
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -143,8 +146,11 @@ class FakeStreaming:
     def _expire(self) -> None:
         now = self.clock()
         for s in self.sessions.values():
-            if (s.state != "stopped" and s.idle_timeout is not None
-                    and now - s.last_activity >= s.idle_timeout):
+            if (
+                s.state != "stopped"
+                and s.idle_timeout is not None
+                and now - s.last_activity >= s.idle_timeout
+            ):
                 s.state, s.end_reason = "stopped", "idle timeout"
 
     async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
@@ -184,22 +190,31 @@ class FakeStreaming:
         if problem:
             return _error(400, CODE_INVALID_PARAMETER, problem)
         if len(self.open_sessions()) >= self.max_concurrent:
-            return _error(400, CODE_CONCURRENT_LIMIT,
-                          "Concurrent limit reached, please make sure you have closed other "
-                          "sessions")
+            return _error(
+                400,
+                CODE_CONCURRENT_LIMIT,
+                "Concurrent limit reached, please make sure you have closed other sessions",
+            )
         now = self.clock()
-        idle = None if body.get("disable_idle_timeout") else float(
-            body.get("activity_idle_timeout") or DEFAULT_IDLE_TIMEOUT)
+        idle = (
+            None
+            if body.get("disable_idle_timeout")
+            else float(body.get("activity_idle_timeout") or DEFAULT_IDLE_TIMEOUT)
+        )
         session = StreamingSession(str(uuid.uuid4()), body, now, now, idle)
         self.sessions[session.session_id] = session
-        return web.json_response(envelope({
-            "session_id": session.session_id,
-            "url": f"wss://fake-livekit.invalid/heygen/{session.session_id}",
-            "access_token": session.access_token,
-            "realtime_endpoint": f"wss://fake-realtime.invalid/{session.session_id}",
-            "is_paid": True,
-            "session_duration_limit": 600,
-        }))
+        return web.json_response(
+            envelope(
+                {
+                    "session_id": session.session_id,
+                    "url": f"wss://fake-livekit.invalid/heygen/{session.session_id}",
+                    "access_token": session.access_token,
+                    "realtime_endpoint": f"wss://fake-realtime.invalid/{session.session_id}",
+                    "is_paid": True,
+                    "session_duration_limit": 600,
+                }
+            )
+        )
 
     async def _start(self, request: web.Request) -> web.Response:
         session = await self._session(request)
@@ -226,13 +241,18 @@ class FakeStreaming:
             return _error(400, CODE_INVALID_PARAMETER, "Invalid task_type or task_mode")
         if session.state != "started":
             return _error(400, CODE_WRONG_STATE, "Session is not in correct state")
-        task = {"task_id": uuid.uuid4().hex, "text": text, "task_type": task_type,
-                "task_mode": task_mode}
+        task = {
+            "task_id": uuid.uuid4().hex,
+            "text": text,
+            "task_type": task_type,
+            "task_mode": task_mode,
+        }
         session.tasks.append(task)
         session.last_activity = self.clock()
         # ~15 characters a second is a fair speaking rate for a fake duration.
-        return web.json_response(envelope({"task_id": task["task_id"],
-                                           "duration_ms": round(len(text) / 15 * 1000, 1)}))
+        return web.json_response(
+            envelope({"task_id": task["task_id"], "duration_ms": round(len(text) / 15 * 1000, 1)})
+        )
 
     async def _interrupt(self, request: web.Request) -> web.Response:
         session = await self._session(request)
@@ -258,17 +278,37 @@ class FakeStreaming:
 
     async def _list(self, request: web.Request) -> web.Response:
         status = {"new": "new", "started": "connected"}
-        return web.json_response(envelope({"sessions": [
-            {"session_id": s.session_id, "status": status[s.state],
-             "created_at": int(s.created_at), "api_key_type": "regular"}
-            for s in self.open_sessions()
-        ]}))
+        return web.json_response(
+            envelope(
+                {
+                    "sessions": [
+                        {
+                            "session_id": s.session_id,
+                            "status": status[s.state],
+                            "created_at": int(s.created_at),
+                            "api_key_type": "regular",
+                        }
+                        for s in self.open_sessions()
+                    ]
+                }
+            )
+        )
 
     async def _avatar_list(self, request: web.Request) -> web.Response:
-        return web.json_response(envelope([
-            {"avatar_id": a, "created_at": 1_720_000_000, "is_public": True, "status": "ACTIVE"}
-            for a in sorted(self.avatars)
-        ], message="Success"))
+        return web.json_response(
+            envelope(
+                [
+                    {
+                        "avatar_id": a,
+                        "created_at": 1_720_000_000,
+                        "is_public": True,
+                        "status": "ACTIVE",
+                    }
+                    for a in sorted(self.avatars)
+                ],
+                message="Success",
+            )
+        )
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
@@ -291,7 +331,12 @@ def _new_session_problem(body: dict[str, Any], avatars: set[str], voices: set[st
     if voice.get("voice_id") is not None and voice["voice_id"] not in voices:
         return f"Voice not found: {voice['voice_id']}"
     if voice.get("emotion") is not None and voice["emotion"] not in {
-            "excited", "serious", "friendly", "soothing", "broadcaster"}:
+        "excited",
+        "serious",
+        "friendly",
+        "soothing",
+        "broadcaster",
+    }:
         return "Unknown voice emotion"
     idle = body.get("activity_idle_timeout")
     if idle is not None and not (isinstance(idle, int) and 30 <= idle <= 3600):

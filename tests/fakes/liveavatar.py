@@ -40,9 +40,13 @@ AVATAR_ID = "la-avatar-1"
 VOICE_ID = "la-voice-1"
 SUCCESS = 1000
 _COMMANDS = {
-    "avatar.speak_text", "avatar.speak_response", "avatar.interrupt",
-    "avatar.start_listening", "avatar.stop_listening",
-    "user.start_push_to_talk", "user.stop_push_to_talk",
+    "avatar.speak_text",
+    "avatar.speak_response",
+    "avatar.interrupt",
+    "avatar.start_listening",
+    "avatar.stop_listening",
+    "user.start_push_to_talk",
+    "user.stop_push_to_talk",
 }
 _WITH_TEXT = {"avatar.speak_text", "avatar.speak_response"}
 
@@ -101,8 +105,11 @@ class FakeLiveAvatar:
 
     def spoken(self, session_id: str) -> list[str]:
         """Texts the avatar was told to say verbatim, in order."""
-        return [c["text"] for c in self.sessions[session_id].commands
-                if c["event_type"] == "avatar.speak_text"]
+        return [
+            c["text"]
+            for c in self.sessions[session_id].commands
+            if c["event_type"] == "avatar.speak_text"
+        ]
 
     def commands(self, session_id: str) -> list[str]:
         return [c["event_type"] for c in self.sessions[session_id].commands]
@@ -143,8 +150,7 @@ class FakeLiveAvatar:
         install_faults(app, self.faults, error_body=error_body)
         app.router.add_post("/v1/sessions/token", self._token, name="session_token")
         app.router.add_post("/v1/sessions/start", self._start, name="session_start")
-        app.router.add_post("/v1/sessions/keep-alive", self._keep_alive,
-                            name="session_keep_alive")
+        app.router.add_post("/v1/sessions/keep-alive", self._keep_alive, name="session_keep_alive")
         app.router.add_post("/v1/sessions/stop", self._stop, name="session_stop")
         app.router.add_get("/v1/sessions", self._list, name="session_list")
         return app
@@ -205,12 +211,16 @@ class FakeLiveAvatar:
             return _error(404, 404, f"Voice {voice_id} not found")
         now = self.clock()
         session = FakeSession(
-            session_id=str(uuid.uuid4()), token="la-session-" + pysecrets.token_urlsafe(16),
-            config=body, created_at=now, last_activity=now,
+            session_id=str(uuid.uuid4()),
+            token="la-session-" + pysecrets.token_urlsafe(16),
+            config=body,
+            created_at=now,
+            last_activity=now,
         )
         self.sessions[session.session_id] = session
-        return web.json_response(envelope(
-            {"session_id": session.session_id, "session_token": session.token}))
+        return web.json_response(
+            envelope({"session_id": session.session_id, "session_token": session.token})
+        )
 
     async def _start(self, request: web.Request) -> web.Response:
         self._expire()
@@ -221,13 +231,15 @@ class FakeLiveAvatar:
         if session.state != "minted":
             return _error(400, 400, f"Session {session.session_id} was already started")
         if len(self.active()) >= self.max_concurrent:
-            return _error(400, CODE_CONCURRENT_LIMIT,
-                          "Concurrent limit reached, please close other sessions")
+            return _error(
+                400, CODE_CONCURRENT_LIMIT, "Concurrent limit reached, please close other sessions"
+            )
         session.state = "started"
         session.last_activity = self.clock()
         session.client_token = "lk-client-" + pysecrets.token_urlsafe(12)
-        session.agent_token = ("lk-agent-" + pysecrets.token_urlsafe(12)
-                               if self.grant_agent_token else "")
+        session.agent_token = (
+            "lk-agent-" + pysecrets.token_urlsafe(12) if self.grant_agent_token else ""
+        )
         data: dict[str, Any] = {
             "session_id": session.session_id,
             "livekit_url": session.room_url,
@@ -268,8 +280,11 @@ class FakeLiveAvatar:
         if isinstance(session, web.Response):
             return session
         if session.state != "started":
-            return _error(404, CODE_SESSION_NOT_FOUND,
-                          f"Session {session.session_id} is not active ({session.end_reason})")
+            return _error(
+                404,
+                CODE_SESSION_NOT_FOUND,
+                f"Session {session.session_id} is not active ({session.end_reason})",
+            )
         session.last_activity = self.clock()
         return web.json_response(envelope(None))
 
@@ -282,7 +297,6 @@ class FakeLiveAvatar:
             session.state, session.end_reason = "stopped", body.get("reason", "UNKNOWN")
         # Stopping a stopped session is answered like the first stop: safe to repeat.
         return web.json_response(envelope(None))
-
 
     async def _list(self, request: web.Request) -> web.Response:
         self._expire()
@@ -300,21 +314,29 @@ class FakeLiveAvatar:
             return _validation("page_size", "Input should be between 1 and 100")
         wanted = "started" if kind == "active" else "stopped"
         rows = [s for s in self.sessions.values() if s.state == wanted]
-        chunk = rows[(page - 1) * size: page * size]
+        chunk = rows[(page - 1) * size : page * size]
         iso = "%Y-%m-%dT%H:%M:%SZ"
-        return web.json_response(envelope({
-            "count": len(rows),
-            "results": [{
-                "id": s.session_id,
-                "created_at": time.strftime(iso, time.gmtime(s.created_at)),
-                "updated_at": time.strftime(iso, time.gmtime(s.last_activity)),
-                "duration": round(self.clock() - s.created_at),
-                "mode": "FULL", "is_sandbox": bool(s.config.get("is_sandbox")),
-                "credits_consumed": 0,
-            } for s in chunk],
-            "next": None if page * size >= len(rows) else f"?page={page + 1}",
-            "previous": None if page == 1 else f"?page={page - 1}",
-        }))
+        return web.json_response(
+            envelope(
+                {
+                    "count": len(rows),
+                    "results": [
+                        {
+                            "id": s.session_id,
+                            "created_at": time.strftime(iso, time.gmtime(s.created_at)),
+                            "updated_at": time.strftime(iso, time.gmtime(s.last_activity)),
+                            "duration": round(self.clock() - s.created_at),
+                            "mode": "FULL",
+                            "is_sandbox": bool(s.config.get("is_sandbox")),
+                            "credits_consumed": 0,
+                        }
+                        for s in chunk
+                    ],
+                    "next": None if page * size >= len(rows) else f"?page={page + 1}",
+                    "previous": None if page == 1 else f"?page={page - 1}",
+                }
+            )
+        )
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
@@ -324,8 +346,11 @@ def _error(status: int, code: int, message: str) -> web.Response:
 def _validation(field_name: str, message: str) -> web.Response:
     # FastAPI's 422 shape, as the real service answers schema errors.
     return web.json_response(
-        {"detail": [{"loc": ["body", *field_name.split(".")], "msg": message,
-                     "type": "value_error"}]},
+        {
+            "detail": [
+                {"loc": ["body", *field_name.split(".")], "msg": message, "type": "value_error"}
+            ]
+        },
         status=422,
     )
 
@@ -358,8 +383,12 @@ class LoopbackAgentControl:
     async def publish(self, session: LiveSession, event: AgentControlEvent) -> None:
         if session.agent_token is None:
             raise AgentControlError("no agent token for this session")
-        self.fake.deliver(session.livekit_url, session.agent_token.get_secret_value(),
-                          AGENT_CONTROL_TOPIC, event.to_bytes())
+        self.fake.deliver(
+            session.livekit_url,
+            session.agent_token.get_secret_value(),
+            AGENT_CONTROL_TOPIC,
+            event.to_bytes(),
+        )
 
     async def close(self, session: LiveSession) -> None:
         self.closed.append(session.session_id)
