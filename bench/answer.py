@@ -9,7 +9,7 @@ Two paths, each next to a non-streaming baseline measured in the same run:
 - LLM through the real LangChain OpenAI client against the loopback fake server, which
   produces tokens at a fixed pace (`--token-ms`) whether streaming or not.
 
-"Streamed" feeds the text deltas through `knowledge.sentences.sentences` (what the live
+"Streamed" feeds the text deltas through `knowledge.answering.sentences.sentences` (what the live
 avatar consumes); the baseline waits for the whole answer, then splits it.
 """
 
@@ -24,12 +24,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from knowledge.answer import Answerer, TextDelta
+from knowledge.answering.answer import Answerer, TextDelta
+from knowledge.answering.llm import LLMConfig, create_chat_model
+from knowledge.answering.sentences import sentences, split_sentences
 from knowledge.config import KnowledgeConfig
 from knowledge.index import KnowledgeBase
-from knowledge.llm import LLMConfig, create_chat_model
 from knowledge.models import Document
-from knowledge.sentences import sentences, split_sentences
 from knowledge.sources import load_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import Stemmer
 
-from knowledge.composer import compose
+from knowledge.answering.composer import compose
+from knowledge.answering.sentences import split_sentences
 from knowledge.config import KnowledgeConfig
 from knowledge.index import KnowledgeBase
 from knowledge.models import Hit
-from knowledge.sentences import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval" / "anthropic-docs"

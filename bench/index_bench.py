@@ -162,8 +162,8 @@ def baseline_search(data: Path, pool: Path, models: Path, rounds: int) -> Figure
 
 def dense_ingest(folder: Path, data: Path, models: Path, sample: int) -> Figures:
     """Our add with the real model vs the model alone on the same chunk texts."""
-    from knowledge.chunking import chunk_document, index_text
-    from knowledge.embeddings import OnnxMiniLM
+    from knowledge.ingest.chunking import chunk_document, index_text
+    from knowledge.retrieval.embeddings import OnnxMiniLM
     from knowledge.sources import load_file
 
     files, texts = [], []

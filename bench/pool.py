@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from knowledge.embeddings import OnnxMiniLM
+from knowledge.retrieval.embeddings import OnnxMiniLM
 
 
 def build_pool(texts: Sequence[str], data_dir: Path, out: Path) -> float:
@@ -32,7 +32,7 @@ def build_pool(texts: Sequence[str], data_dir: Path, out: Path) -> float:
 
 
 class PoolEmbedder:
-    """Implements knowledge.embeddings.Embedder."""
+    """Implements knowledge.retrieval.embeddings.Embedder."""
 
     name = "onnx-minilm"  # same vectors space, so the knowledge base treats it as the model
 

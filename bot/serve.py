@@ -36,7 +36,7 @@ from bot.slack.services import Avatar, SlackServices, web_client
 from bot.slack.videos import SlackVideoSink
 from bot.store.base import Store
 from bot.store.factory import retention_cutoff
-from knowledge.answer import Answerer
+from knowledge.answering.answer import Answerer
 from knowledge.index import KnowledgeBase
 
 log = logging.getLogger("bot.serve")

@@ -28,7 +28,7 @@ from pathlib import Path
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
-from knowledge.answer import Answer, Answerer, AnswerStatus
+from knowledge.answering.answer import Answer, Answerer, AnswerStatus
 from knowledge.config import AnswerConfig, KnowledgeConfig
 from knowledge.evaluation import (
     EvalSetError,

@@ -1,4 +1,7 @@
-"""Errors the knowledge base reports to people (the store's own is `knowledge.store.StoreError`)."""
+"""Errors the knowledge base reports to people.
+
+The store's own is `knowledge.retrieval.store.StoreError`.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """KnowledgeBase: the façade over ingest and retrieval (datasources; add, remove, list, search).
 
-Chroma holds everything (see `knowledge.store`). Writes go through
+Chroma holds everything (see `knowledge.retrieval.store`). Writes go through
 `knowledge.ingest.writer.Writer` (the crash-safe write protocol); searches through
 `knowledge.retrieval.search.Searcher` (dense + BM25, fused, following the store's version
 stamp so every process sees every write without a restart).
@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.config import KnowledgeConfig
-from knowledge.embeddings import Embedder
 from knowledge.errors import EmbeddingMismatchError, KnowledgeError
 from knowledge.ingest.writer import BATCH, AddReport, Progress, Upload, Writer
 from knowledge.models import Document, Hit
+from knowledge.retrieval.embeddings import Embedder
 from knowledge.retrieval.search import WEIGHTS, Searcher
+from knowledge.retrieval.store import ChunkStore, connect
 from knowledge.retrieval.vectors import UNSET, Vectors
-from knowledge.store import ChunkStore, connect
 
 __all__ = [
     "BATCH",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from knowledge import KnowledgeBase, KnowledgeConfig
-from knowledge.answer import NOTHING_FOUND, Answer, Answerer, AnswerStatus, TextDelta
+from knowledge.answering.answer import NOTHING_FOUND, Answer, Answerer, AnswerStatus, TextDelta
 from tests.knowledge_hits import SAMPLE, StaticRetriever, hits, sections
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from knowledge.config import KnowledgeConfig
 from knowledge.index import KnowledgeBase, Upload
-from knowledge.store import StoreError
+from knowledge.retrieval.store import StoreError
 from tests.fixtures.chroma_server import chroma_port, free_port, running_chroma
 
 __all__ = ["chroma_port"]  # a fixture, used by name

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from knowledge.chunking import chunk_document, github_slug, index_text
+from knowledge.ingest.chunking import chunk_document, github_slug, index_text
 from knowledge.models import Chunk, Document
 from knowledge.sources import parse_bytes
 from tests.fixtures.documents import DEPLOY_PAGE, handbook_pdf, policy_docx

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.composer import compose, prose_units
+from knowledge.answering.composer import compose, prose_units
 from knowledge.models import Chunk
 from knowledge.sources import load_file
 from tests.knowledge_hits import EVAL_CORPUS, SAMPLE, hits, sections
@@ -340,7 +340,7 @@ def test_a_sentence_is_chosen_with_the_neighbour_that_names_the_answer() -> None
 def test_the_embedding_finds_a_sentence_that_shares_no_word_with_the_question(
     models_dir: Path,
 ) -> None:
-    from knowledge.embeddings import make_embedder
+    from knowledge.retrieval.embeddings import make_embedder
 
     embedder = make_embedder("onnx-minilm", models_dir)
     assert embedder is not None

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knowledge.embeddings import EmbeddingError, OnnxMiniLM, make_embedder
+from knowledge.retrieval.embeddings import EmbeddingError, OnnxMiniLM, make_embedder
 
 
 def test_none_means_lexical_only(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from knowledge.fusion import drop_near_duplicates, reciprocal_rank_fusion
+from knowledge.retrieval.fusion import drop_near_duplicates, reciprocal_rank_fusion
 
 
 def test_agreement_beats_a_single_first_place() -> None:

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from knowledge.config import KnowledgeConfig
-from knowledge.embeddings import make_embedder
 from knowledge.index import BATCH, EmbeddingMismatchError, KnowledgeBase, Upload
+from knowledge.retrieval.embeddings import make_embedder
 
 HANDBOOK = {
     "tokens.md": "# API tokens\n\nRotate the Slack bot token every ninety days. Revoke the "
@@ -345,7 +345,7 @@ def test_crash_between_commit_and_version_bump_keeps_readers_consistent(tmp_path
         import os
         from knowledge.config import KnowledgeConfig
         from knowledge.index import KnowledgeBase
-        from knowledge.store import ChunkStore
+        from knowledge.retrieval.store import ChunkStore
         ChunkStore.write_state = lambda *a, **k: os._exit(17)
         config = KnowledgeConfig(data_dir={str(data)!r}, embeddings="none")
         KnowledgeBase(config).add([{str(doc)!r}])

@@ -36,9 +36,9 @@ def test_knowledge_imports_without_slack_or_heygen_code() -> None:
 def test_the_public_api_resolves_and_answering_loads_only_when_asked_for() -> None:
     code = (
         "import sys, knowledge\n"
-        "assert 'knowledge.answer' not in sys.modules\n"
+        "assert 'knowledge.answering.answer' not in sys.modules\n"
         "from knowledge import Answerer, Answer, AnswerDone, TextDelta, KnowledgeBase\n"
-        "assert Answerer.__module__ == 'knowledge.answer'\n"
+        "assert Answerer.__module__ == 'knowledge.answering.answer'\n"
         "missing = [n for n in knowledge.__all__ if getattr(knowledge, n, None) is None]\n"
         "assert not missing, missing\n"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from knowledge.lexical import LexicalIndex
+from knowledge.retrieval.lexical import LexicalIndex
 
 IDS = ["c1", "c2", "c3", "c4"]
 TEXTS = [

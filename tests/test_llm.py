@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from pydantic import SecretStr
 
-from knowledge.answer import (
+from knowledge.answering.answer import (
     NOTHING_FOUND,
     Answer,
     AnswerDone,
@@ -17,7 +17,7 @@ from knowledge.answer import (
     AnswerStatus,
     TextDelta,
 )
-from knowledge.llm import NO_ANSWER, LLMConfig, LLMError, create_chat_model
+from knowledge.answering.llm import NO_ANSWER, LLMConfig, LLMError, create_chat_model
 from knowledge.models import Chunk, Hit
 from tests.fakes.openai_server import API_KEY, FakeOpenAI, Reply
 from tests.fakes.server import serve

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from knowledge.recent_vectors import RecentVectors
+from knowledge.answering.recent_vectors import RecentVectors
 
 
 class LetterCounts:

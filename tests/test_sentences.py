@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from knowledge.sentences import SentenceStream, sentences, split_sentences
+from knowledge.answering.sentences import SentenceStream, sentences, split_sentences
 
 CASES: list[tuple[str, str, list[str]]] = [
     ("plain", "The bot answers. It cites sources!", ["The bot answers.", "It cites sources!"]),

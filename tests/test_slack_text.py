@@ -11,7 +11,7 @@ from bot.slack import blocks
 from bot.slack.markup import clean_markup, has_markup, mentioned_users
 from bot.slack.mrkdwn import SECTION_LIMIT, split_text, to_mrkdwn
 from bot.slack.routing import Route, route_mention, route_message
-from knowledge.answer import Answer, AnswerStatus, Source
+from knowledge.answering.answer import Answer, AnswerStatus, Source
 
 # --- the markup cleaner ------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.sentences import split_sentences
-from knowledge.spoken import speakable, spoken_variant
+from knowledge.answering.sentences import split_sentences
+from knowledge.answering.spoken import speakable, spoken_variant
 
 ANSWER = (
     "To add documents, run `avatarbot knowledge add` with files, folders or URLs [1]. "

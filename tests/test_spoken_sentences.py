@@ -1,10 +1,10 @@
-"""knowledge.spoken.spoken_sentences: the avatar's sentences, as the answer streams."""
+"""knowledge.answering.spoken.spoken_sentences: the avatar's sentences, as the answer streams."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from knowledge.spoken import spoken_sentences
+from knowledge.answering.spoken import spoken_sentences
 
 
 async def chunks(text: str, size: int = 7) -> AsyncIterator[str]:

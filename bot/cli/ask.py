@@ -18,11 +18,11 @@ from rich.markup import escape
 
 from bot.cli.output import console, fail, settings
 from bot.config import Settings, is_set
-from knowledge.answer import Answer, Answerer, AnswerStatus, TextDelta
-from knowledge.embeddings import EmbeddingError
+from knowledge.answering.answer import Answer, Answerer, AnswerStatus, TextDelta
+from knowledge.answering.llm import LLMError
 from knowledge.index import KnowledgeBase, KnowledgeError
-from knowledge.llm import LLMError
-from knowledge.store import StoreError
+from knowledge.retrieval.embeddings import EmbeddingError
+from knowledge.retrieval.store import StoreError
 
 EMPTY_KB = (
     "The knowledge base is empty. Load the bundled sample with "

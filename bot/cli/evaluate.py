@@ -14,11 +14,11 @@ from rich.table import Table
 
 from bot.cli.output import console, err_console, fail, settings
 from knowledge.answer_eval import AnswerReport, run_answer_eval
-from knowledge.embeddings import EmbeddingError
+from knowledge.answering.llm import LLMError
 from knowledge.evaluation import EvalReport, EvalSetError, run_retrieval_eval
 from knowledge.index import KnowledgeError
-from knowledge.llm import LLMError
-from knowledge.store import StoreError
+from knowledge.retrieval.embeddings import EmbeddingError
+from knowledge.retrieval.store import StoreError
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -20,11 +20,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.cli.output import console, fail, settings
-from knowledge.embeddings import EmbeddingError
 from knowledge.index import AddReport, KnowledgeBase, KnowledgeError
 from knowledge.models import Hit
+from knowledge.retrieval.embeddings import EmbeddingError
+from knowledge.retrieval.store import StoreError
 from knowledge.sources import SourceError, UrlPolicy, fetch_urls
-from knowledge.store import StoreError
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -25,9 +25,9 @@ from bot.slack.markup import clean_markup, mentioned_users
 from bot.slack.services import SlackServices
 from bot.slack.streaming import ThreadWriter
 from bot.store.base import AnswerRecord
-from knowledge.answer import Answer, AnswerDone, AnswerStatus, TextDelta
-from knowledge.llm import LLMError, Turn
-from knowledge.spoken import spoken_sentences
+from knowledge.answering.answer import Answer, AnswerDone, AnswerStatus, TextDelta
+from knowledge.answering.llm import LLMError, Turn
+from knowledge.answering.spoken import spoken_sentences
 
 log = logging.getLogger(__name__)
 

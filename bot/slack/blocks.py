@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.slack.mrkdwn import escape, split_text, to_mrkdwn
-from knowledge.answer import Answer, Source
+from knowledge.answering.answer import Answer, Source
 
 Block = dict[str, Any]
 

@@ -18,11 +18,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.avatar.delivery import AvatarError
 from bot.metrics import ERRORS
 from bot.store.base import StoreError
-from knowledge.embeddings import EmbeddingError
+from knowledge.answering.llm import LLMError
 from knowledge.index import KnowledgeError
-from knowledge.llm import LLMError
+from knowledge.retrieval.embeddings import EmbeddingError
+from knowledge.retrieval.store import StoreError as ChunkStoreError
 from knowledge.sources import SourceError
-from knowledge.store import StoreError as ChunkStoreError
 
 log = logging.getLogger("bot.slack")
 

@@ -23,7 +23,7 @@ from bot.avatar.delivery import LiveDelivery, VideoDelivery
 from bot.config import Settings
 from bot.slack.limits import ConcurrencyGate, UserRateLimiter
 from bot.store.base import Store
-from knowledge.answer import Answerer
+from knowledge.answering.answer import Answerer
 from knowledge.index import KnowledgeBase
 
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from knowledge.store import ChunkStore, Intent, StoreError
+from knowledge.retrieval.store import ChunkStore, Intent, StoreError
 
 logger = logging.getLogger(__name__)
 

@@ -19,13 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from knowledge.chunking import chunk_document, index_text
 from knowledge.config import KnowledgeConfig
+from knowledge.ingest.chunking import chunk_document, index_text
 from knowledge.ingest.protocol import Lease, sweep
 from knowledge.models import Chunk, Document
+from knowledge.retrieval.store import (
+    ChunkStore,
+    StoreError,
+    chunk_from_record,
+    doc_key,
+    new_generation,
+)
 from knowledge.retrieval.vectors import Vectors
 from knowledge.sources import Skipped, SourceError, load_file, parse_bytes, walk_folder
-from knowledge.store import ChunkStore, StoreError, chunk_from_record, doc_key, new_generation
 
 logger = logging.getLogger(__name__)
 

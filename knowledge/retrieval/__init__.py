@@ -1,1 +1,2 @@
-"""Retrieval: the embedding in use (`vectors`) and hybrid search (`search`)."""
+"""Retrieval: embeddings, the Chroma store and how processes reach it, BM25, fusion, and
+hybrid search (`search`)."""

@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from knowledge.chunking import index_text
 from knowledge.errors import KnowledgeError
+from knowledge.ingest.chunking import index_text
 from knowledge.models import Hit
 
 Score = Callable[[list[tuple[str, str]]], Sequence[float]]  # (query, passage) pairs -> scores

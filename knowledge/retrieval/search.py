@@ -21,15 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from knowledge.chunking import index_text
 from knowledge.config import KnowledgeConfig
-from knowledge.fusion import drop_near_duplicates, reciprocal_rank_fusion
-from knowledge.lexical import LexicalIndex
+from knowledge.ingest.chunking import index_text
 from knowledge.models import Hit
+from knowledge.retrieval.fusion import drop_near_duplicates, reciprocal_rank_fusion
+from knowledge.retrieval.lexical import LexicalIndex
 from knowledge.retrieval.query import lexical_query
 from knowledge.retrieval.rerank import POOL, make_reranker, rerank
+from knowledge.retrieval.store import ChunkStore, State, StoreError, chunk_from_record
 from knowledge.retrieval.vectors import Vectors
-from knowledge.store import ChunkStore, State, StoreError, chunk_from_record
 
 # Fusion weights: equal, the textbook RRF choice; see README for the eval that checks it.
 WEIGHTS = {"dense": 1.0, "lexical": 1.0}

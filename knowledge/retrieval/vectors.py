@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from knowledge.config import KnowledgeConfig
-from knowledge.embeddings import Embedder, embedding_name, make_embedder
 from knowledge.errors import EmbeddingMismatchError
-from knowledge.store import ChunkStore, State
+from knowledge.retrieval.embeddings import Embedder, embedding_name, make_embedder
+from knowledge.retrieval.store import ChunkStore, State
 
 UNSET: Any = object()
 

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, LiveScope
-from bot.avatar.live_sessions import SERVER
+from bot.avatar.live.sessions import SERVER
 from bot.store.base import AnswerRecord
 from tests.avatar_stack import Stack, avatar_stack
 from tests.avatar_state import sql_state

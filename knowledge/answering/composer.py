@@ -43,8 +43,8 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
 from knowledge import markup
+from knowledge.answering.sentences import split_sentences
 from knowledge.models import Hit
-from knowledge.sentences import split_sentences
 
 # Words that carry no topic in a question ("how do I …", "what should we …").
 _FILLER = frozenset(STOPWORDS_EN) | {

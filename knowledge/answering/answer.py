@@ -26,9 +26,8 @@ from typing import Protocol
 from langchain_core.language_models.chat_models import BaseChatModel
 from pydantic import BaseModel, Field
 
-from knowledge.composer import Embed, compose, rank_passages
-from knowledge.config import AnswerConfig
-from knowledge.llm import (
+from knowledge.answering.composer import Embed, compose, rank_passages
+from knowledge.answering.llm import (
     NO_ANSWER,
     LLMError,
     Turn,
@@ -36,11 +35,12 @@ from knowledge.llm import (
     create_chat_model,
     describe_failure,
 )
-from knowledge.llm import standalone_question as rewrite_question
+from knowledge.answering.llm import standalone_question as rewrite_question
+from knowledge.answering.recent_vectors import RecentVectors
+from knowledge.answering.sentences import split_sentences
+from knowledge.answering.spoken import spoken_variant
+from knowledge.config import AnswerConfig
 from knowledge.models import Hit
-from knowledge.recent_vectors import RecentVectors
-from knowledge.sentences import split_sentences
-from knowledge.spoken import spoken_variant
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # the embedding providers load Chroma's model code: only when used
-    from knowledge.embeddings import Embedder
+    from knowledge.retrieval.embeddings import Embedder
 
 
 class RecentVectors:

@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator
 
 from knowledge import markup
-from knowledge.sentences import sentences, split_sentences
+from knowledge.answering.sentences import sentences, split_sentences
 
 WORDS_PER_MINUTE = 150  # an unhurried speaking pace; HeyGen voices are close to it
 

@@ -17,7 +17,7 @@ Generations are random per write of one document, so chunks are always deleted b
 their generations, never by "everything except": a concurrent writer's chunks are never hit.
 
 Every Chroma (and httpx) failure leaves this module as a `StoreError`. In embedded mode each
-call runs under `knowledge.access.EmbeddedAccess` (one process at a time, reopened when
+call runs under `knowledge.retrieval.access.EmbeddedAccess` (one process at a time, reopened when
 another process wrote).
 """
 
@@ -35,9 +35,9 @@ from typing import Any
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 
-from knowledge.access import AccessTimeout, EmbeddedAccess, ServerAccess
 from knowledge.config import KnowledgeConfig
 from knowledge.models import Chunk
+from knowledge.retrieval.access import AccessTimeout, EmbeddedAccess, ServerAccess
 
 META_NAME = "avatarbot-meta"
 FIRST_CHUNKS_NAME = "avatarbot-chunks"

@@ -1,0 +1,1 @@
+"""Rendered avatar videos: persisted jobs, the worker that claims them, delivery (`jobs`)."""
