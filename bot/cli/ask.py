@@ -9,34 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from bot.cli.output import console, fail, settings
+from bot.cli.output import console, fail, failures, settings
 from bot.config import Settings, is_set
 from knowledge.answering.answer import Answer, Answerer, AnswerStatus, TextDelta
-from knowledge.answering.llm import LLMError
-from knowledge.index import KnowledgeBase, KnowledgeError
-from knowledge.retrieval.embeddings import EmbeddingError
-from knowledge.retrieval.store import StoreError
+from knowledge.index import KnowledgeBase
 
 EMPTY_KB = (
     "The knowledge base is empty. Load the bundled sample with "
     "`avatarbot knowledge add knowledge/sample` (or run `make demo`), then ask again."
 )
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Our error types in user words, in one place for this command."""
-    try:
-        yield
-    except (KnowledgeError, EmbeddingError, StoreError, LLMError) as exc:
-        fail(str(exc))
 
 
 def avatar_note(s: Settings) -> str:
@@ -60,7 +46,7 @@ def ask(
     if not question.strip():
         fail("the question is empty")
     s = settings()
-    with _errors():
+    with failures():
         kb = KnowledgeBase(s.knowledge_config())
         if kb.is_empty():
             fail(EMPTY_KB)

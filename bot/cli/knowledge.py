@@ -19,23 +19,20 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.cli.output import console, fail, settings
-from knowledge.index import AddReport, KnowledgeBase, KnowledgeError
+from bot.cli.output import console, fail, failures, settings
+from knowledge.index import AddReport, KnowledgeBase
 from knowledge.models import Hit
-from knowledge.retrieval.embeddings import EmbeddingError
-from knowledge.retrieval.store import StoreError
-from knowledge.sources import SourceError, UrlPolicy, fetch_urls
+from knowledge.sources import UrlPolicy, fetch_urls
 
 app = typer.Typer(no_args_is_help=True)
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Our error types in user words, in one place for this surface."""
+    """Our error types in user words (`bot.failures`), plus a store lost mid-operation."""
     try:
-        yield
-    except (KnowledgeError, EmbeddingError, StoreError, SourceError) as exc:
-        fail(str(exc))
+        with failures():
+            yield
     except (ChromaError, httpx.HTTPError, ConnectionError) as exc:
         # The store failed mid-operation (e.g. the Chroma server went away).
         fail(f"vector store: {type(exc).__name__}: {str(exc)[:200]}")

@@ -1,15 +1,25 @@
-"""Shared CLI plumbing: loading settings once, printing errors as one line."""
+"""Shared CLI plumbing: loading settings once, printing errors as one line (`bot.failures`)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bot.avatar.errors import AvatarError
 from bot.config import Settings, SettingsError, load_settings
+from bot.failures import describe
+from bot.heygen.errors import HeyGenError
+from bot.store.base import StoreError
+from knowledge.errors import KnowledgeError
+
+# Each layer's base error: what a command turns into one line instead of a traceback.
+LAYER_ERRORS = (KnowledgeError, AvatarError, HeyGenError, StoreError)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -20,6 +30,15 @@ def fail(message: str, code: int = 1) -> NoReturn:
     # escape: messages may hold brackets ("[REDACTED]", ids) that rich would read as markup
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def failures() -> Iterator[None]:
+    """Any layer's error as one line (sentence and what to check), exit status 1."""
+    try:
+        yield
+    except LAYER_ERRORS as exc:
+        fail(describe(exc).line)
 
 
 def settings() -> Settings:
