@@ -101,7 +101,7 @@ def test_knowledge_failures_say_what_could_not_be_read_or_used(tmp_path: Path) -
         load_file(tmp_path / "gone.md", max_bytes=1_000_000)
     f = describe(missing.value)
     assert f.kind is FailureKind.KNOWLEDGE and f.sentence.endswith(
-        "could not be read: no such file."
+        "could not be read: no such file or folder."
     )
 
     config = KnowledgeConfig(data_dir=tmp_path, chroma_host="127.0.0.1", chroma_port=closed_port())

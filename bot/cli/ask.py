@@ -2,12 +2,14 @@
 
 Prints the answer as it streams, then the numbered sources; `--json` prints one object with
 `answer, sources, grounded, spoken` (plus `status` and `error`). The avatar is the Slack
-bot's job: one dim line says so and names the variable that turns it on.
+bot's job: with no avatar key set, one dim line says so and names the variables that turn it
+on, the first time only (a marker in the data dir), not after every answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Annotated
 
@@ -25,13 +27,23 @@ EMPTY_KB = (
 )
 
 
-def avatar_note(s: Settings) -> str:
-    if not is_set(s.liveavatar_api_key) and not is_set(s.heygen_api_key):
-        return (
-            "avatar skipped: set LIVEAVATAR_API_KEY (live avatar) or HEYGEN_API_KEY "
-            "(answer videos) to have an avatar say the answer in Slack"
-        )
-    return "avatar skipped: the CLI answers in text; the Slack bot has the avatar say it"
+AVATAR_NOTE = (
+    "avatar skipped: set LIVEAVATAR_API_KEY (live avatar) or HEYGEN_API_KEY "
+    "(answer videos) to have an avatar say the answer in Slack"
+)
+NOTE_MARKER = ".avatar-note-shown"
+
+
+def avatar_note(s: Settings) -> str | None:
+    """The avatar line, when it tells something new: no avatar key set, not said before."""
+    if is_set(s.liveavatar_api_key) or is_set(s.heygen_api_key):
+        return None  # the Slack bot has its avatar; a text-only CLI is no news
+    marker = s.data_dir / NOTE_MARKER
+    if marker.exists():
+        return None
+    with contextlib.suppress(OSError):  # a read-only data dir: say it each time, not never
+        marker.touch()
+    return AVATAR_NOTE
 
 
 def ask(
@@ -56,7 +68,9 @@ def ask(
         print(json.dumps(_as_json(answer), ensure_ascii=False, indent=2))
     else:
         _print_sources(answer)
-        console.print(f"[dim]{escape(avatar_note(s))}[/]", highlight=False, soft_wrap=True)
+        note = avatar_note(s)
+        if note:
+            console.print(f"[dim]{escape(note)}[/]", highlight=False, soft_wrap=True)
     if answer.status is AnswerStatus.LLM_FAILED:
         raise typer.Exit(1)
 
