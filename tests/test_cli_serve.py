@@ -84,6 +84,12 @@ async def test_serve_answers_over_http_logs_json_without_secrets_and_stops_on_si
                 assert line, "serve exited before it was ready"
                 lines.append(line)
             lines.append(line)
+        # The start-up line says which features are on, and why each other one is off.
+        started = json.loads(line)["message"]
+        assert "HTTP mode, Slack posts to /slack/events" in started
+        assert "On: answers from the knowledge base" in started
+        assert "language model (LLM_MODEL unset: extractive answers)" in started
+        assert "live avatar and answer videos (Set HEYGEN_API_KEY" in started
         event = {
             "type": "app_mention",
             "user": "U1",
