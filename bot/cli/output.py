@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -59,7 +58,7 @@ def is_tty() -> bool:
     return sys.stdout.isatty()
 
 
-def _help_type(self: TyperOption | TyperArgument, ctx: click.Context) -> str | None:
+def _help_type(self: TyperOption | TyperArgument, ctx: typer.Context) -> str | None:
     """What `--help` shows after a parameter: what a user types, never a Python type.
 
     typer 0.29 prints each parameter's annotation (`--json <bool>`, `PATH <list[str]>`);
