@@ -56,16 +56,17 @@ def features(s: Settings, avatar: Any) -> tuple[list[str], list[str]]:
     if s.llm_model:
         on.insert(1, f"language model {s.llm_model}")
     else:
-        off.append("language model (LLM_MODEL unset: extractive answers)")
+        off.append("language model: LLM_MODEL unset, answers are extractive")
     if avatar is None:
-        off.append(f"live avatar and answer videos ({AVATAR_OFF.removesuffix('.')})")
+        why = AVATAR_OFF[0].lower() + AVATAR_OFF[1:].removesuffix(".")
+        off.append(f"live avatar and answer videos: {why}")
         return on, off
     for name, reason in (
         ("live avatar", getattr(avatar, "live_reason", None)),
         ("answer videos", getattr(avatar, "video_reason", None)),
     ):
         if reason:
-            off.append(f"{name} ({reason})")
+            off.append(f"{name}: {str(reason).rstrip('.')}")
         else:
             on.append(name)
     return on, off
