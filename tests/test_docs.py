@@ -72,3 +72,14 @@ def test_the_slack_set_up_names_every_url_in_the_manifest() -> None:
         "PUBLIC_BASE_URL",
     ):
         assert step in setup, step
+
+
+def test_the_quick_start_is_two_make_targets_and_the_python_it_needs() -> None:
+    quick = README[README.index("## Quick start") : README.index("## What you can do")]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for target in ("demo", "test"):
+        assert f"make {target}" in quick and re.search(rf"^{target}:", makefile, re.M)
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    version = re.search(r'requires-python = ">=(\d+\.\d+)"', pyproject)
+    assert version is not None and f"Python ≥ {version.group(1)}" in quick
+    assert "npm" in quick  # the Makefile fetches the viewer's LiveKit client with npm
