@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from bot.failures import Failure, FailureKind, report
+from bot.failures import Failure, FailureKind, new_error_id, report
 
-__all__ = ["Failure", "FailureKind", "failure"]
+# Re-exported: listeners import the Slack surface's failure words from here.
+__all__ = ["Failure", "FailureKind", "failure", "new_error_id"]
 
 log = logging.getLogger("bot.slack")
 
