@@ -47,6 +47,31 @@ AVATAR_OFF = (
     "Set HEYGEN_API_KEY and HEYGEN_AVATAR_ID (answer videos) or LIVEAVATAR_API_KEY and "
     "PUBLIC_BASE_URL (live avatar) to turn it on."
 )
+
+
+def features(s: Settings, avatar: Any) -> tuple[list[str], list[str]]:
+    """What the start-up line lists: the features on, and each one off with why."""
+    on = ["answers from the knowledge base", "/metrics", "/healthz"]
+    off: list[str] = []
+    if s.llm_model:
+        on.insert(1, f"language model {s.llm_model}")
+    else:
+        off.append("language model: LLM_MODEL unset, answers are extractive")
+    if avatar is None:
+        why = AVATAR_OFF[0].lower() + AVATAR_OFF[1:].removesuffix(".")
+        off.append(f"live avatar and answer videos: {why}")
+        return on, off
+    for name, reason in (
+        ("live avatar", getattr(avatar, "live_reason", None)),
+        ("answer videos", getattr(avatar, "video_reason", None)),
+    ):
+        if reason:
+            off.append(f"{name}: {str(reason).rstrip('.')}")
+        else:
+            on.append(name)
+    return on, off
+
+
 SERVICES_KEY: web.AppKey[SlackServices] = web.AppKey("services", SlackServices)
 
 
@@ -192,13 +217,14 @@ class Server:
             self._socket = AsyncSocketModeHandler(self.app, token)
             await self._socket.connect_async()
         self._purger = asyncio.ensure_future(self._purge_forever())
+        how = "Socket Mode" if self.socket_mode else "HTTP mode, Slack posts to /slack/events"
+        on, off = features(self.settings, self.services.avatar)
         log.info(
-            "serving on port %s (%s mode)%s",
+            "serving on port %s (%s). On: %s. Off: %s.",
             self.port,
-            "Socket" if self.socket_mode else "HTTP: Slack posts to /slack/events",
-            f"; avatar: {self.services.avatar_off_reason}"
-            if self.services.avatar_off_reason
-            else "",
+            how,
+            ", ".join(on),
+            "; ".join(off) or "nothing",
         )
 
     async def _purge_forever(self) -> None:

@@ -29,10 +29,10 @@ _EXPORTS = {
     "DocumentInfo": "knowledge.index",
     "Stats": "knowledge.index",
     "Upload": "knowledge.index",
-    "KnowledgeError": "knowledge.index",
-    "EmbeddingMismatchError": "knowledge.index",
+    "KnowledgeError": "knowledge.errors",
+    "EmbeddingMismatchError": "knowledge.errors",
     "EmbeddingError": "knowledge.retrieval.embeddings",
-    "StoreError": "knowledge.retrieval.store",
+    "ChunkStoreError": "knowledge.retrieval.store",
     "Answerer": "knowledge.answering.answer",
     "Answer": "knowledge.answering.answer",
     "AnswerStatus": "knowledge.answering.answer",
@@ -41,7 +41,7 @@ _EXPORTS = {
     "TextDelta": "knowledge.answering.answer",
     "AnswerDone": "knowledge.answering.answer",
     "Retriever": "knowledge.answering.answer",
-    "LLMError": "knowledge.answering.llm",
+    "LLMError": "knowledge.errors",
 }
 
 __all__ = sorted(_EXPORTS)

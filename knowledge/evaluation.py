@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from knowledge.config import KnowledgeConfig
+from knowledge.errors import KnowledgeError
 from knowledge.models import Hit
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 RANKING_DEPTH = 30  # chunks fetched to rank distinct sources (enough for 10 distinct)
 
 
-class EvalSetError(Exception):
+class EvalSetError(KnowledgeError):
     def __init__(self, where: str, reason: str) -> None:
         super().__init__(f"{where}: {reason}")
         self.where = where

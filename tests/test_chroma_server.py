@@ -8,7 +8,7 @@ import pytest
 
 from knowledge.config import KnowledgeConfig
 from knowledge.index import KnowledgeBase, Upload
-from knowledge.retrieval.store import StoreError
+from knowledge.retrieval.store import ChunkStoreError
 from tests.fixtures.chroma_server import chroma_port, free_port, running_chroma
 
 __all__ = ["chroma_port"]  # a fixture, used by name
@@ -49,7 +49,7 @@ def test_unreachable_server_is_one_clear_error(tmp_path: Path) -> None:
     config = KnowledgeConfig(
         data_dir=tmp_path, embeddings="none", chroma_host="127.0.0.1", chroma_port=free_port()
     )
-    with pytest.raises(StoreError, match=r"127\.0\.0\.1:\d+.*cannot connect"):
+    with pytest.raises(ChunkStoreError, match=r"127\.0\.0\.1:\d+.*cannot connect"):
         KnowledgeBase(config)
 
 
@@ -61,5 +61,7 @@ def test_a_server_that_goes_away_is_a_store_error_not_a_chroma_or_httpx_one(
         kb.add([Upload("faq.md", b"# FAQ\n\nThe avatar speaks Esperanto.\n")])
     # The server has stopped: every call says which store and what to check.
     for call in (lambda: kb.search("esperanto"), kb.stats, lambda: kb.remove(["faq.md"])):
-        with pytest.raises(StoreError, match=r"127\.0\.0\.1:\d+.*cannot reach the Chroma server"):
+        with pytest.raises(
+            ChunkStoreError, match=r"127\.0\.0\.1:\d+.*cannot reach the Chroma server"
+        ):
             call()

@@ -61,6 +61,7 @@ def test_empty_knowledge_base_says_how_to_load_the_sample(
 def test_offline_answer_with_sources_and_the_avatar_line(
     runner: CliRunner, loaded_dir: Path
 ) -> None:
+    (loaded_dir / ".avatar-note-shown").unlink(missing_ok=True)  # as on a first run
     result = runner.invoke(app, ["ask", QUESTION], env=env(loaded_dir))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -71,6 +72,16 @@ def test_offline_answer_with_sources_and_the_avatar_line(
     assert "loading-knowledge.md" in source
     avatar = [line for line in lines if "avatar skipped" in line]
     assert len(avatar) == 1 and "LIVEAVATAR_API_KEY" in avatar[0]
+    again = runner.invoke(app, ["ask", QUESTION], env=env(loaded_dir))
+    assert again.exit_code == 0 and "Sources" in again.output
+    assert "avatar skipped" not in again.output  # said once, not after every answer
+
+
+def test_no_avatar_line_when_the_bot_has_an_avatar_key(runner: CliRunner, loaded_dir: Path) -> None:
+    (loaded_dir / ".avatar-note-shown").unlink(missing_ok=True)
+    result = runner.invoke(app, ["ask", QUESTION], env=env(loaded_dir, HEYGEN_API_KEY="hg-key"))
+    assert result.exit_code == 0 and "Sources" in result.output
+    assert "avatar skipped" not in result.output
 
 
 def test_json_output_has_the_documented_keys(runner: CliRunner, loaded_dir: Path) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DOCS = {
     "tokens.md": "# API tokens\n\nRotate the Slack bot token every ninety days.\n",
@@ -161,3 +166,54 @@ def test_url_allow_hosts_lets_an_admin_reach_an_intranet_host(
         monkeypatch.setenv("URL_ALLOW_HOSTS", "wiki.corp.example, 127.0.0.1")
         code, out = run(cli, "knowledge", "add", f"{base}/wiki.md")
     assert code == 0 and "added 1" in out
+
+
+def test_list_keeps_long_paths_whole_at_80_columns(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / "a-rather-long-folder-name" / "and-another-level-below-it"
+    deep.mkdir(parents=True)
+    doc = deep / "the-onboarding-handbook-for-new-starters.md"
+    doc.write_text("# Onboarding\n\nAsk your buddy for the wiki.\n")
+    assert len(str(doc)) > 80
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out = run(cli, "knowledge", "add", str(doc))
+    assert code == 0 and str(doc) in out.splitlines()[0]
+    code, out = run(cli, "knowledge", "list")
+    assert code == 0 and str(doc) in out.splitlines()  # whole, on its own line
+    assert "1 chunk ·" in out and out.rstrip().endswith("1 document")
+    code, out = run(cli, "knowledge", "remove", out.splitlines()[0])  # pasted back
+    assert code == 0 and "removed" in out
+
+
+def test_a_missing_folder_is_missing_not_an_unknown_type(cli: CliRunner, tmp_path: Path) -> None:
+    code, out = run(cli, "knowledge", "add", str(tmp_path / "handbok"))
+    assert code != 0
+    assert "no such file or folder" in out and "extension" not in out
+    assert "0 chunks written" in out
+
+
+def test_help_shows_what_to_type_not_python_types(cli: CliRunner) -> None:
+    for command in (["knowledge", "add"], ["knowledge", "list"], ["ask"], ["heygen", "avatars"]):
+        code, out = run(cli, *command, "--help")
+        assert code == 0 and "--help" in out
+        assert "<bool>" not in out and "<list[str]>" not in out and "<str>" not in out, out
+    out = run(cli, "knowledge", "add", "--help")[1]
+    assert "PATH_OR_URL" in out and "DATASOURCE" in out
+
+
+def test_a_corrupt_pdf_is_one_reason_and_nothing_from_pypdf_on_stderr(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 not really a pdf")
+    env = {**os.environ, "AVATARBOT_DATA_DIR": str(tmp_path / "data"), "EMBEDDINGS": "none"}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "knowledge", "add", str(broken)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "corrupt or unreadable PDF" in proc.stdout
+    assert proc.stderr.strip() == "", proc.stderr  # no "EOF marker not found"

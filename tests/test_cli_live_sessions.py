@@ -93,5 +93,5 @@ def test_an_unreachable_liveavatar_names_its_own_base_url() -> None:
         closed_base = server.base_url  # the port is free again once the server stops
     code, _, err = run(LIVEAVATAR_API_KEY=liveavatar.API_KEY, LIVEAVATAR_API_BASE=closed_base)
     assert code == 1
-    assert "cannot reach LiveAvatar" in err and "LIVEAVATAR_API_BASE" in err
+    assert "LiveAvatar could not be reached" in err and "LIVEAVATAR_API_BASE" in err
     assert "HEYGEN_API_BASE" not in err

@@ -84,6 +84,12 @@ async def test_serve_answers_over_http_logs_json_without_secrets_and_stops_on_si
                 assert line, "serve exited before it was ready"
                 lines.append(line)
             lines.append(line)
+        # The start-up line says which features are on, and why each other one is off.
+        started = json.loads(line)["message"]
+        assert "HTTP mode, Slack posts to /slack/events" in started
+        assert "On: answers from the knowledge base" in started
+        assert "Off: language model: LLM_MODEL unset, answers are extractive" in started
+        assert "live avatar and answer videos: set HEYGEN_API_KEY" in started
         event = {
             "type": "app_mention",
             "user": "U1",
@@ -113,3 +119,16 @@ async def test_serve_answers_over_http_logs_json_without_secrets_and_stops_on_si
         records = [json.loads(x) for x in logged.splitlines() if x.startswith("{")]
         assert records and {"time", "level", "logger", "message"} <= set(records[0])
         assert any("stopping" in r["message"] for r in records)
+
+
+def test_the_start_up_line_names_each_avatar_feature_on_or_why_off() -> None:
+    from types import SimpleNamespace
+
+    from bot.config import load_settings
+    from bot.serve import features
+
+    s = load_settings(llm_model="openai:gpt-4o-mini", _env_file=None)
+    live_off = SimpleNamespace(live_reason="PUBLIC_BASE_URL is not set", video_reason=None)
+    on, off = features(s, live_off)
+    assert "language model openai:gpt-4o-mini" in on and "answer videos" in on
+    assert off == ["live avatar: PUBLIC_BASE_URL is not set"]

@@ -129,7 +129,7 @@ def test_a_writer_whose_lease_ran_out_is_swept_and_told_to_add_again(
     tmp_path: Path, fresh_chroma_port: int
 ) -> None:
     # On a server: a stopped process may hold the embedded store's file lock, which is the
-    # embedded mode's documented limit (others wait, then get a StoreError saying so).
+    # embedded mode's documented limit (others wait, then get a ChunkStoreError saying so).
     port = fresh_chroma_port
     pool, future, go = start_paused_writer(tmp_path, tmp_path / "a", port, lease=1.0)
     pid = next(iter(pool._processes))  # the worker's OS process

@@ -123,7 +123,7 @@ async def test_admin_removes_a_document_and_anyone_can_search(tmp_path: Path) ->
         assert found["text"].startswith("1. *")
         await bot.command("/knowledge", f"remove {doc.source}", user="UADMIN")
         replies = await responses(bot, 2)
-        assert replies[1]["text"] == "Removed 1 document(s)."
+        assert replies[1]["text"] == "Removed 1 document."
         assert all(d.source != doc.source for d in kb.list_documents())
         [entry] = await bot.server.services.store.audit_log()
         assert entry["action"] == "knowledge.remove" and entry["actor"] == "UADMIN"

@@ -265,7 +265,8 @@ def test_load_file_bad_inputs_have_reasons(tmp_path: Path) -> None:
     cases = {
         tmp_path / "report.xlsx": "unsupported file type .xlsx",
         tmp_path / "empty.md": "empty file",
-        tmp_path / "missing.md": "no such file",
+        tmp_path / "missing.md": "no such file or folder",
+        tmp_path / "missing-folder": "no such file or folder",
     }
     for path, reason in cases.items():
         with pytest.raises(SourceError) as caught:

@@ -24,9 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-
-class AvatarError(Exception):
-    """Base: the message is a plain sentence a user may be shown."""
+from bot.avatar.errors import AvatarError  # the layer's base; also importable from here
 
 
 class AvatarUnavailable(AvatarError):

@@ -2,27 +2,24 @@
 
 Prints the answer as it streams, then the numbered sources; `--json` prints one object with
 `answer, sources, grounded, spoken` (plus `status` and `error`). The avatar is the Slack
-bot's job: one dim line says so and names the variable that turns it on.
+bot's job: with no avatar key set, one dim line says so and names the variables that turn it
+on, the first time only (a marker in the data dir), not after every answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from bot.cli.output import console, fail, settings
+from bot.cli.output import console, fail, failures, settings
 from bot.config import Settings, is_set
 from knowledge.answering.answer import Answer, Answerer, AnswerStatus, TextDelta
-from knowledge.answering.llm import LLMError
-from knowledge.index import KnowledgeBase, KnowledgeError
-from knowledge.retrieval.embeddings import EmbeddingError
-from knowledge.retrieval.store import StoreError
+from knowledge.index import KnowledgeBase
 
 EMPTY_KB = (
     "The knowledge base is empty. Load the bundled sample with "
@@ -30,22 +27,23 @@ EMPTY_KB = (
 )
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Our error types in user words, in one place for this command."""
-    try:
-        yield
-    except (KnowledgeError, EmbeddingError, StoreError, LLMError) as exc:
-        fail(str(exc))
+AVATAR_NOTE = (
+    "avatar skipped: set LIVEAVATAR_API_KEY (live avatar) or HEYGEN_API_KEY "
+    "(answer videos) to have an avatar say the answer in Slack"
+)
+NOTE_MARKER = ".avatar-note-shown"
 
 
-def avatar_note(s: Settings) -> str:
-    if not is_set(s.liveavatar_api_key) and not is_set(s.heygen_api_key):
-        return (
-            "avatar skipped: set LIVEAVATAR_API_KEY (live avatar) or HEYGEN_API_KEY "
-            "(answer videos) to have an avatar say the answer in Slack"
-        )
-    return "avatar skipped: the CLI answers in text; the Slack bot has the avatar say it"
+def avatar_note(s: Settings) -> str | None:
+    """The avatar line, when it tells something new: no avatar key set, not said before."""
+    if is_set(s.liveavatar_api_key) or is_set(s.heygen_api_key):
+        return None  # the Slack bot has its avatar; a text-only CLI is no news
+    marker = s.data_dir / NOTE_MARKER
+    if marker.exists():
+        return None
+    with contextlib.suppress(OSError):  # a read-only data dir: say it each time, not never
+        marker.touch()
+    return AVATAR_NOTE
 
 
 def ask(
@@ -60,7 +58,7 @@ def ask(
     if not question.strip():
         fail("the question is empty")
     s = settings()
-    with _errors():
+    with failures():
         kb = KnowledgeBase(s.knowledge_config())
         if kb.is_empty():
             fail(EMPTY_KB)
@@ -70,7 +68,9 @@ def ask(
         print(json.dumps(_as_json(answer), ensure_ascii=False, indent=2))
     else:
         _print_sources(answer)
-        console.print(f"[dim]{escape(avatar_note(s))}[/]", highlight=False, soft_wrap=True)
+        note = avatar_note(s)
+        if note:
+            console.print(f"[dim]{escape(note)}[/]", highlight=False, soft_wrap=True)
     if answer.status is AnswerStatus.LLM_FAILED:
         raise typer.Exit(1)
 

@@ -14,11 +14,8 @@ from rich.table import Table
 
 from bot.cli.output import console, err_console, fail, settings
 from knowledge.answer_eval import AnswerReport, run_answer_eval
-from knowledge.answering.llm import LLMError
-from knowledge.evaluation import EvalReport, EvalSetError, run_retrieval_eval
-from knowledge.index import KnowledgeError
-from knowledge.retrieval.embeddings import EmbeddingError
-from knowledge.retrieval.store import StoreError
+from knowledge.errors import KnowledgeError
+from knowledge.evaluation import EvalReport, run_retrieval_eval
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -35,7 +32,7 @@ def retrieval(
     try:
         with bar:
             report = run_retrieval_eval(folder, config, k=k, progress=on_progress)
-    except (EvalSetError, KnowledgeError, EmbeddingError, StoreError) as exc:
+    except KnowledgeError as exc:  # the base of every knowledge error
         fail(str(exc))
     if as_json:
         print(json.dumps(report.summary()))
@@ -71,7 +68,7 @@ def answers(
                 lead_words=lead_words,
                 progress=on_progress,
             )
-    except (EvalSetError, KnowledgeError, EmbeddingError, StoreError, LLMError) as exc:
+    except KnowledgeError as exc:
         fail(str(exc))
     if as_json:
         print(json.dumps(report.summary()))

@@ -1,7 +1,7 @@
 """`avatarbot heygen …` commands: the catalog and a test render.
 
-Every HeyGen failure is turned into one line here (no traceback, never a secret): the error
-types carry status/code/message, and `_explain` picks the words.
+Every HeyGen failure is one line (no traceback, never a secret): the error types carry
+status/code/message, and `bot.failures.describe` picks the words, as for Slack.
 """
 
 from __future__ import annotations
@@ -17,15 +17,10 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from bot.cli.output import console, fail, settings
-from bot.config import Settings, VideoApi
+from bot.config import VideoApi
+from bot.failures import describe
 from bot.heygen.clients import HeyGenClients, heygen_clients
-from bot.heygen.errors import (
-    HeyGenAuthError,
-    HeyGenConnectionError,
-    HeyGenError,
-    HeyGenTimeout,
-    MissingApiKeyError,
-)
+from bot.heygen.errors import HeyGenError, MissingApiKeyError
 from bot.heygen.video import RenderRequest, VideoJob, VideoStatus, wait_until_done
 
 app = typer.Typer(no_args_is_help=True)
@@ -34,29 +29,6 @@ T = TypeVar("T")
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
 API_OPT = typer.Option(None, "--api", help="v3 (current) or v2 (legacy); default HEYGEN_VIDEO_API.")
-
-
-def _explain(exc: HeyGenError, cfg: Settings) -> str:
-    """One line a user can act on, naming the service and the variable that configures it."""
-    service = exc.service or "HeyGen"
-    prefix = "LIVEAVATAR" if service == "LiveAvatar" else "HEYGEN"
-    if isinstance(exc, MissingApiKeyError):
-        return str(exc)
-    if isinstance(exc, HeyGenAuthError):
-        return (
-            f"{service} rejected the API key (HTTP {exc.status}): {exc.message}. "
-            f"Check {prefix}_API_KEY."
-        )
-    if exc.code in ("avatar_not_found", "voice_not_found"):
-        kind = "avatars" if exc.code == "avatar_not_found" else "voices"
-        return f"{exc.message}. See `avatarbot heygen {kind}` for the ids you can use."
-    if isinstance(exc, HeyGenConnectionError):
-        return f"cannot reach {service}: {exc.message}; check {prefix}_API_BASE and your network."
-    if isinstance(exc, HeyGenTimeout):
-        return f"{service} did not answer in time: {exc}"
-    if exc.is_server_error or exc.is_rate_limited:
-        return f"{service} is unavailable right now ({exc}); try again later."
-    return str(exc)
 
 
 def _run(work: Callable[[HeyGenClients], Awaitable[T]], **api_options: Any) -> T:
@@ -68,10 +40,10 @@ def _run(work: Callable[[HeyGenClients], Awaitable[T]], **api_options: Any) -> T
 
     try:
         return asyncio.run(main())
-    except MissingApiKeyError as exc:
-        fail(str(exc), code=2)
+    except MissingApiKeyError as exc:  # a setting, not an outage: the usage exit status
+        fail(describe(exc).line, code=2)
     except HeyGenError as exc:
-        fail(_explain(exc, cfg))
+        fail(describe(exc).line)
     except ValueError as exc:  # bad input caught before any request (e.g. empty script)
         fail(str(exc).splitlines()[0], code=2)
 

@@ -17,25 +17,22 @@ import typer
 from chromadb.errors import ChromaError
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from bot.cli.output import console, fail, settings
-from knowledge.index import AddReport, KnowledgeBase, KnowledgeError
+from bot.cli.output import console, fail, failures, settings
+from bot.wording import count
+from knowledge.index import AddReport, KnowledgeBase
 from knowledge.models import Hit
-from knowledge.retrieval.embeddings import EmbeddingError
-from knowledge.retrieval.store import StoreError
-from knowledge.sources import SourceError, UrlPolicy, fetch_urls
+from knowledge.sources import UrlPolicy, fetch_urls
 
 app = typer.Typer(no_args_is_help=True)
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Our error types in user words, in one place for this surface."""
+    """Our error types in user words (`bot.failures`), plus a store lost mid-operation."""
     try:
-        yield
-    except (KnowledgeError, EmbeddingError, StoreError, SourceError) as exc:
-        fail(str(exc))
+        with failures():
+            yield
     except (ChromaError, httpx.HTTPError, ConnectionError) as exc:
         # The store failed mid-operation (e.g. the Chroma server went away).
         fail(f"vector store: {type(exc).__name__}: {str(exc)[:200]}")
@@ -63,7 +60,7 @@ def _progress(label: str) -> Progress:
 @app.command()
 def add(
     inputs: Annotated[
-        list[str], typer.Argument(metavar="PATH_OR_URL...", help="Files, folders, URLs.")
+        list[str], typer.Argument(metavar="PATH_OR_URL", help="Files, folders, URLs.")
     ],
     datasource: str = typer.Option("default", "--datasource", help="Datasource to add to."),
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if already loaded."),
@@ -102,24 +99,24 @@ def _nothing() -> Iterator[None]:
 
 
 def _print_report(report: AddReport) -> None:
-    table = Table(title="Knowledge add", show_lines=False)
-    table.add_column("status")
-    table.add_column("source", overflow="fold")
-    table.add_column("reason", overflow="fold")
+    # One line per input, the path whole (a table would fold it mid-word), then the reason.
     for status, sources in (
         ("added", report.added),
         ("updated", report.updated),
         ("unchanged", report.unchanged),
     ):
         for source in sources:
-            table.add_row(status, escape(source), "")
+            console.out(f"{status:<9} {source}", highlight=False)
     for skip in report.skipped:
-        table.add_row("[yellow]skipped[/]", escape(skip.source), escape(skip.reason))
-    console.print(table)
+        console.print(
+            f"[yellow]skipped[/]   {escape(skip.source)}  [dim]({escape(skip.reason)})[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
         f"added {len(report.added)}, updated {len(report.updated)}, "
         f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)}; "
-        f"{report.chunks} chunks written"
+        f"{count(report.chunks, 'chunk')} written"
     )
 
 
@@ -134,20 +131,20 @@ def list_documents(
     if as_json:
         print(json.dumps([d.__dict__ for d in docs], indent=2))
         return
-    table = Table()
-    for column in ("datasource", "source", "title", "chunks", "added"):
-        table.add_column(column, overflow="fold")
+    # Not a table: a table folds long paths mid-word, and a path must stay whole to be
+    # copied into `avatarbot knowledge remove`. The path on its own line, the rest below.
     for d in docs:
         added = datetime.fromtimestamp(d.added_at, UTC).strftime("%Y-%m-%d %H:%M")
-        table.add_row(d.datasource, escape(d.source), escape(d.title), str(d.chunks), added)
-    console.print(table)
-    console.print(f"{len(docs)} documents")
+        console.out(d.source, highlight=False)
+        details = f"  {d.datasource} · {d.title} · {count(d.chunks, 'chunk')} · added {added}"
+        console.print(f"[dim]{escape(details)}[/]", highlight=False, soft_wrap=True)
+    console.print(count(len(docs), "document"))
 
 
 @app.command()
 def remove(
     sources: Annotated[
-        list[str] | None, typer.Argument(metavar="SOURCE...", help="Paths or URLs.")
+        list[str] | None, typer.Argument(metavar="SOURCE", help="Paths or URLs.")
     ] = None,
     datasource: str | None = typer.Option(None, "--datasource", help="Remove a datasource."),
 ) -> None:
@@ -175,8 +172,8 @@ def stats(as_json: bool = typer.Option(False, "--json", help="One JSON object.")
         print(json.dumps(s.__dict__))
         return
     console.print(f"documents   {s.documents}\nchunks      {s.chunks}\nembedding   {s.embedding}")
-    for name, count in sorted(s.datasources.items()):
-        console.print(f"datasource  {escape(name)} ({count} documents)")
+    for name, documents in sorted(s.datasources.items()):
+        console.print(f"datasource  {escape(name)} ({count(documents, 'document')})")
 
 
 @app.command()
@@ -185,8 +182,8 @@ def reindex() -> None:
     kb = _open()
     with _errors(), _progress("Re-embedding") as bar:
         task = bar.add_task("reindex", total=None, current="")
-        count = kb.reindex(lambda done, total, _: bar.update(task, completed=done, total=total))
-    console.print(f"re-indexed {count} chunks with embeddings '{kb.embedding_name}'")
+        done = kb.reindex(lambda done, total, _: bar.update(task, completed=done, total=total))
+    console.print(f"re-indexed {count(done, 'chunk')} with embeddings '{kb.embedding_name}'")
 
 
 @app.command()

@@ -1,15 +1,31 @@
-"""Shared CLI plumbing: loading settings once, printing errors as one line."""
+"""Shared CLI plumbing: loading settings once, printing errors as one line (`bot.failures`)."""
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperArgument, TyperOption
 
+from bot.avatar.errors import AvatarError
 from bot.config import Settings, SettingsError, load_settings
+from bot.failures import describe
+from bot.heygen.errors import HeyGenError
+from bot.store.base import StoreError
+from knowledge.errors import KnowledgeError
+
+# Each layer's base error: what a command turns into one line instead of a traceback.
+LAYER_ERRORS = (KnowledgeError, AvatarError, HeyGenError, StoreError)
+
+# pypdf logs how it copes with a malformed file ("EOF marker not found"); with no handler
+# Python prints that to stderr. The file's row already says "corrupt or unreadable PDF".
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 console = Console()
 err_console = Console(stderr=True)
@@ -22,6 +38,15 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+@contextmanager
+def failures() -> Iterator[None]:
+    """Any layer's error as one line (sentence and what to check), exit status 1."""
+    try:
+        yield
+    except LAYER_ERRORS as exc:
+        fail(describe(exc).line)
+
+
 def settings() -> Settings:
     try:
         return load_settings()
@@ -31,3 +56,23 @@ def settings() -> Settings:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def _help_type(self: TyperOption | TyperArgument, ctx: typer.Context) -> str | None:
+    """What `--help` shows after a parameter: what a user types, never a Python type.
+
+    typer 0.29 prints each parameter's annotation (`--json <bool>`, `PATH <list[str]>`);
+    flags take no value, arguments are named already, options show their metavar (or the
+    option's name, or the choices).
+    """
+    if isinstance(self, TyperArgument) or self.is_flag or self.count:
+        return None
+    if self.metavar is not None:
+        return self.metavar
+    if self.type_descriptor.is_choice:
+        return self.display_type(ctx).strip("<>")
+    return (self.name or "value").upper()
+
+
+TyperOption.display_type_rich = _help_type  # type: ignore[method-assign]
+TyperArgument.display_type_rich = _help_type  # type: ignore[method-assign]

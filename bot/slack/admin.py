@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from bot.slack.failures import failure
 from bot.slack.services import SlackServices
 from bot.slack.uploads import DownloadRefused, download
+from bot.wording import count
 from knowledge.index import AddReport, Upload
 from knowledge.sources import Skipped, UrlPolicy, fetch_urls
 
@@ -103,7 +104,8 @@ class KnowledgeAdmin:
             if not urls or len(urls) != len(cmd.args):
                 await reply(PATHS_REFUSED if cmd.args else "Usage: `/knowledge add URL…`")
                 return
-            await reply(f"Adding {len(urls)} URL(s) to `{cmd.datasource}`… I'll report here.")
+            adding = count(len(urls), "URL")
+            await reply(f"Adding {adding} to `{cmd.datasource}`… I'll report here.")
             report = await self.add_urls(urls, cmd.datasource)
             await store.audit(
                 user,
@@ -120,7 +122,7 @@ class KnowledgeAdmin:
             removed = await kb.aremove([" ".join(cmd.args)])
             await store.audit(user, "knowledge.remove", {"sources": removed})
             await reply(
-                f"Removed {len(removed)} document(s)."
+                f"Removed {count(len(removed), 'document')}."
                 if removed
                 else "No document has that source; `/knowledge list` shows them."
             )

@@ -37,6 +37,7 @@ from aiohttp import web
 
 from bot.avatar.delivery import AvatarError, AvatarLimitReached
 from bot.avatar.live.sessions import answer_sentences, item_json
+from bot.failures import report
 from bot.heygen.errors import HeyGenError
 from bot.store.base import LiveLink, ScopeAnswer
 
@@ -180,8 +181,7 @@ async def _session(request: web.Request) -> web.Response:
     except AvatarError as exc:
         return _error(503, str(exc))
     except HeyGenError as exc:
-        log.warning("viewer session for a live link failed: %s", exc)
-        return _error(503, "The avatar service is not answering right now; retrying shortly.")
+        return _error(503, report(exc, "a viewer session for a live link", log).text)
     return web.json_response(
         {
             "session_id": session.session_id,

@@ -17,6 +17,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from knowledge.config import LLMConfig
+from knowledge.errors import LLMError  # defined with the other knowledge errors
 from knowledge.models import Hit
 
 NO_ANSWER = "NO_ANSWER"
@@ -37,16 +38,6 @@ If the passages do not contain the answer, reply with exactly {NO_ANSWER} and no
 REWRITE_SYSTEM = """Rewrite the user's last question as one standalone question that can be \
 understood without the conversation: resolve pronouns and references from the earlier turns \
 and keep the user's own wording where possible. Reply with the question only."""
-
-
-class LLMError(Exception):
-    """The language model failed or refused; `reason` is fit to show to people."""
-
-    def __init__(self, reason: str, *, status: int | None = None, refused: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.refused = refused
 
 
 def create_chat_model(config: LLMConfig) -> BaseChatModel:

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from knowledge.retrieval.store import ChunkStore, Intent, StoreError
+from knowledge.retrieval.store import ChunkStore, ChunkStoreError, Intent
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class Lease:
                 self.store.unlock(str(holder["owner"]), float(holder["expires"]))
                 continue
             if time.monotonic() > deadline:
-                raise StoreError(
+                raise ChunkStoreError(
                     self.store.where,
                     f"another writer ({holder.get('purpose', 'a write')} by "
                     f"{holder.get('owner', '?')}) has held the commit lock for over "
@@ -146,7 +146,7 @@ class Lease:
         while not self._stop.wait(self.seconds / 4):
             try:
                 self.renew()
-            except StoreError as exc:  # the next round tries again; the lease has slack
+            except ChunkStoreError as exc:  # the next round tries again; the lease has slack
                 logger.warning("cannot renew the write lease: %s", exc)
 
     def renew(self) -> None:

@@ -25,7 +25,7 @@ from knowledge.ingest.protocol import Lease, sweep
 from knowledge.models import Chunk, Document
 from knowledge.retrieval.store import (
     ChunkStore,
-    StoreError,
+    ChunkStoreError,
     chunk_from_record,
     doc_key,
     new_generation,
@@ -279,7 +279,7 @@ class Writer:
                 documents=[c.text for _, c in batch],
                 metadatas=[_chunk_metadata(p, c) for p, c in batch],
             )
-        except StoreError:
+        except ChunkStoreError:
             state = self._store.state()
             if state is None or state.collection == run.collection:
                 raise

@@ -13,7 +13,7 @@ one machine every process that opens the same embedded store takes turns:
 
 Waiting is short: calls are milliseconds, a writer's batch upsert about a second; long work
 (embedding, parsing) happens outside the lock. A process that cannot get the lock within
-`wait_seconds` gets a `StoreError` saying what to do. A Chroma server (`CHROMA_HOST`)
+`wait_seconds` gets a `ChunkStoreError` saying what to do. A Chroma server (`CHROMA_HOST`)
 needs none of this: the server is the one process that owns the files.
 """
 

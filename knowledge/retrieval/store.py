@@ -16,7 +16,7 @@ Two collections:
 Generations are random per write of one document, so chunks are always deleted by naming
 their generations, never by "everything except": a concurrent writer's chunks are never hit.
 
-Every Chroma (and httpx) failure leaves this module as a `StoreError`. In embedded mode each
+Every Chroma (and httpx) failure leaves this module as a `ChunkStoreError`. In embedded mode each
 call runs under `knowledge.retrieval.access.EmbeddedAccess` (one process at a time, reopened when
 another process wrote).
 """
@@ -36,6 +36,7 @@ import chromadb
 from chromadb.config import Settings as ChromaSettings
 
 from knowledge.config import KnowledgeConfig
+from knowledge.errors import KnowledgeError
 from knowledge.models import Chunk
 from knowledge.retrieval.access import AccessTimeout, EmbeddedAccess, ServerAccess
 
@@ -48,7 +49,7 @@ PAGE = 2000
 _TRANSIENT = ("Error finding id", "Nothing found on disk")
 
 
-class StoreError(Exception):
+class ChunkStoreError(KnowledgeError):
     """The vector store cannot be reached or used."""
 
     def __init__(self, where: str, reason: str) -> None:
@@ -98,13 +99,13 @@ def connect(config: KnowledgeConfig) -> tuple[EmbeddedAccess | ServerAccess, str
             )
             client.heartbeat()
         except Exception as exc:
-            raise StoreError(where, f"cannot connect ({type(exc).__name__})") from exc
+            raise ChunkStoreError(where, f"cannot connect ({type(exc).__name__})") from exc
         return ServerAccess(client), where
     where = str(config.chroma_dir)
     try:
         config.chroma_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(where, f"cannot create the folder ({exc.strerror})") from exc
+        raise ChunkStoreError(where, f"cannot create the folder ({exc.strerror})") from exc
     access = EmbeddedAccess.for_dir(
         config.chroma_dir,
         config.data_dir / "chroma.lock",
@@ -117,7 +118,7 @@ class ChunkStore:
     """Low-level reads and writes on the two collections; no ranking, no embedding.
 
     Collections are named, never handed out: every call goes through `_call`, which holds
-    the embedded store for this process and turns Chroma's errors into `StoreError`.
+    the embedded store for this process and turns Chroma's errors into `ChunkStoreError`.
     """
 
     def __init__(self, access: EmbeddedAccess | ServerAccess, where: str) -> None:
@@ -128,24 +129,24 @@ class ChunkStore:
 
     @contextmanager
     def _call(self, write: bool = False) -> Iterator[Any]:
-        """The client, held for this process; any failure inside becomes a StoreError."""
+        """The client, held for this process; any failure inside becomes a ChunkStoreError."""
         try:
             with self.access.use(write) as client:
                 if self._epoch != self.access.epoch:  # reopened: old handles are stale
                     self._collections.clear()
                     self._epoch = self.access.epoch
                 yield client
-        except StoreError:
+        except ChunkStoreError:
             raise
         except AccessTimeout:
-            raise StoreError(
+            raise ChunkStoreError(
                 self.where,
                 "another process has held the embedded store for over "
                 f"{self.access.wait_seconds:.0f} s; wait for it to finish, or run a Chroma "
                 "server (`chroma run`) and set CHROMA_HOST so processes need not take turns",
             ) from None
         except Exception as exc:  # chromadb.errors.*, httpx.*, and Chroma's ValueErrors
-            raise StoreError(self.where, _reason(exc)) from exc
+            raise ChunkStoreError(self.where, _reason(exc)) from exc
 
     @contextmanager
     def holding(self) -> Iterator[None]:
@@ -185,7 +186,7 @@ class ChunkStore:
             if m:  # None while a server is mid-way through replacing the record: read again
                 return State(str(m["version"]), str(m["collection"]), str(m["embedding"]))
             time.sleep(0.01)
-        raise StoreError(self.where, "the state record keeps coming back empty")
+        raise ChunkStoreError(self.where, "the state record keeps coming back empty")
 
     def write_state(self, collection: str, embedding: str) -> State:
         state = State(uuid.uuid4().hex, collection, embedding)
@@ -403,7 +404,7 @@ class ChunkStore:
             try:
                 with self._call() as client:
                     return read(client)
-            except StoreError as exc:
+            except ChunkStoreError as exc:
                 transient = any(t in exc.reason for t in _TRANSIENT)
                 if not transient or attempt == 4:
                     raise

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from knowledge.errors import KnowledgeError
 
-class SourceError(Exception):
+
+class SourceError(KnowledgeError):
     """A source that could not be loaded; `reason` is short and meant for people."""
 
     def __init__(self, source: str, reason: str) -> None:

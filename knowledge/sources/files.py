@@ -10,6 +10,8 @@ from knowledge.models import Document
 from knowledge.sources.errors import Skipped, SourceError, too_large
 from knowledge.sources.parsers import parse_bytes, unsupported_reason
 
+MISSING = "no such file or folder"
+
 
 def load_file(path: Path, *, max_bytes: int) -> Document:
     """Load one file; source is its resolved absolute path. Raises SourceError.
@@ -18,6 +20,8 @@ def load_file(path: Path, *, max_bytes: int) -> Document:
     """
     resolved = Path(path).expanduser().resolve()
     source = str(resolved)
+    if not resolved.exists():  # before the type: a mistyped folder is missing, not "no extension"
+        raise SourceError(source, MISSING)
     reason = unsupported_reason(resolved.name)
     if reason:
         raise SourceError(source, reason)
@@ -29,7 +33,7 @@ def load_file(path: Path, *, max_bytes: int) -> Document:
             raise too_large(source, size, max_bytes)
         data = resolved.read_bytes()
     except FileNotFoundError as exc:
-        raise SourceError(source, "no such file") from exc
+        raise SourceError(source, MISSING) from exc
     except PermissionError as exc:
         raise SourceError(source, "permission denied") from exc
     except IsADirectoryError as exc:
