@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from knowledge.sources import SourceError, UrlPolicy
-from knowledge.sources.crawl import CrawlLimits, KnownPage, crawl_site
+from knowledge.sources.crawl import CrawlLimits, CrawlReport, KnownPage, crawl_site
 from tests.fakes.docs_site import DocsSite
 from tests.fakes.server import serve
 
@@ -25,7 +25,7 @@ async def site() -> AsyncIterator[DocsSite]:
         yield docs
 
 
-async def crawl(site: DocsSite, limits: CrawlLimits = FAST, **kw: object):  # noqa: ANN201
+async def crawl(site: DocsSite, limits: CrawlLimits = FAST, **kw: object) -> CrawlReport:
     return await crawl_site(
         f"{site.base}/docs/",
         limits=limits,
