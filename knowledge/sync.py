@@ -56,6 +56,15 @@ class SyncReport:
         self.skipped += add.skipped
         self.chunks += add.chunks
 
+    def absorb_sync(self, other: SyncReport) -> None:
+        self.absorb(AddReport(other.added, other.updated, other.unchanged, other.skipped))
+        self.chunks += other.chunks
+        self.removed += other.removed
+        self.crawls += other.crawls
+
+    def changes(self) -> list[tuple[str, list[str]]]:
+        return [("added", self.added), ("updated", self.updated), ("unchanged", self.unchanged)]
+
     @property
     def ok(self) -> bool:
         return bool(self.added or self.updated or self.unchanged or self.removed)

@@ -1,4 +1,5 @@
-"""`avatarbot knowledge …` commands: add, list, remove, stats, reindex, search.
+"""`avatarbot knowledge …` commands: add (files, folders, URLs, site crawls), sync, list,
+remove, stats, reindex, search.
 
 Every error the knowledge library raises becomes one line via `fail()`; never a traceback.
 """
@@ -16,7 +17,14 @@ import httpx
 import typer
 from chromadb.errors import ChromaError
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from bot.cli.output import console, fail, settings
@@ -25,6 +33,8 @@ from knowledge.models import Hit
 from knowledge.retrieval.embeddings import EmbeddingError
 from knowledge.retrieval.store import StoreError
 from knowledge.sources import SourceError, UrlPolicy, fetch_urls
+from knowledge.sync import SyncReport, crawl_into
+from knowledge.sync import sync as sync_sources
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -67,6 +77,9 @@ def add(
     ],
     datasource: str = typer.Option("default", "--datasource", help="Datasource to add to."),
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if already loaded."),
+    crawl: bool = typer.Option(
+        False, "--crawl", help="Crawl each URL's site (sitemap, same-site links; CRAWL_*)."
+    ),
 ) -> None:
     """Index documents (idempotent: unchanged documents are skipped without work)."""
     kb = _open()
@@ -78,6 +91,16 @@ def add(
             return
         urls = [i for i in inputs if i.startswith(("http://", "https://"))]
         paths = [i for i in inputs if i not in urls]
+        if crawl:
+            if not urls:
+                fail("--crawl needs at least one http(s) URL to start from")
+            report = asyncio.run(_crawl_all(kb, urls, datasource))
+            if paths:
+                report.absorb(kb.add(paths, datasource=datasource))
+            _print_sync(report, title="Knowledge add (crawl)")
+            if not report.ok:
+                raise typer.Exit(1)
+            return
         with console.status("Fetching URLs…", spinner="dots") if urls else _nothing():
             policy = UrlPolicy.from_allow_list(kb.config.url_allow_hosts)
             docs, url_skips = asyncio.run(
@@ -101,21 +124,86 @@ def _nothing() -> Iterator[None]:
     yield
 
 
-def _print_report(report: AddReport) -> None:
-    table = Table(title="Knowledge add", show_lines=False)
+async def _crawl_all(kb: KnowledgeBase, urls: list[str], datasource: str) -> SyncReport:
+    limits = settings().crawl_limits()
+    report = SyncReport()
+    with _progress("Crawling") as bar:
+        for url in urls:
+            task = bar.add_task(url, total=None, current="")
+
+            def on_page(done: int, queued: int, page: str, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=queued, current=page[-60:])
+
+            one = await crawl_into(kb, url, datasource=datasource, limits=limits, progress=on_page)
+            report.absorb_sync(one)
+    return report
+
+
+@app.command()
+def sync(
+    datasource: str | None = typer.Option(None, "--datasource", help="Only this datasource."),
+) -> None:
+    """Check every source again: changed ones re-indexed, vanished ones removed.
+
+    Files are re-hashed, folders walked again, URLs and crawled sites fetched with
+    conditional requests (unchanged pages cost a 304); uploads are kept as they are.
+    """
+    kb = _open()
+    with _errors(), console.status("Checking sources…", spinner="dots") as status:
+        report = asyncio.run(
+            sync_sources(
+                kb,
+                datasource=datasource,
+                limits=settings().crawl_limits(),
+                progress=lambda what: status.update(f"Checking {escape(what[-70:])}"),
+            )
+        )
+    _print_sync(report, title="Knowledge sync")
+    if not report.ok and report.skipped:
+        raise typer.Exit(1)
+
+
+def _print_sync(report: SyncReport, *, title: str) -> None:
+    rows = [(status, s, "") for status, sources in report.changes() for s in sources]
+    rows += [("[red]removed[/]", r.source, r.reason) for r in report.removed]
+    rows += [("[yellow]skipped[/]", r.source, r.reason) for r in report.skipped]
+    _print_table(title, rows)
+    for crawl in report.crawls:
+        how = "sitemap and links" if crawl.used_sitemap else "links"
+        cut = f"; stopped early: {crawl.stopped}" if crawl.stopped else ""
+        console.print(
+            f"crawled {escape(crawl.start)} by {how}: {crawl.requests} requests, "
+            f"{crawl.bytes / 1024 / 1024:.1f} MB{cut}"
+        )
+    console.print(
+        f"added {len(report.added)}, updated {len(report.updated)}, "
+        f"unchanged {len(report.unchanged)}, removed {len(report.removed)}, "
+        f"skipped {len(report.skipped)}; {report.chunks} chunks written"
+    )
+
+
+def _print_table(title: str, rows: list[tuple[str, str, str]]) -> None:
+    table = Table(title=title, show_lines=False)
     table.add_column("status")
     table.add_column("source", overflow="fold")
     table.add_column("reason", overflow="fold")
-    for status, sources in (
-        ("added", report.added),
-        ("updated", report.updated),
-        ("unchanged", report.unchanged),
-    ):
-        for source in sources:
-            table.add_row(status, escape(source), "")
-    for skip in report.skipped:
-        table.add_row("[yellow]skipped[/]", escape(skip.source), escape(skip.reason))
+    for status, source, reason in rows:
+        table.add_row(status, escape(source), escape(reason))
     console.print(table)
+
+
+def _print_report(report: AddReport) -> None:
+    rows = [
+        (status, source, "")
+        for status, sources in (
+            ("added", report.added),
+            ("updated", report.updated),
+            ("unchanged", report.unchanged),
+        )
+        for source in sources
+    ]
+    rows += [("[yellow]skipped[/]", skip.source, skip.reason) for skip in report.skipped]
+    _print_table("Knowledge add", rows)
     console.print(
         f"added {len(report.added)}, updated {len(report.updated)}, "
         f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)}; "
