@@ -1,6 +1,6 @@
 """Knowledge administration from Slack: `/knowledge …` and files sent to the bot in a DM.
 
-    /knowledge add URL… [--datasource NAME] | list | remove SOURCE | search QUERY
+    /knowledge add URL… [crawl] [--datasource NAME] | sync | list | remove SOURCE | search QUERY
     /knowledge bind DATASOURCE | unbind | help
 
 Changes (add, remove, bind, unbind, file drops) are for admins: ADMIN_USER_IDS plus the
@@ -20,11 +20,14 @@ from bot.slack.services import SlackServices
 from bot.slack.uploads import DownloadRefused, download
 from knowledge.index import AddReport, Upload
 from knowledge.sources import Skipped, UrlPolicy, fetch_urls
+from knowledge.sync import SyncReport, crawl_into, sync
 
 HELP = """*`/knowledge` — what I know and where I look*
 • `/knowledge list` — the indexed documents
 • `/knowledge search QUERY` — the passages a question would find
 • `/knowledge add URL… [--datasource NAME]` — index web pages or files by URL (admins)
+• `/knowledge add URL crawl` — index a whole docs site: its sitemap and same-site links (admins)
+• `/knowledge sync` — check every source again: changes re-indexed, vanished pages removed (admins)
 • `/knowledge remove SOURCE` — forget a document, by the source `list` shows (admins)
 • `/knowledge bind DATASOURCE` — answer this channel from that datasource only (admins)
 • `/knowledge unbind` — answer this channel from everything again (admins)
@@ -37,7 +40,7 @@ PATHS_REFUSED = (
     "I only add http(s) URLs from Slack: I never read files from the server's disk. "
     "To add a file, send it to me in a direct message."
 )
-ADMIN_ACTIONS = frozenset({"add", "remove", "bind", "unbind"})
+ADMIN_ACTIONS = frozenset({"add", "remove", "bind", "unbind", "sync"})
 
 Reply = Callable[[str], Awaitable[None]]
 
@@ -47,6 +50,7 @@ class Command:
     action: str
     args: list[str] = field(default_factory=list)
     datasource: str = "default"
+    crawl: bool = False  # `add URL crawl` (or --crawl): the whole site
 
 
 def parse(text: str) -> Command:
@@ -63,7 +67,9 @@ def parse(text: str) -> Command:
         if i + 1 < len(rest):
             datasource = rest[i + 1]
         rest = rest[:i] + rest[i + 2 :]
-    return Command(action, rest, datasource)
+    crawl = action == "add" and any(w.lower() in ("crawl", "--crawl") for w in rest)
+    rest = [w for w in rest if not crawl or w.lower() not in ("crawl", "--crawl")]
+    return Command(action, rest, datasource, crawl)
 
 
 def report_lines(report: AddReport) -> list[str]:
@@ -72,6 +78,21 @@ def report_lines(report: AddReport) -> list[str]:
     lines += [f"➖ unchanged {s}" for s in report.unchanged]
     lines += [f"⚠️ skipped {s.source}: {s.reason}" for s in report.skipped]
     lines.append(f"{report.chunks} passages indexed.")
+    return lines
+
+
+def sync_lines(report: SyncReport, limit: int = 30) -> list[str]:
+    """A crawl's or a sync's report: what changed in full, the rest counted."""
+    lines = [f"✅ added {s}" for s in report.added]
+    lines += [f"🔄 updated {s}" for s in report.updated]
+    lines += [f"🗑️ removed {r.source}: {r.reason}" for r in report.removed]
+    lines += [f"⚠️ skipped {s.source}: {s.reason}" for s in report.skipped]
+    more = len(lines) - limit
+    lines = lines[:limit] + ([f"…and {more} more"] if more > 0 else [])
+    for crawl in report.crawls:
+        if crawl.stopped:
+            lines.append(f"The crawl of {crawl.start} stopped early: {crawl.stopped}.")
+    lines.append(f"{len(report.unchanged)} unchanged; {report.chunks} passages indexed.")
     return lines
 
 
@@ -98,6 +119,9 @@ class KnowledgeAdmin:
         self, cmd: Command, *, user: str, channel: str, reply: Reply, announce: Reply
     ) -> None:
         kb, store = self.s.kb, self.s.store
+        if cmd.action == "sync" or cmd.crawl:
+            await self._freshen(cmd, user=user, reply=reply, announce=announce)
+            return
         if cmd.action == "add":
             urls = [a for a in cmd.args if a.lower().startswith(("http://", "https://"))]
             if not urls or len(urls) != len(cmd.args):
@@ -163,6 +187,34 @@ class KnowledgeAdmin:
             await reply("This channel answers from every datasource again.")
         else:
             await reply(HELP)
+
+    async def _freshen(self, cmd: Command, *, user: str, reply: Reply, announce: Reply) -> None:
+        """`add URL crawl` and `sync`: long work, acknowledged at once, reported when done."""
+        limits = self.s.settings.crawl_limits()
+        if cmd.action == "sync":
+            await reply("Checking every source again… I'll report here when it is done.")
+            report = await sync(self.s.kb, limits=limits)
+            detail: dict[str, object] = {}
+        else:
+            urls = [a for a in cmd.args if a.lower().startswith(("http://", "https://"))]
+            if len(urls) != 1 or len(cmd.args) != 1:
+                await reply("Usage: `/knowledge add URL crawl` (one http(s) URL to start from)")
+                return
+            await reply(
+                f"Crawling {urls[0]} into `{cmd.datasource}` (at most {limits.max_pages} "
+                "pages)… I'll report here when it is done."
+            )
+            report = await crawl_into(self.s.kb, urls[0], datasource=cmd.datasource, limits=limits)
+            detail = {"crawl": urls[0], "datasource": cmd.datasource}
+        counts = {
+            "added": len(report.added),
+            "updated": len(report.updated),
+            "removed": len(report.removed),
+            "skipped": len(report.skipped),
+        }
+        await self.s.store.audit(user, f"knowledge.{cmd.action}", {**detail, **counts})
+        title = "Knowledge sync" if cmd.action == "sync" else "Site crawl"
+        await announce(f"*{title} by <@{user}> finished*\n" + "\n".join(sync_lines(report)))
 
     async def add_urls(self, urls: list[str], datasource: str) -> AddReport:
         policy = UrlPolicy.from_allow_list(self.s.kb.config.url_allow_hosts)
