@@ -206,6 +206,16 @@ class Settings(BaseSettings):
         "replicas; 0 = off.",
     )
 
+    slack_source_max_threads: int = Field(
+        default=500, ge=1, description="Threads `/knowledge add #channel` reads at most."
+    )
+    slack_history_calls_per_minute: float = Field(
+        default=45.0,
+        gt=0,
+        description="Pace of conversations.history/replies: Tier 3 allows 50 for internal "
+        "apps; 1 for apps distributed outside the Slack Marketplace.",
+    )
+
     def crawl_limits(self) -> CrawlLimits:
         from knowledge.sources.crawl import CrawlLimits
 

@@ -15,6 +15,7 @@ class OriginKind(StrEnum):
     URL = "url"  # one URL: a conditional GET
     CRAWL = "crawl"  # a page of a crawled site: the site is crawled again, conditionally
     UPLOAD = "upload"  # bytes handed over (a Slack file): nothing to re-check
+    SLACK = "slack"  # a Slack thread: followed through Slack's events by the bot, not by sync
 
 
 class Origin(BaseModel):

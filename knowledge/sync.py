@@ -13,6 +13,7 @@ the cheapest way that origin allows:
 | url | a conditional GET (If-None-Match / If-Modified-Since): 304 costs no body | 404 or 410 |
 | crawl | crawling the site again, conditionally, page by page | 404/410, or no longer linked |
 | upload | nothing: bytes handed over once cannot be fetched again | (never) |
+| slack | nothing here: the bot follows the channel's events (and `/knowledge sync`) | by the bot |
 
 Absence is trusted only from a crawl that finished and reached its start page: a site that is
 down, or a crawl cut short by a limit, removes nothing it did not see answer 404 or 410.
@@ -157,7 +158,7 @@ async def _plan(
             report.crawls.append(crawl)
             report.skipped += crawl.skipped
         else:
-            plan.unchanged += [d.source for d in members]  # uploads: nothing to re-check
+            plan.unchanged += [d.source for d in members]  # uploads, Slack threads: kept
     if urls:
         await _plan_urls(kb, urls, plan, report, policy)
     return plan

@@ -15,10 +15,12 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.slack.channel_knowledge import CHANNEL_REF, ChannelKnowledge, ChannelSourceError
 from bot.slack.failures import failure
 from bot.slack.services import SlackServices
 from bot.slack.uploads import DownloadRefused, download
 from knowledge.index import AddReport, Upload
+from knowledge.models import OriginKind
 from knowledge.sources import Skipped, UrlPolicy, fetch_urls
 from knowledge.sync import SyncReport, crawl_into, sync
 
@@ -27,6 +29,7 @@ HELP = """*`/knowledge` — what I know and where I look*
 • `/knowledge search QUERY` — the passages a question would find
 • `/knowledge add URL… [--datasource NAME]` — index web pages or files by URL (admins)
 • `/knowledge add URL crawl` — index a whole docs site: its sitemap and same-site links (admins)
+• `/knowledge add #channel` — learn from that channel's resolved threads, and follow it (admins)
 • `/knowledge sync` — check every source again: changes re-indexed, vanished pages removed (admins)
 • `/knowledge remove SOURCE` — forget a document, by the source `list` shows (admins)
 • `/knowledge bind DATASOURCE` — answer this channel from that datasource only (admins)
@@ -99,6 +102,7 @@ def sync_lines(report: SyncReport, limit: int = 30) -> list[str]:
 class KnowledgeAdmin:
     def __init__(self, services: SlackServices) -> None:
         self.s = services
+        self.channels = ChannelKnowledge(services)
 
     async def run(
         self, text: str, *, user: str, channel: str, reply: Reply, announce: Reply | None = None
@@ -121,6 +125,13 @@ class KnowledgeAdmin:
         kb, store = self.s.kb, self.s.store
         if cmd.action == "sync" or cmd.crawl:
             await self._freshen(cmd, user=user, reply=reply, announce=announce)
+            return
+        if (
+            cmd.action in ("add", "remove")
+            and len(cmd.args) == 1
+            and CHANNEL_REF.match(cmd.args[0])
+        ):
+            await self._channel_source(cmd, user=user, reply=reply, announce=announce)
             return
         if cmd.action == "add":
             urls = [a for a in cmd.args if a.lower().startswith(("http://", "https://"))]
@@ -188,12 +199,64 @@ class KnowledgeAdmin:
         else:
             await reply(HELP)
 
+    async def _channel_source(
+        self, cmd: Command, *, user: str, reply: Reply, announce: Reply
+    ) -> None:
+        """`add #channel`: its resolved threads become knowledge, followed from now on;
+        `remove #channel`: stop, and forget its threads."""
+        try:
+            channel, name = await self.channels.resolve(cmd.args[0])
+            if cmd.action == "remove":
+                await self.s.store.unfollow_channel(channel)
+                docs = await self.s.kb.alist_documents()
+                gone = [
+                    d.source
+                    for d in docs
+                    if d.origin and d.origin.kind is OriginKind.SLACK and d.origin.root == channel
+                ]
+                removed = await self.s.kb.aremove(gone) if gone else []
+                await self.s.store.audit(user, "knowledge.unfollow", {"channel": channel})
+                await reply(
+                    f"I no longer learn from <#{channel}>; {len(removed)} threads forgotten."
+                )
+                return
+            await reply(f"Reading the threads of <#{channel}>… I'll report here when done.")
+            result = await self.channels.add(
+                channel, name=name, datasource=cmd.datasource, user=user
+            )
+        except ChannelSourceError as exc:
+            await reply(str(exc))
+            return
+        await self.s.store.audit(
+            user,
+            "knowledge.follow",
+            {"channel": channel, "datasource": cmd.datasource, "threads": result.threads},
+        )
+        more = (
+            " (the newest ones; raise SLACK_SOURCE_MAX_THREADS for more)"
+            if result.truncated
+            else ""
+        )
+        lines = report_lines(result.report)
+        await announce(
+            f"*<#{channel}> is now a knowledge source* (added by <@{user}>): "
+            f"{result.threads} resolved threads read{more}; new replies are followed.\n"
+            + "\n".join(lines)
+        )
+
     async def _freshen(self, cmd: Command, *, user: str, reply: Reply, announce: Reply) -> None:
         """`add URL crawl` and `sync`: long work, acknowledged at once, reported when done."""
         limits = self.s.settings.crawl_limits()
         if cmd.action == "sync":
             await reply("Checking every source again… I'll report here when it is done.")
             report = await sync(self.s.kb, limits=limits)
+            for followed in await self.channels.followed_channels():
+                try:
+                    read = await self.channels.read_channel(followed.channel)
+                except ChannelSourceError as exc:
+                    report.skipped.append(Skipped(f"<#{followed.channel}>", str(exc)))
+                    continue
+                report.absorb(read.report)
             detail: dict[str, object] = {}
         else:
             urls = [a for a in cmd.args if a.lower().startswith(("http://", "https://"))]
