@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.redaction import register_secrets
 from knowledge.config import AnswerConfig, KnowledgeConfig, LLMConfig
+
+if TYPE_CHECKING:  # the crawler loads aiohttp and lxml: only for commands that crawl
+    from knowledge.sources.crawl import CrawlLimits
 
 
 class VideoApi(StrEnum):
@@ -189,6 +193,38 @@ class Settings(BaseSettings):
         default="",
         description="Hosts/CIDRs URL fetches may reach although private: wiki.corp,10.2.0.0/16",
     )
+
+    # --- knowledge freshness (issue 20) ---------------------------------------------------
+    crawl_max_pages: int = Field(default=200, ge=1, description="Pages one site crawl fetches.")
+    crawl_max_depth: int = Field(default=5, ge=0, description="Link hops from the start URL.")
+    crawl_max_mb: float = Field(default=100.0, gt=0, description="Page bytes one crawl reads.")
+    crawl_max_seconds: float = Field(default=600.0, gt=0, description="One crawl's time limit.")
+    knowledge_sync_every_hours: float = Field(
+        default=0.0,
+        ge=0,
+        description="`avatarbot serve` re-syncs every source this often, once across "
+        "replicas; 0 = off.",
+    )
+
+    slack_source_max_threads: int = Field(
+        default=500, ge=1, description="Threads `/knowledge add #channel` reads at most."
+    )
+    slack_history_calls_per_minute: float = Field(
+        default=45.0,
+        gt=0,
+        description="Pace of conversations.history/replies: Tier 3 allows 50 for internal "
+        "apps; 1 for apps distributed outside the Slack Marketplace.",
+    )
+
+    def crawl_limits(self) -> CrawlLimits:
+        from knowledge.sources.crawl import CrawlLimits
+
+        return CrawlLimits(
+            max_pages=self.crawl_max_pages,
+            max_depth=self.crawl_max_depth,
+            max_bytes=int(self.crawl_max_mb * 1024 * 1024),
+            max_seconds=self.crawl_max_seconds,
+        )
 
     @model_validator(mode="after")
     def _register_secrets(self) -> Settings:

@@ -31,6 +31,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.config import Settings, SettingsError, is_set
+from bot.knowledge_sync import ScheduledSync
 from bot.slack.app import build_app
 from bot.slack.services import Avatar, SlackServices, web_client
 from bot.slack.videos import SlackVideoSink
@@ -57,6 +58,8 @@ def features(s: Settings, avatar: Any) -> tuple[list[str], list[str]]:
         on.insert(1, f"language model {s.llm_model}")
     else:
         off.append("language model: LLM_MODEL unset, answers are extractive")
+    if s.knowledge_sync_every_hours > 0:
+        on.append(f"knowledge sync every {s.knowledge_sync_every_hours:g} h")
     if avatar is None:
         why = AVATAR_OFF[0].lower() + AVATAR_OFF[1:].removesuffix(".")
         off.append(f"live avatar and answer videos: {why}")
@@ -126,6 +129,7 @@ class Server:
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
         self._purger: asyncio.Task[None] | None = None
+        self._syncer: asyncio.Future[None] | None = None  # KNOWLEDGE_SYNC_EVERY_HOURS
         self._auth_ok_until = 0.0
         self.port = 0
 
@@ -217,6 +221,14 @@ class Server:
             self._socket = AsyncSocketModeHandler(self.app, token)
             await self._socket.connect_async()
         self._purger = asyncio.ensure_future(self._purge_forever())
+        if self.settings.knowledge_sync_every_hours > 0:
+            scheduled = ScheduledSync(
+                self.services.kb,
+                self.services.store,
+                every_hours=self.settings.knowledge_sync_every_hours,
+                limits=self.settings.crawl_limits(),
+            )
+            self._syncer = asyncio.ensure_future(scheduled.run_forever())
         how = "Socket Mode" if self.socket_mode else "HTTP mode, Slack posts to /slack/events"
         on, off = features(self.settings, self.services.avatar)
         log.info(
@@ -247,10 +259,11 @@ class Server:
         left = await self.services.work.drain(grace)
         if left:
             log.warning("stopped with %d answers still in progress", left)
-        if self._purger is not None:
-            self._purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._purger
+        for task in (self._purger, self._syncer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.services.avatar is not None:
             await self.services.avatar.stop()  # type: ignore[attr-defined]
         await self._exit.aclose()

@@ -17,7 +17,7 @@ from typing import Any
 from knowledge.config import KnowledgeConfig
 from knowledge.errors import EmbeddingMismatchError, KnowledgeError
 from knowledge.ingest.writer import BATCH, AddReport, Progress, Upload, Writer
-from knowledge.models import Document, Hit
+from knowledge.models import Document, Hit, Origin, OriginKind
 from knowledge.retrieval.embeddings import Embedder
 from knowledge.retrieval.search import WEIGHTS, Searcher
 from knowledge.retrieval.store import ChunkStore, connect
@@ -46,6 +46,14 @@ class DocumentInfo:
     chunks: int
     content_hash: str
     added_at: float
+    origin: Origin | None = None  # None: added before origins were recorded
+    etag: str = ""
+    last_modified: str = ""
+    links: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        origin = self.origin.model_dump(mode="json") if self.origin else None
+        return {**self.__dict__, "origin": origin, "links": list(self.links)}
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,10 @@ class KnowledgeBase:
                     chunks=int(m["chunks"]),
                     content_hash=m["content_hash"],
                     added_at=float(m["added_at"]),
+                    origin=_origin_of(m),
+                    etag=str(m.get("etag") or ""),
+                    last_modified=str(m.get("last_modified") or ""),
+                    links=tuple(str(m.get("links") or "").split()),
                 )
                 for m in self._store.manifest(datasource)
             ),
@@ -172,3 +184,10 @@ class KnowledgeBase:
 
     async def areindex(self) -> int:
         return await asyncio.to_thread(self.reindex)
+
+
+def _origin_of(record: dict[str, Any]) -> Origin | None:
+    kind = record.get("origin_kind")
+    if not kind:
+        return None
+    return Origin(kind=OriginKind(kind), root=str(record.get("origin_root") or record["source"]))

@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OriginKind(StrEnum):
+    """How a document came in: what `knowledge sync` does to check it again."""
+
+    FILE = "file"  # one file on disk: re-hashed
+    FOLDER = "folder"  # walked from a folder: the folder is walked again
+    URL = "url"  # one URL: a conditional GET
+    CRAWL = "crawl"  # a page of a crawled site: the site is crawled again, conditionally
+    UPLOAD = "upload"  # bytes handed over (a Slack file): nothing to re-check
+    SLACK = "slack"  # a Slack thread: followed through Slack's events by the bot, not by sync
+
+
+class Origin(BaseModel):
+    """Where a document came from: `root` is the file, folder, URL or crawl start."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: OriginKind
+    root: str
 
 
 class Document(BaseModel):
@@ -14,6 +36,13 @@ class Document(BaseModel):
     format: str = Field(description="md | txt | rst | html | pdf | docx")
     url: str | None = Field(default=None, description="Base link for deep links, if any.")
     content_hash: str = Field(description="sha256 of the raw bytes; unchanged hash = no work.")
+    # Freshness: how the document was added, and what makes its next fetch conditional.
+    origin: Origin | None = Field(default=None, description="How it was added (for sync).")
+    etag: str = Field(default="", description="The server's ETag, for If-None-Match.")
+    last_modified: str = Field(default="", description="Last-Modified, for If-Modified-Since.")
+    links: tuple[str, ...] = Field(
+        default=(), description="Same-site pages it links to (a crawl goes on from a 304)."
+    )
 
 
 class Chunk(BaseModel):

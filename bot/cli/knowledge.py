@@ -1,4 +1,5 @@
-"""`avatarbot knowledge …` commands: add, list, remove, stats, reindex, search.
+"""`avatarbot knowledge …` commands: add (files, folders, URLs, site crawls), sync, list,
+remove, stats, reindex, search.
 
 Every error the knowledge library raises becomes one line via `fail()`; never a traceback.
 """
@@ -16,13 +17,22 @@ import httpx
 import typer
 from chromadb.errors import ChromaError
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from bot.cli.output import console, fail, failures, settings
 from bot.wording import count
 from knowledge.index import AddReport, KnowledgeBase
 from knowledge.models import Hit
 from knowledge.sources import UrlPolicy, fetch_urls
+from knowledge.sync import SyncReport, crawl_into
+from knowledge.sync import sync as sync_sources
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -64,6 +74,9 @@ def add(
     ],
     datasource: str = typer.Option("default", "--datasource", help="Datasource to add to."),
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if already loaded."),
+    crawl: bool = typer.Option(
+        False, "--crawl", help="Crawl each URL's site (sitemap, same-site links; CRAWL_*)."
+    ),
 ) -> None:
     """Index documents (idempotent: unchanged documents are skipped without work)."""
     kb = _open()
@@ -75,6 +88,16 @@ def add(
             return
         urls = [i for i in inputs if i.startswith(("http://", "https://"))]
         paths = [i for i in inputs if i not in urls]
+        if crawl:
+            if not urls:
+                fail("--crawl needs at least one http(s) URL to start from")
+            report = asyncio.run(_crawl_all(kb, urls, datasource))
+            if paths:
+                report.absorb(kb.add(paths, datasource=datasource))
+            _print_sync(report)
+            if not report.ok:
+                raise typer.Exit(1)
+            return
         with console.status("Fetching URLs…", spinner="dots") if urls else _nothing():
             policy = UrlPolicy.from_allow_list(kb.config.url_allow_hosts)
             docs, url_skips = asyncio.run(
@@ -98,7 +121,46 @@ def _nothing() -> Iterator[None]:
     yield
 
 
-def _print_report(report: AddReport) -> None:
+async def _crawl_all(kb: KnowledgeBase, urls: list[str], datasource: str) -> SyncReport:
+    limits = settings().crawl_limits()
+    report = SyncReport()
+    with _progress("Crawling") as bar:
+        for url in urls:
+            task = bar.add_task(url, total=None, current="")
+
+            def on_page(done: int, queued: int, page: str, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=queued, current=page[-60:])
+
+            one = await crawl_into(kb, url, datasource=datasource, limits=limits, progress=on_page)
+            report.absorb_sync(one)
+    return report
+
+
+@app.command()
+def sync(
+    datasource: str | None = typer.Option(None, "--datasource", help="Only this datasource."),
+) -> None:
+    """Check every source again: changed ones re-indexed, vanished ones removed.
+
+    Files are re-hashed, folders walked again, URLs and crawled sites fetched with
+    conditional requests (unchanged pages cost a 304); uploads are kept as they are.
+    """
+    kb = _open()
+    with _errors(), console.status("Checking sources…", spinner="dots") as status:
+        report = asyncio.run(
+            sync_sources(
+                kb,
+                datasource=datasource,
+                limits=settings().crawl_limits(),
+                progress=lambda what: status.update(f"Checking {escape(what[-70:])}"),
+            )
+        )
+    _print_sync(report)
+    if not report.ok and report.skipped:
+        raise typer.Exit(1)
+
+
+def _print_lines(report: AddReport | SyncReport) -> None:
     # One line per input, the path whole (a table would fold it mid-word), then the reason.
     for status, sources in (
         ("added", report.added),
@@ -107,12 +169,34 @@ def _print_report(report: AddReport) -> None:
     ):
         for source in sources:
             console.out(f"{status:<9} {source}", highlight=False)
-    for skip in report.skipped:
+    dropped = [("red", "removed", r) for r in getattr(report, "removed", [])]
+    for colour, status, skip in [*dropped, *(("yellow", "skipped", r) for r in report.skipped)]:
         console.print(
-            f"[yellow]skipped[/]   {escape(skip.source)}  [dim]({escape(skip.reason)})[/]",
+            f"[{colour}]{status}[/]   {escape(skip.source)}  [dim]({escape(skip.reason)})[/]",
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _print_sync(report: SyncReport) -> None:
+    _print_lines(report)
+    for crawl in report.crawls:
+        how = "sitemap and links" if crawl.used_sitemap else "links"
+        cut = f"; stopped early: {crawl.stopped}" if crawl.stopped else ""
+        console.print(
+            f"crawled {escape(crawl.start)} by {how}: {count(crawl.requests, 'request')}, "
+            f"{crawl.bytes / 1024 / 1024:.1f} MB{cut}",
+            highlight=False,
+        )
+    console.print(
+        f"added {len(report.added)}, updated {len(report.updated)}, "
+        f"unchanged {len(report.unchanged)}, removed {len(report.removed)}, "
+        f"skipped {len(report.skipped)}; {count(report.chunks, 'chunk')} written"
+    )
+
+
+def _print_report(report: AddReport) -> None:
+    _print_lines(report)
     console.print(
         f"added {len(report.added)}, updated {len(report.updated)}, "
         f"unchanged {len(report.unchanged)}, skipped {len(report.skipped)}; "
@@ -129,7 +213,7 @@ def list_documents(
     with _errors():
         docs = _open().list_documents(datasource)
     if as_json:
-        print(json.dumps([d.__dict__ for d in docs], indent=2))
+        print(json.dumps([d.as_json() for d in docs], indent=2))
         return
     # Not a table: a table folds long paths mid-word, and a path must stay whole to be
     # copied into `avatarbot knowledge remove`. The path on its own line, the rest below.

@@ -1,6 +1,6 @@
 """Knowledge administration from Slack: `/knowledge …` and files sent to the bot in a DM.
 
-    /knowledge add URL… [--datasource NAME] | list | remove SOURCE | search QUERY
+    /knowledge add URL… [crawl] [--datasource NAME] | sync | list | remove SOURCE | search QUERY
     /knowledge bind DATASOURCE | unbind | help
 
 Changes (add, remove, bind, unbind, file drops) are for admins: ADMIN_USER_IDS plus the
@@ -15,17 +15,23 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.slack.channel_knowledge import CHANNEL_REF, ChannelKnowledge, ChannelSourceError
 from bot.slack.failures import failure
 from bot.slack.services import SlackServices
 from bot.slack.uploads import DownloadRefused, download
 from bot.wording import count
 from knowledge.index import AddReport, Upload
+from knowledge.models import OriginKind
 from knowledge.sources import Skipped, UrlPolicy, fetch_urls
+from knowledge.sync import SyncReport, crawl_into, sync
 
 HELP = """*`/knowledge` — what I know and where I look*
 • `/knowledge list` — the indexed documents
 • `/knowledge search QUERY` — the passages a question would find
 • `/knowledge add URL… [--datasource NAME]` — index web pages or files by URL (admins)
+• `/knowledge add URL crawl` — index a whole docs site: its sitemap and same-site links (admins)
+• `/knowledge add #channel` — learn from that channel's resolved threads, and follow it (admins)
+• `/knowledge sync` — check every source again: changes re-indexed, vanished pages removed (admins)
 • `/knowledge remove SOURCE` — forget a document, by the source `list` shows (admins)
 • `/knowledge bind DATASOURCE` — answer this channel from that datasource only (admins)
 • `/knowledge unbind` — answer this channel from everything again (admins)
@@ -38,7 +44,7 @@ PATHS_REFUSED = (
     "I only add http(s) URLs from Slack: I never read files from the server's disk. "
     "To add a file, send it to me in a direct message."
 )
-ADMIN_ACTIONS = frozenset({"add", "remove", "bind", "unbind"})
+ADMIN_ACTIONS = frozenset({"add", "remove", "bind", "unbind", "sync"})
 
 Reply = Callable[[str], Awaitable[None]]
 
@@ -48,6 +54,7 @@ class Command:
     action: str
     args: list[str] = field(default_factory=list)
     datasource: str = "default"
+    crawl: bool = False  # `add URL crawl` (or --crawl): the whole site
 
 
 def parse(text: str) -> Command:
@@ -64,7 +71,9 @@ def parse(text: str) -> Command:
         if i + 1 < len(rest):
             datasource = rest[i + 1]
         rest = rest[:i] + rest[i + 2 :]
-    return Command(action, rest, datasource)
+    crawl = action == "add" and any(w.lower() in ("crawl", "--crawl") for w in rest)
+    rest = [w for w in rest if not crawl or w.lower() not in ("crawl", "--crawl")]
+    return Command(action, rest, datasource, crawl)
 
 
 def report_lines(report: AddReport) -> list[str]:
@@ -76,9 +85,25 @@ def report_lines(report: AddReport) -> list[str]:
     return lines
 
 
+def sync_lines(report: SyncReport, limit: int = 30) -> list[str]:
+    """A crawl's or a sync's report: what changed in full, the rest counted."""
+    lines = [f"✅ added {s}" for s in report.added]
+    lines += [f"🔄 updated {s}" for s in report.updated]
+    lines += [f"🗑️ removed {r.source}: {r.reason}" for r in report.removed]
+    lines += [f"⚠️ skipped {s.source}: {s.reason}" for s in report.skipped]
+    more = len(lines) - limit
+    lines = lines[:limit] + ([f"…and {more} more"] if more > 0 else [])
+    for crawl in report.crawls:
+        if crawl.stopped:
+            lines.append(f"The crawl of {crawl.start} stopped early: {crawl.stopped}.")
+    lines.append(f"{len(report.unchanged)} unchanged; {report.chunks} passages indexed.")
+    return lines
+
+
 class KnowledgeAdmin:
     def __init__(self, services: SlackServices) -> None:
         self.s = services
+        self.channels = ChannelKnowledge(services)
 
     async def run(
         self, text: str, *, user: str, channel: str, reply: Reply, announce: Reply | None = None
@@ -99,6 +124,16 @@ class KnowledgeAdmin:
         self, cmd: Command, *, user: str, channel: str, reply: Reply, announce: Reply
     ) -> None:
         kb, store = self.s.kb, self.s.store
+        if cmd.action == "sync" or cmd.crawl:
+            await self._freshen(cmd, user=user, reply=reply, announce=announce)
+            return
+        if (
+            cmd.action in ("add", "remove")
+            and len(cmd.args) == 1
+            and CHANNEL_REF.match(cmd.args[0])
+        ):
+            await self._channel_source(cmd, user=user, reply=reply, announce=announce)
+            return
         if cmd.action == "add":
             urls = [a for a in cmd.args if a.lower().startswith(("http://", "https://"))]
             if not urls or len(urls) != len(cmd.args):
@@ -165,6 +200,86 @@ class KnowledgeAdmin:
             await reply("This channel answers from every datasource again.")
         else:
             await reply(HELP)
+
+    async def _channel_source(
+        self, cmd: Command, *, user: str, reply: Reply, announce: Reply
+    ) -> None:
+        """`add #channel`: its resolved threads become knowledge, followed from now on;
+        `remove #channel`: stop, and forget its threads."""
+        try:
+            channel, name = await self.channels.resolve(cmd.args[0])
+            if cmd.action == "remove":
+                await self.s.store.unfollow_channel(channel)
+                docs = await self.s.kb.alist_documents()
+                gone = [
+                    d.source
+                    for d in docs
+                    if d.origin and d.origin.kind is OriginKind.SLACK and d.origin.root == channel
+                ]
+                removed = await self.s.kb.aremove(gone) if gone else []
+                await self.s.store.audit(user, "knowledge.unfollow", {"channel": channel})
+                await reply(
+                    f"I no longer learn from <#{channel}>; {len(removed)} threads forgotten."
+                )
+                return
+            await reply(f"Reading the threads of <#{channel}>… I'll report here when done.")
+            result = await self.channels.add(
+                channel, name=name, datasource=cmd.datasource, user=user
+            )
+        except ChannelSourceError as exc:
+            await reply(str(exc))
+            return
+        await self.s.store.audit(
+            user,
+            "knowledge.follow",
+            {"channel": channel, "datasource": cmd.datasource, "threads": result.threads},
+        )
+        more = (
+            " (the newest ones; raise SLACK_SOURCE_MAX_THREADS for more)"
+            if result.truncated
+            else ""
+        )
+        lines = report_lines(result.report)
+        await announce(
+            f"*<#{channel}> is now a knowledge source* (added by <@{user}>): "
+            f"{result.threads} resolved threads read{more}; new replies are followed.\n"
+            + "\n".join(lines)
+        )
+
+    async def _freshen(self, cmd: Command, *, user: str, reply: Reply, announce: Reply) -> None:
+        """`add URL crawl` and `sync`: long work, acknowledged at once, reported when done."""
+        limits = self.s.settings.crawl_limits()
+        if cmd.action == "sync":
+            await reply("Checking every source again… I'll report here when it is done.")
+            report = await sync(self.s.kb, limits=limits)
+            for followed in await self.channels.followed_channels():
+                try:
+                    read = await self.channels.read_channel(followed.channel)
+                except ChannelSourceError as exc:
+                    report.skipped.append(Skipped(f"<#{followed.channel}>", str(exc)))
+                    continue
+                report.absorb(read.report)
+            detail: dict[str, object] = {}
+        else:
+            urls = [a for a in cmd.args if a.lower().startswith(("http://", "https://"))]
+            if len(urls) != 1 or len(cmd.args) != 1:
+                await reply("Usage: `/knowledge add URL crawl` (one http(s) URL to start from)")
+                return
+            await reply(
+                f"Crawling {urls[0]} into `{cmd.datasource}` (at most {limits.max_pages} "
+                "pages)… I'll report here when it is done."
+            )
+            report = await crawl_into(self.s.kb, urls[0], datasource=cmd.datasource, limits=limits)
+            detail = {"crawl": urls[0], "datasource": cmd.datasource}
+        counts = {
+            "added": len(report.added),
+            "updated": len(report.updated),
+            "removed": len(report.removed),
+            "skipped": len(report.skipped),
+        }
+        await self.s.store.audit(user, f"knowledge.{cmd.action}", {**detail, **counts})
+        title = "Knowledge sync" if cmd.action == "sync" else "Site crawl"
+        await announce(f"*{title} by <@{user}> finished*\n" + "\n".join(sync_lines(report)))
 
     async def add_urls(self, urls: list[str], datasource: str) -> AddReport:
         policy = UrlPolicy.from_allow_list(self.s.kb.config.url_allow_hosts)

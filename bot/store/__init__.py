@@ -9,6 +9,7 @@ await store.purge(retention_cutoff(settings))   # RETENTION_DAYS
 from bot.store.base import (
     AnswerRecord,
     Feedback,
+    KnowledgeChannel,
     LeaseLost,
     LiveLink,
     LiveSessionRecord,
@@ -26,6 +27,7 @@ from bot.store.sql import SqlStore
 __all__ = [
     "AnswerRecord",
     "Feedback",
+    "KnowledgeChannel",
     "LeaseLost",
     "LiveLink",
     "LiveSessionRecord",

@@ -48,6 +48,16 @@ class AnswerRecord(BaseModel):
     created_at: float = 0.0
 
 
+class KnowledgeChannel(BaseModel):
+    """A channel whose resolved threads are a knowledge source (`/knowledge add #channel`)."""
+
+    channel: str
+    datasource: str
+    private: bool = Field(description="A private channel's threads answer only there.")
+    added_by: str
+    added_at: float = 0.0
+
+
 class Feedback(StrEnum):
     GOOD = "good"
     BAD = "bad"
@@ -209,6 +219,13 @@ class Store(Protocol):
         """Remove one binding, or all of the channel's when datasource is None; returns count."""
 
     async def bindings(self, channel: str) -> list[str]: ...
+
+    # channels whose threads are knowledge
+    async def follow_channel(self, channel: KnowledgeChannel) -> None:
+        """Add or replace a channel whose Slack threads are indexed."""
+
+    async def unfollow_channel(self, channel: str) -> bool: ...
+    async def followed_channels(self) -> list[KnowledgeChannel]: ...
 
     # video jobs
     async def create_video_job(self, job: VideoJobRecord) -> tuple[VideoJobRecord, bool]:

@@ -1,4 +1,5 @@
-"""Event-id claims, answers, feedback and channel bindings (part of `SqlStore`)."""
+"""Event-id claims, answers, feedback, channel bindings and the channels whose threads are
+knowledge (part of `SqlStore`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sqlalchemy as sa
 from bot.store.base import (
     AnswerRecord,
     Feedback,
+    KnowledgeChannel,
     StoreError,
 )
 from bot.store.engine import SqlEngine
@@ -15,6 +17,7 @@ from bot.store.schema import (
     bindings,
     claims,
     feedback,
+    knowledge_channels,
 )
 
 
@@ -137,3 +140,26 @@ class ConversationTables(SqlEngine):
                 .order_by(bindings.c.created_at, bindings.c.datasource)
             )
             return [r[0] for r in rows]
+
+    # --- channels whose Slack threads are knowledge -----------------------------------------
+
+    async def follow_channel(self, channel: KnowledgeChannel) -> None:
+        values = {**channel.model_dump(), "added_at": channel.added_at or self._clock()}
+        async with self._tx() as c:
+            await c.execute(
+                self._insert(knowledge_channels)
+                .values(**values)
+                .on_conflict_do_update(index_elements=["channel"], set_=values)
+            )
+
+    async def unfollow_channel(self, channel: str) -> bool:
+        stmt = sa.delete(knowledge_channels).where(knowledge_channels.c.channel == channel)
+        async with self._tx() as c:
+            return (await c.execute(stmt)).rowcount > 0
+
+    async def followed_channels(self) -> list[KnowledgeChannel]:
+        async with self._read() as c:
+            rows = await c.execute(
+                sa.select(knowledge_channels).order_by(knowledge_channels.c.added_at)
+            )
+            return [KnowledgeChannel(**r._mapping) for r in rows]

@@ -61,6 +61,17 @@ bindings = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
 )
 
+# Channels whose Slack threads are a knowledge source (`/knowledge add #channel`)
+knowledge_channels = sa.Table(
+    "knowledge_channels",
+    metadata,
+    sa.Column("channel", sa.String, primary_key=True),
+    sa.Column("datasource", sa.String, nullable=False),
+    sa.Column("private", sa.Boolean, nullable=False),
+    sa.Column("added_by", sa.String, nullable=False),
+    sa.Column("added_at", sa.Double, nullable=False),
+)
+
 FINISHED_JOB_STATES = ("delivered", "failed")
 
 video_jobs = sa.Table(

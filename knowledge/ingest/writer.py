@@ -22,7 +22,7 @@ import numpy as np
 from knowledge.config import KnowledgeConfig
 from knowledge.ingest.chunking import chunk_document, index_text
 from knowledge.ingest.protocol import Lease, sweep
-from knowledge.models import Chunk, Document
+from knowledge.models import Chunk, Document, Origin, OriginKind
 from knowledge.retrieval.store import (
     ChunkStore,
     ChunkStoreError,
@@ -131,29 +131,34 @@ class Writer:
 
     def _expand(
         self, inputs: Iterable[str | Path | Document | Upload], report: AddReport
-    ) -> Iterator[Path | Document | Upload]:
-        """Inputs as absolute, resolved paths (folders walked), documents and uploads.
+    ) -> Iterator[tuple[Path | Document | Upload, Origin]]:
+        """Inputs as absolute, resolved paths (folders walked), documents and uploads, each
+        with how it came in (what `knowledge sync` checks again).
 
         A folder is resolved once and its files keep that prefix; only symlinks are resolved
         again (resolving every path costs several syscalls per file on large folders).
         """
         for item in inputs:
-            if isinstance(item, Document | Upload):
-                yield item
+            if isinstance(item, Document):
+                yield item, item.origin or _url_or_upload(item.source)
+                continue
+            if isinstance(item, Upload):
+                yield item, Origin(kind=OriginKind.UPLOAD, root=_source_of(item))
                 continue
             path = Path(item).expanduser().resolve()
             if not path.is_dir():
-                yield path
+                yield path, Origin(kind=OriginKind.FILE, root=str(path))
                 continue
+            folder = Origin(kind=OriginKind.FOLDER, root=str(path))
             for found in walk_folder(path):
                 if isinstance(found, Skipped):
                     report.skipped.append(found)
                 else:
-                    yield found.resolve() if found.is_symlink() else found
+                    yield (found.resolve() if found.is_symlink() else found), folder
 
     def _ingest(
         self,
-        items: list[Path | Document | Upload],
+        items: list[tuple[Path | Document | Upload, Origin]],
         datasource: str,
         known: dict[str, dict[str, Any]],
         run: _Run,
@@ -177,7 +182,7 @@ class Writer:
             in_flight = writer.submit(self._write_batch, run, batch, vectors)
             batch = []
 
-        for done, item in enumerate(items, start=1):
+        for done, (item, origin) in enumerate(items, start=1):
             source = _source_of(item)
             if progress:
                 progress(done - 1, len(items), source)
@@ -223,6 +228,7 @@ class Writer:
                     "format": doc.format,
                     "url": doc.url or "",
                     "content_hash": doc.content_hash,
+                    **freshness_record(origin, doc),
                     "chunking": chunking,
                     "chunks": len(pieces),
                     "added_at": time.time(),
@@ -404,6 +410,23 @@ class Writer:
         self._store.write_state(name, self._vectors.name)
         self._store.drop_collection(state.collection)
         return done
+
+
+def freshness_record(origin: Origin, doc: Document) -> dict[str, str]:
+    """How a document came in and what makes its next fetch conditional, as manifest fields
+    (Chroma metadata holds scalars only, so the links are one newline-separated string)."""
+    return {
+        "origin_kind": origin.kind.value,
+        "origin_root": origin.root,
+        "etag": doc.etag,
+        "last_modified": doc.last_modified,
+        "links": "\n".join(doc.links),
+    }
+
+
+def _url_or_upload(source: str) -> Origin:
+    kind = OriginKind.URL if source.startswith(("http://", "https://")) else OriginKind.UPLOAD
+    return Origin(kind=kind, root=source)
 
 
 def _source_of(item: Path | Document | Upload) -> str:

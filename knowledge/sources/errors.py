@@ -16,6 +16,19 @@ class SourceError(KnowledgeError):
         self.reason = reason
 
 
+class HttpStatusError(SourceError):
+    """The server answered with a status that is not a page (404, 410, 500, ...)."""
+
+    def __init__(self, source: str, status: int) -> None:
+        super().__init__(source, f"HTTP {status}")
+        self.status = status
+
+    @property
+    def gone(self) -> bool:
+        """The page is no longer there (so a sync removes it), not merely failing now."""
+        return self.status in (404, 410)
+
+
 @dataclass(frozen=True)
 class Skipped:
     """A source left out on purpose (hidden, unsupported, ...), for walk results and reports."""

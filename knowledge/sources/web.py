@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import unquote
 
@@ -16,15 +18,17 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from knowledge.models import Document
-from knowledge.sources.errors import Skipped, SourceError
+from knowledge.sources.errors import HttpStatusError, Skipped, SourceError
 from knowledge.sources.limits import check_declared_size, read_capped
 from knowledge.sources.parsers import SUPPORTED_EXTENSIONS, parse_bytes
 from knowledge.sources.urlguard import AddressRefused, GuardedResolver, UrlPolicy
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _READ_CHUNK = 64 * 1024
+# The product token robots.txt groups are matched against (RFC 9309 section 2.2.1).
+USER_AGENT = "avatarbot-knowledge"
 _HEADERS = {
-    "User-Agent": "avatarbot-knowledge/0.1 (+https://github.com/avatarbot)",
+    "User-Agent": f"{USER_AGENT}/0.1 (+https://github.com/avatarbot)",
     "Accept": "text/html, text/markdown, text/plain, application/pdf, "
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document;q=0.9, */*;q=0.1",
 }
@@ -85,7 +89,7 @@ async def fetch_url(
     active = open_session(policy) if session is None else session
     try:
         async with asyncio.timeout(timeout):
-            final, body, content_type, charset = await _download(
+            fetched = await _download(
                 active,
                 start,
                 source=source,
@@ -98,16 +102,22 @@ async def fetch_url(
     finally:
         if own_session:
             await active.close()
-    filename = _filename(final, content_type, source=source)
-    return await asyncio.to_thread(
+    return await parse_fetched(fetched, source=source, max_bytes=max_bytes)
+
+
+async def parse_fetched(fetched: Fetched, *, source: str, max_bytes: int) -> Document:
+    """A 2xx response as a Document, parsed off the loop; raises SourceError."""
+    filename = _filename(fetched.url, fetched.content_type, source=source)
+    doc = await asyncio.to_thread(
         parse_bytes,
-        body,
+        fetched.body,
         filename,
         source=source,
-        url=str(final.with_user(None)),  # links must not carry credentials
+        url=str(fetched.url.with_user(None)),  # links must not carry credentials
         max_bytes=max_bytes,
-        charset=charset,
+        charset=fetched.charset,
     )
+    return doc.model_copy(update={"etag": fetched.etag, "last_modified": fetched.last_modified})
 
 
 async def fetch_urls(
@@ -134,6 +144,52 @@ async def fetch_urls(
     return docs, skipped
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """One response after redirects: what a crawler needs beyond the parsed document."""
+
+    url: URL  # final URL, without fragment
+    status: int  # 2xx, or 304 when a conditional request found the page unchanged
+    body: bytes
+    content_type: str
+    charset: str | None
+    etag: str = ""
+    last_modified: str = ""
+
+
+async def fetch_raw(
+    session: aiohttp.ClientSession,
+    url: str | URL,
+    *,
+    source: str,
+    policy: UrlPolicy,
+    max_bytes: int,
+    max_redirects: int = 5,
+    validators: tuple[str, str] = ("", ""),
+    hop_refusal: Callable[[URL], str | None] | None = None,
+) -> Fetched:
+    """GET one URL through the guard, following redirects by hand; raises SourceError.
+
+    `validators` (ETag, Last-Modified) from an earlier fetch make the request conditional
+    (RFC 9110 If-None-Match / If-Modified-Since): an unchanged page answers 304, no body.
+    `hop_refusal` can refuse a redirect target before it is connected to (a crawl's scope).
+    """
+    etag, last_modified = validators
+    extra = {"If-None-Match": etag} if etag else {}
+    if last_modified:
+        extra["If-Modified-Since"] = last_modified
+    return await _download(
+        session,
+        URL(url) if isinstance(url, str) else url,
+        source=source,
+        policy=policy,
+        max_bytes=max_bytes,
+        max_redirects=max_redirects,
+        extra_headers=extra,
+        hop_refusal=hop_refusal,
+    )
+
+
 async def _download(
     session: aiohttp.ClientSession,
     url: URL,
@@ -142,27 +198,43 @@ async def _download(
     policy: UrlPolicy,
     max_bytes: int,
     max_redirects: int,
-) -> tuple[URL, bytes, str, str | None]:
-    """(final URL without fragment, body, content type, charset), following redirects."""
+    extra_headers: dict[str, str] | None = None,
+    hop_refusal: Callable[[URL], str | None] | None = None,
+) -> Fetched:
+    """The final response (2xx or 304), following redirects."""
     current = url.with_fragment(None)
-    for _hop in range(max_redirects + 1):
-        reason = policy.refusal_for_url(current)
+    headers = {**_HEADERS, **(extra_headers or {})}
+    for hop in range(max_redirects + 1):
+        reason = policy.refusal_for_url(current) or (
+            hop_refusal(current) if hop and hop_refusal else None
+        )
         if reason:
             raise SourceError(source, reason)
         if session not in _guarded_sessions:
             await _check_dns(current, policy, source)
         try:
-            async with session.get(current, allow_redirects=False, headers=_HEADERS) as resp:
+            async with session.get(current, allow_redirects=False, headers=headers) as resp:
                 if resp.status in REDIRECT_STATUSES:
                     location = resp.headers.get("Location")
                     if not location:
                         raise SourceError(source, f"HTTP {resp.status} without a Location")
                     current = current.join(URL(location)).with_fragment(None)
                     continue
-                if not 200 <= resp.status < 300:
-                    raise SourceError(source, f"HTTP {resp.status}")
-                body = await _read_limited(resp, source=source, max_bytes=max_bytes)
-                return current, body, resp.content_type, resp.charset
+                if resp.status == 304 and extra_headers:
+                    body = b""
+                elif not 200 <= resp.status < 300:
+                    raise HttpStatusError(source, resp.status)
+                else:
+                    body = await _read_limited(resp, source=source, max_bytes=max_bytes)
+                return Fetched(
+                    url=current,
+                    status=resp.status,
+                    body=body,
+                    content_type=resp.content_type,
+                    charset=resp.charset,
+                    etag=resp.headers.get("ETag", ""),
+                    last_modified=resp.headers.get("Last-Modified", ""),
+                )
         except aiohttp.ClientConnectorDNSError as exc:
             if isinstance(exc.os_error, AddressRefused):
                 raise SourceError(source, exc.os_error.reason) from exc

@@ -70,6 +70,9 @@ class FakeSlack:
     socket_connected: asyncio.Event = field(default_factory=asyncio.Event)
     # thread_ts -> monotonic times at which a finished bot message (blocks set) appeared in it
     finished: dict[str, list[float]] = field(default_factory=dict)
+    # channel id -> conversations.info's `channel` (name, is_private, is_member); channels not
+    # listed here behave as public channels the bot is in
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # --- setup -------------------------------------------------------------------------
 
@@ -137,6 +140,21 @@ class FakeSlack:
         if bot:
             msg["bot_id"] = BOT_ID
         self.messages.setdefault(channel, []).append(msg)
+
+    def add_channel(
+        self, channel: str, name: str, *, private: bool = False, member: bool = True
+    ) -> None:
+        self.channels[channel] = {
+            "id": channel,
+            "name": name,
+            "is_channel": not private,
+            "is_group": False,
+            "is_private": private,
+            "is_member": member,
+        }
+
+    def delete_message(self, channel: str, ts: str) -> None:
+        self.messages[channel] = [m for m in self.messages.get(channel, []) if m["ts"] != ts]
 
     # --- reading what the bot did -----------------------------------------------------
 
@@ -326,15 +344,78 @@ class FakeSlack:
         return {"ok": True}
 
     async def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        ts = args.get("ts", "")
+        channel, ts = args.get("channel", ""), args.get("ts", "")
+        if refused := self._unreadable(channel):
+            return refused
         msgs = [
-            {k: v for k, v in m.items() if k not in ("final", "streaming", "appends")}
-            for m in self.messages.get(args.get("channel", ""), [])
+            self._public(m)
+            for m in self.messages.get(channel, [])
             if (m.get("ts") == ts or m.get("thread_ts") == ts)
             and m.get("type") == "message"
             and m.get("final", True)
         ]
-        return {"ok": True, "messages": msgs, "has_more": False}
+        return self._page(msgs, args, "messages")
+
+    async def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first, with reply_count on thread parents."""
+        channel = args.get("channel", "")
+        if refused := self._unreadable(channel):
+            return refused
+        everything = self.messages.get(channel, [])
+        top = []
+        for m in everything:
+            if m.get("thread_ts") not in (None, m["ts"]) or not m.get("final", True):
+                continue
+            replies = [r for r in everything if r.get("thread_ts") == m["ts"] and r is not m]
+            shown = self._public(m)
+            if replies:
+                shown |= {"thread_ts": m["ts"], "reply_count": len(replies)}
+            top.append(shown)
+        top.sort(key=lambda m: float(m["ts"]), reverse=True)
+        return self._page(top, args, "messages")
+
+    async def _m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel", "")
+        info = self.channels.get(channel)
+        if info is None and channel in self.messages:
+            info = {"id": channel, "name": channel.lower(), "is_private": False, "is_member": True}
+        return (
+            {"ok": True, "channel": info} if info else {"ok": False, "error": "channel_not_found"}
+        )
+
+    async def _m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._page(list(self.channels.values()), args, "channels")
+
+    async def _m_chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = args.get("channel", ""), args.get("message_ts", "")
+        if self._find(channel, ts) is None:
+            return {"ok": False, "error": "message_not_found"}
+        link = f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": link}
+
+    def _unreadable(self, channel: str) -> dict[str, Any] | None:
+        info = self.channels.get(channel)
+        if info is not None and not info["is_member"]:
+            return {"ok": False, "error": "not_in_channel"}
+        return None
+
+    @staticmethod
+    def _public(msg: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in msg.items() if k not in ("final", "streaming", "appends")}
+
+    @staticmethod
+    def _page(items: list[Any], args: dict[str, Any], key: str) -> dict[str, Any]:
+        """Cursor paging as the Web API does it: `limit`, then response_metadata.next_cursor."""
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 100)
+        chunk = items[start : start + limit]
+        more = start + limit < len(items)
+        return {
+            "ok": True,
+            key: chunk,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     async def _m_files_info(self, args: dict[str, Any]) -> dict[str, Any]:
         info = self.files.get(args.get("file", ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -12,11 +13,13 @@ from bot.slack.routing import Route, route_mention, route_message
 from bot.slack.services import SlackServices
 
 CLAIMS = "slack-message"
+log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, services: SlackServices) -> None:
     asker = AskService(services)
     admin = KnowledgeAdmin(services)
+    channels = admin.channels
 
     async def claimed(event: dict[str, Any]) -> bool:
         # One answer per message: Slack retries, the app_mention + message pair for the same
@@ -24,6 +27,19 @@ def register(app: AsyncApp, services: SlackServices) -> None:
         key = f"{event.get('channel')}:{event.get('ts')}"
         ttl = services.settings.slack_event_ttl_hours * 3600
         return await services.store.claim_once(CLAIMS, key, ttl)
+
+    async def follow_thread(event: dict[str, Any], body: dict[str, Any]) -> None:
+        """A reply, edit or deletion in a channel whose threads are knowledge: re-read it."""
+        key = str(body.get("event_id") or f"{event.get('channel')}:{event.get('event_ts')}")
+        if await channels.followed(str(event.get("channel") or "")) is None:
+            return
+        if not await services.store.claim_once("knowledge-thread", key, 24 * 3600):
+            return
+        async with services.work.track():
+            try:
+                await channels.on_message(event)
+            except Exception as exc:  # the thread is read again on its next event or sync
+                log.warning("could not re-read a knowledge thread: %s", type(exc).__name__)
 
     def question(event: dict[str, Any], body: dict[str, Any]) -> Question:
         return Question(
@@ -45,6 +61,8 @@ def register(app: AsyncApp, services: SlackServices) -> None:
 
     @app.event("message")
     async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("channel_type") in ("channel", "group"):
+            await follow_thread(event, body)
         route = route_message(event, services.bot_user_id)
         if route is Route.IGNORE:
             return
