@@ -5,8 +5,9 @@ written for the whole answer here; the budget's cut is a deliberate loss, counte
 
 - fidelity: the share of the written answer's prose words that the script keeps, in order
   (longest common subsequence of the two word sequences over the prose words). Prose is the
-  written answer without what is not read out anyway: code spans and blocks, URLs, citation
-  marks and markup. A writer that deletes words around a command loses fidelity; one that
+  written answer without what is not read out anyway: code spans and blocks, URLs, paths,
+  citation marks, emoji, list numbering and markup; abbreviations and units are read out on
+  both sides ("e.g." and "for example" are the same words). A writer that deletes words around a command loses fidelity; one that
   says the command as words loses none.
 - broken sentences: script sentences with a hole or a leftover (`sentence_flaws`): a
   dangling article or preposition before punctuation ("the guide at ."), two function words
@@ -27,6 +28,7 @@ from knowledge.answering.spoken import spoken_variant
 from knowledge.answering.spoken_forms import read_out
 
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
+_NOT_SAID = re.compile(r":[a-z0-9_+-]+:|^\s*\d{1,3}[.)]\s", re.MULTILINE)  # emoji, numbering
 _WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
 
 # Words after which a sentence or clause cannot stop, and which cannot be followed by
@@ -49,10 +51,13 @@ _FLAWS: tuple[tuple[str, re.Pattern[str]], ...] = (
 def prose_words(written: str) -> list[str]:
     """The written answer's words that any script should say, lower-cased, in order."""
     text = markup.FENCED.sub(" ", written).replace("\\n", " ")  # a literal \n is no word
+    text = markup.IMAGE.sub(" ", text)
     text = _INLINE_CODE.sub(" ", text)
     text = markup.LINK.sub(r"\1", text)
     text = markup.URL.sub(" ", text)
     text = markup.CITATION.sub(" ", text)
+    text = markup.PATH.sub(" ", text)  # said as its file name at most
+    text = _NOT_SAID.sub(" ", text)
     return words(text)
 
 

@@ -49,6 +49,14 @@ SAID = [
     ("Or type /knowledge in any channel.", "Or type slash knowledge in any channel."),
     ("Install with `pip install -e .[dev]` today.", "Install with pip install today."),
     ("Then run `make test`.", "Then run make test."),
+    ("Pass `--datasource hr` to limit it.", "Pass the datasource option to limit it."),
+    ("Add the `--json` flag.", "Add the json flag."),
+    (
+        "Copy `.env.example` to `.env` first.",
+        "Copy the dot env example file to the dot env file first.",
+    ),
+    ("Edit `config.yaml`, not `os.path`.", "Edit config.yaml, not os path."),
+    ("Ask <@U123> or post in <#C1|general>.", "Ask someone or post in the general channel."),
     ("Then loop, e.g. `while (x) { y(); }`.", "Then loop, for example the code in the thread."),
     ('A `{"a": 1}` body is sent.', "A body is sent."),
     # Paths.

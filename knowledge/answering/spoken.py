@@ -24,6 +24,7 @@ from knowledge.answering.spoken_forms import (
     ENV_NAME,
     fenced_noun,
     read_out,
+    say_channel,
     say_code,
     say_fenced,
     say_identifier,
@@ -34,6 +35,7 @@ from knowledge.answering.spoken_forms import (
 
 WORDS_PER_MINUTE = 150  # an unhurried speaking pace; HeyGen voices are close to it
 
+_SLACK_REF = re.compile(r"<([@#])([^>|]*)(?:\|([^>]*))?>")  # <@U1>, <#C1|general>
 _SLACK_LINK = re.compile(r"<((?:https?://|mailto:)[^|>]*)(?:\|([^>]+))?>")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+", re.MULTILINE)
@@ -70,6 +72,13 @@ def _code(match: re.Match[str]) -> str:
 def _slack_link(match: re.Match[str]) -> str:
     label = match.group(2)
     return label if label and not markup.URL.match(label) else say_link(*_context(match))
+
+
+def _slack_ref(match: re.Match[str]) -> str:
+    kind, label = match.group(1), match.group(3)
+    if kind == "@":
+        return label or "someone"
+    return say_channel(label or "", _context(match)[0])
 
 
 def _markdown_link(match: re.Match[str]) -> str:
@@ -110,6 +119,7 @@ def _prose(text: str) -> str:
     """A stretch of answer without code blocks, as speakable sentences."""
     text = markup.IMAGE.sub("", text)
     text = _SLACK_LINK.sub(_slack_link, text)
+    text = _SLACK_REF.sub(_slack_ref, text)
     text = markup.LINK.sub(_markdown_link, text)
     text = markup.CITATION.sub("", text)
     text = _INLINE_CODE.sub(_code, text)

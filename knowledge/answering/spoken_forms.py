@@ -38,7 +38,15 @@ _NOUN_NEXT = re.compile(  # a word after the code that can carry the article bef
     re.IGNORECASE,
 )
 _PROGRAM = re.compile(r"[{};()]")  # code, not a command line
-_FILE_NAME = re.compile(r"[\w-]+\.[A-Za-z0-9]{1,5}$")
+# A file name is said as written ("setup.md"); only common extensions count, so a dotted
+# identifier (`os.path`, `Answer.spoken`) is not taken for one.
+_FILE_NAME = re.compile(
+    r"[\w-]+\.(?:md|mdx|txt|rst|pdf|html?|csv|tsv|xlsx?|docx?|pptx?|json|jsonl|ya?ml|toml|ini|"
+    r"cfg|conf|env|py|js|ts|tsx|jsx|sh|sql|db|log|xml|svg|png|jpe?g|gif|webp|zip|gz|tar|lock)$",
+    re.IGNORECASE,
+)
+_DOTFILE = re.compile(r"^\.[A-Za-z][\w.-]*$")
+_FLAG = re.compile(r"^--?([A-Za-z][\w-]*)(?:[= ](\S+))?$")
 
 
 def _before(context: str) -> bool:
@@ -93,6 +101,14 @@ def say_link(before: str, after: str = "") -> str:
     return "link in the thread" if _before(before) else LINK_PHRASE
 
 
+def say_channel(name: str, before: str) -> str:
+    """A Slack channel reference (`<#C1|general>`) as "the general channel"."""
+    words = say_identifier(name) if name else ""
+    if _before(before):
+        return f"{words} channel".strip()
+    return f"the {words} channel" if words else "a channel"
+
+
 def _say_command(tokens: list[str]) -> str:
     """The command's leading plain words ("avatarbot knowledge add"); arguments, flags and
     paths after them are in the written answer."""
@@ -126,6 +142,15 @@ def say_code(code: str, before: str, after: str) -> str:
         return say_setting(env.group(1), None, before, after)
     if _SLASH_COMMAND.match(code):
         return "slash " + say_identifier(code)
+    if flag := _FLAG.match(code):  # `--datasource hr`: "the datasource option"
+        words = say_identifier(flag.group(1))
+        noun = "option" if _SETTING_NOUN.match(after) is None else ""
+        return " ".join(w for w in ("" if _before(before) else "the", words, noun) if w)
+    if _DOTFILE.match(code):  # `.env`: "the dot env file"
+        noun = "" if _FOLDER_NOUN.match(after) or re.match(r"^\s*files?\b", after) else " file"
+        return ("" if _before(before) else "the ") + f"dot {say_identifier(code)}{noun}"
+    if _FILE_NAME.fullmatch(code):
+        return code
     if "/" in code and re.fullmatch(r"[\w.~/-]*\w[\w.~/-]*/?", code):
         return say_path(code, before, after)
     tokens = code.split()
