@@ -7,8 +7,8 @@ written for the whole answer here; the budget's cut is a deliberate loss, counte
   (longest common subsequence of the two word sequences over the prose words). Prose is the
   written answer without what is not read out anyway: code spans and blocks, URLs, paths,
   citation marks, emoji, list numbering and markup; abbreviations and units are read out on
-  both sides ("e.g." and "for example" are the same words). A writer that deletes words around a command loses fidelity; one that
-  says the command as words loses none.
+  both sides ("e.g." and "for example" are the same words). A writer that deletes words
+  around a command loses fidelity; one that says the command as words loses none.
 - broken sentences: script sentences with a hole or a leftover (`sentence_flaws`): a
   dangling article or preposition before punctuation ("the guide at ."), two function words
   that cannot meet ("a key with for the API"), orphan or doubled punctuation, empty
