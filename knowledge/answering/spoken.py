@@ -58,6 +58,7 @@ _DANGLING = re.compile(
     r"|\b(?:at|see|visit|via|with|the|a|an)\s*([.,;:!?]))(?!\w)",
     re.IGNORECASE,
 )
+_MORE_THAN_ONE = re.compile(r"[.!?][\"')\]]*\s+\S")
 _LEAD_IN = re.compile(r"\b(?:with|using|via|like|run|type|enter|use|add|in|to|from)$", re.I)
 
 
@@ -177,7 +178,10 @@ def speak_sentence(raw: str) -> list[str]:
     text = _prose(_without_blocks(raw))
     if text.endswith(":"):
         text = text[:-1] + "."
-    return [_capitalised(s) for s in split_sentences(text) if re.search(r"\w", s)]
+    # Most written sentences stay one spoken sentence: segment again only when there may be
+    # more (a code block's sentence, list lines), since segmenting is the costly step.
+    said = split_sentences(text) if _MORE_THAN_ONE.search(text) else [text]
+    return [_capitalised(s) for s in said if re.search(r"\w", s)]
 
 
 class _Writer:
