@@ -42,7 +42,7 @@ _FLAWS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("orphan punctuation", re.compile(r"^\W*[.,;:!?]|\s[.,;:!?]|[,;:]\s*[.,;:!?]|\.\.(?!\.)")),
     ("empty parentheses", re.compile(r"\(\s*[,;:.]?\s*\)|\[\s*\]")),
     ("split inside a word", re.compile(r"^[/\\._\-]|^[a-z]")),
-    ("url", re.compile(r"https?://|www\.|\b[\w-]+\.(?:com|org|io|dev|net)\b", re.IGNORECASE)),
+    ("url", re.compile(r"https?://|www\.", re.IGNORECASE)),  # a bare domain is sayable
     ("code mark", re.compile(r"[`{}<>|\\]|\*\*|__|~~")),
     ("citation mark", re.compile(r"\[\d+\]")),
 )

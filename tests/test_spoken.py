@@ -59,6 +59,11 @@ SAID = [
     ("Ask <@U123> or post in <#C1|general>.", "Ask someone or post in the general channel."),
     ("Then loop, e.g. `while (x) { y(); }`.", "Then loop, for example the code in the thread."),
     ('A `{"a": 1}` body is sent.', "A body is sent."),
+    # API endpoints.
+    ("Send it to `POST /v1/messages` now.", "Send it to the POST messages endpoint now."),
+    ("Call POST /v1/messages with a key.", "Call the POST messages endpoint with a key."),
+    ("Poll /v3/videos/{id} until done.", "Poll the videos endpoint until done."),
+    ("The `/v1/models` endpoint lists them.", "The models endpoint lists them."),
     # Paths.
     ("Edit ./docs/setup.md and /srv/a/b.pdf today.", "Edit setup.md and b.pdf today."),
     ("Put files in `./docs`.", "Put files in the docs folder."),

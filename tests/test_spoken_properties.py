@@ -34,6 +34,9 @@ thing = st.one_of(
     st.sampled_from(["SLACK_BOT_TOKEN", "`HEYGEN_LIVE_API=streaming`", "$OPENAI_API_KEY"]),
     st.sampled_from(["/ask-video", "`avatarbot knowledge add ./docs`", "`pip install -e .`"]),
     st.sampled_from(["`--json`", "`-v`", "`.env`", "`config.yaml`", "<@U1>", "<#C1|general>"]),
+    st.sampled_from(
+        ["POST /v1/messages", "`GET /v3/videos/{id}`", "/v1/models", "docs.example.com"]
+    ),
     st.sampled_from(["3 s", "10 MB", "v3", "**bold** files", "_main_ key"]),
 )
 phrase = st.one_of(

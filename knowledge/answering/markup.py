@@ -21,7 +21,7 @@ TERMINAL = re.compile(r"[.!?][\"')\]]*$")  # ends like a sentence (closing quote
 # not "and/or", "24/7" or "TCP/IP" (one slash, no file extension). A trailing period is
 # left out by whoever uses it.
 PATH = re.compile(
-    r"(?<![\w/.:~-])(?:(?:\.{1,2}|~)?/[\w.-]*[\w-](?:/[\w.-]+)*/?"
-    r"|[\w-]+(?:/[\w.-]+){2,}/?"
+    r"(?<![\w/.:~-])(?:(?:\.{1,2}|~)?/[\w.-]*[\w-](?:/[\w.{}-]+)*/?"
+    r"|[\w-]+(?:/[\w.{}-]+){2,}/?"
     r"|[\w-]+(?:/[\w.-]+)*/[\w-]+\.[A-Za-z0-9]{1,5})(?![\w/])"
 )

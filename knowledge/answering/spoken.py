@@ -22,10 +22,13 @@ from knowledge.answering import markup
 from knowledge.answering.sentences import sentences, split_sentences
 from knowledge.answering.spoken_forms import (
     ENV_NAME,
+    METHOD_AND_PATH,
     fenced_noun,
+    is_endpoint,
     read_out,
     say_channel,
     say_code,
+    say_endpoint,
     say_fenced,
     say_identifier,
     say_link,
@@ -95,7 +98,17 @@ def _path(match: re.Match[str]) -> str:
         return match.group(0)
     if re.fullmatch(r"/[a-z][a-z0-9_-]*", path):  # a Slack slash command
         return "slash " + say_identifier(path)
-    return say_path(path, *_context(match)) + trail
+    before, after = _context(match)
+    if path.startswith("/") and is_endpoint(path, before):
+        return say_endpoint(path, before, after) + trail
+    return say_path(path, before, after) + trail
+
+
+def _endpoint(match: re.Match[str]) -> str:
+    path = match.group(2)
+    trail = path[len(path.rstrip(".")) :]
+    before, after = _context(match)
+    return say_endpoint(path.rstrip("."), before, after, match.group(1)) + trail
 
 
 def _setting(match: re.Match[str]) -> str:
@@ -129,6 +142,7 @@ def _prose(text: str) -> str:
     text = _HEADING.sub("", text)
     text = _QUOTE_MARKER.sub("", text)
     text = _LIST_MARKER.sub("", text)
+    text = METHOD_AND_PATH.sub(_endpoint, text)
     text = markup.PATH.sub(_path, text)
     text = ENV_NAME.sub(_setting, text)
     text = _SNAKE.sub(lambda m: say_identifier(m.group(0)), text)

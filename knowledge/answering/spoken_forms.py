@@ -95,6 +95,30 @@ def say_path(path: str, before: str, after: str) -> str:
 _LINK_NOUN = re.compile(r"^\s*(?:link|page|site|url|website)s?\b", re.IGNORECASE)
 
 
+_METHOD = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s*$")
+METHOD_AND_PATH = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+(/[\w.{}:/-]+)")
+_API_PATH = re.compile(r"^/(?:api/)?v\d+(?:beta\d*|alpha\d*)?/")
+
+
+def is_endpoint(path: str, before: str) -> bool:
+    """An HTTP API path ("/v1/messages", "POST /videos"), not a file."""
+    return bool(_API_PATH.match(path) or _METHOD.search(before))
+
+
+def say_endpoint(path: str, before: str, after: str, method: str = "") -> str:
+    """ "/v1/messages" as "the messages endpoint", "POST /v1/messages" as "the POST messages
+    endpoint"."""
+    parts = [
+        p
+        for p in path.strip("/").split("/")
+        if p and not re.fullmatch(r"v\d+\w*|api|\{.*\}|:\w+", p)
+    ]
+    name = " ".join(w for w in (method, say_identifier(parts[-1]) if parts else "API") if w)
+    head = "" if _before(before) else "the "
+    noun = "" if re.match(r"^\s*(?:endpoint|route|api)s?\b", after, re.I) else " endpoint"
+    return f"{head}{name}{noun}"
+
+
 def say_link(before: str, after: str = "") -> str:
     if _LINK_NOUN.match(after):  # "the https://… page": the noun after says it
         return ""
@@ -151,7 +175,11 @@ def say_code(code: str, before: str, after: str) -> str:
         return ("" if _before(before) else "the ") + f"dot {say_identifier(code)}{noun}"
     if _FILE_NAME.fullmatch(code):
         return code
-    if "/" in code and re.fullmatch(r"[\w.~/-]*\w[\w.~/-]*/?", code):
+    if method := re.match(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+(/\S*)$", code):
+        return say_endpoint(method.group(2), before, after, method.group(1))
+    if "/" in code and re.fullmatch(r"[\w.~/{}:-]*\w[\w.~/{}:-]*/?", code):
+        if code.startswith("/") and is_endpoint(code, before):
+            return say_endpoint(code, before, after)
         return say_path(code, before, after)
     tokens = code.split()
     said = ""
