@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.store.base import AnswerRecord, ScopeAnswer
+from bot.web.live_page import entry_json
 from knowledge import KnowledgeBase, KnowledgeConfig
 from knowledge.answering.answer import Answer, Answerer, TextDelta
 from knowledge.answering.spoken import spoken_sentences
@@ -80,3 +82,11 @@ async def test_an_extractive_answer_is_the_same_live_and_stored(
     live, answer = await live_and_stored(Answerer(kb), question)
     assert answer.spoken and " ".join(live) == answer.spoken
     assert broken_sentences(answer.spoken) == []
+
+
+def test_a_record_saved_without_a_script_is_shown_in_the_writers_words() -> None:
+    # Records saved by older versions may hold an empty script: the viewer transcript
+    # gets the writer's script of the text, never the raw markdown.
+    record = AnswerRecord(id="a1", question="q", text=HOSTILE, spoken="", channel="C1")
+    entry = entry_json(ScopeAnswer(answer_id="a1", answer=record, sentences=[]))
+    assert entry["text"] == SAID
