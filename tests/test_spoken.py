@@ -35,6 +35,11 @@ SAID = [
     ("Use the https://example.com/x link.", "Use the link."),
     # Settings and identifiers.
     ("Set `SPOKEN_MAX_SECONDS` to 30 [4].", "Set the SPOKEN MAX SECONDS setting to 30."),
+    (
+        "Set `VIDEO_CAPTIONS=true` in `.env`.",
+        "Set the VIDEO CAPTIONS setting to true in the dot env file.",
+    ),
+    ("Send the `X-Slack-Signature` header.", "Send the X Slack Signature header."),
     ("Set SLACK_BOT_TOKEN first.", "Set the SLACK BOT TOKEN setting first."),
     ("The `SLACK_APP_TOKEN` variable is optional.", "The SLACK APP TOKEN variable is optional."),
     ("Export `$OPENAI_API_KEY` before.", "Export the OPENAI API KEY setting before."),

@@ -63,7 +63,9 @@ def say_setting(name: str, value: str | None, before: str, after: str) -> str:
     if value:
         value = value.strip().strip("\"'")
         if _PLAIN_VALUE.match(value):
-            phrase += f" set to {say_identifier(value)}"
+            # "set `X=true`": "set the X setting to true", not "… setting set to true"
+            verb = "" if re.search(r"\bset\s*$", before, re.IGNORECASE) else " set"
+            phrase += f"{verb} to {say_identifier(value)}"
     return phrase
 
 
@@ -72,8 +74,13 @@ def say_identifier(code: str) -> str:
     if _VERSION.match(code):
         return say_version(code)
     parts = re.split(r"[^A-Za-z0-9]+", code)
-    words = " ".join(_CAMEL.sub(" ", p) for p in parts if p).split()
-    return " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
+    words: list[str] = []
+    for part in filter(None, parts):
+        pieces = _CAMEL.sub(" ", part).split()
+        # camelCase pieces are words of one name ("spoken variant"); "X-Slack-Signature"
+        # keeps its own capitals.
+        words += pieces if len(pieces) == 1 else [p if p.isupper() else p.lower() for p in pieces]
+    return " ".join(words)
 
 
 def say_version(code: str) -> str:
