@@ -33,6 +33,7 @@ SAID = [
     ("Docs: https://example.com/docs.", "Docs: the link in the thread."),
     ("The page (https://example.com) lists them.", "The page (the link in the thread) lists them."),
     ("Use the https://example.com/x link.", "Use the link."),
+    ("Open https://example.com/x page two.", "Open the page two."),
     # Settings and identifiers.
     ("Set `SPOKEN_MAX_SECONDS` to 30 [4].", "Set the SPOKEN MAX SECONDS setting to 30."),
     (

@@ -99,9 +99,6 @@ def say_path(path: str, before: str, after: str) -> str:
     return phrase if _FOLDER_NOUN.match(after) else f"{phrase} folder"
 
 
-_LINK_NOUN = re.compile(r"^\s*(?:link|page|site|url|website)s?\b", re.IGNORECASE)
-
-
 _METHOD = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s*$")
 METHOD_AND_PATH = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)\s+(/[\w.{}:/-]+)")
 _API_PATH = re.compile(r"^/(?:api/)?v\d+(?:beta\d*|alpha\d*)?/")
@@ -126,9 +123,13 @@ def say_endpoint(path: str, before: str, after: str, method: str = "") -> str:
     return f"{head}{name}{noun}"
 
 
+_LINK_NOUN = re.compile(r"^\s*(?:link|page|site|url|website)s?\b", re.IGNORECASE)
+
+
 def say_link(before: str, after: str = "") -> str:
+    """A URL as "the link in the thread" (the written answer holds it)."""
     if _LINK_NOUN.match(after):  # "the https://… page": the noun after says it
-        return ""
+        return "" if _before(before) else "the"
     return "link in the thread" if _before(before) else LINK_PHRASE
 
 
