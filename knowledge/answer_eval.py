@@ -40,6 +40,7 @@ from knowledge.evaluation import (
     scratch_knowledge_base,
 )
 from knowledge.models import Hit
+from knowledge.spoken_eval import SpokenReport, spoken_figures
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
@@ -119,6 +120,7 @@ class AnswerReport:
     p95_ms: float
     path: str  # "extractive" or the model string
     lead_words: int | None = None  # the baseline's fixed length; None: the answer's length
+    spoken: SpokenReport | None = None  # the avatar's scripts (knowledge/spoken_eval.py)
 
     def summary(self) -> dict[str, float | int]:
         """Exactly the documented JSON keys."""
@@ -132,6 +134,7 @@ class AnswerReport:
             "baseline_recall": round(self.baseline_recall, 4),
             "p50_ms": round(self.p50_ms, 2),
             "p95_ms": round(self.p95_ms, 2),
+            **(self.spoken.summary() if self.spoken else {}),
         }
 
 
@@ -156,6 +159,7 @@ def summarize_answers(
         p95_ms=percentile(latencies, 95),
         path=path,
         lead_words=lead_words,
+        spoken=spoken_figures([r.text for r in results]),
     )
 
 

@@ -102,6 +102,9 @@ KEYS = {
     "baseline_recall",
     "p50_ms",
     "p95_ms",
+    "spoken_fidelity",
+    "spoken_sentences",
+    "spoken_broken",
 }
 
 

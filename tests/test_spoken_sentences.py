@@ -12,8 +12,8 @@ async def chunks(text: str, size: int = 7) -> AsyncIterator[str]:
         yield text[i : i + size]
 
 
-async def collect(text: str, **kwargs: float) -> list[str]:
-    return [s async for s in spoken_sentences(chunks(text), **kwargs)]
+async def collect(text: str, size: int = 7, **kwargs: float) -> list[str]:
+    return [s async for s in spoken_sentences(chunks(text, size), **kwargs)]
 
 
 async def test_markup_citations_and_urls_never_reach_the_voice() -> None:
@@ -22,8 +22,11 @@ async def test_markup_citations_and_urls_never_reach_the_voice() -> None:
         "See https://example.com/docs for more [2]. Then ask a question."
     )
     assert all("[" not in s and "http" not in s and "*" not in s for s in said)
-    assert said[0] == "Run avatarbot knowledge add first."
-    assert said[-1] == "Then ask a question."
+    assert said == [
+        "Run avatarbot knowledge add first.",
+        "See the link in the thread for more.",
+        "Then ask a question.",
+    ]
 
 
 async def test_the_stream_stops_at_the_time_budget() -> None:
@@ -33,6 +36,11 @@ async def test_the_stream_stops_at_the_time_budget() -> None:
     assert sum(len(s.split()) for s in said) <= 25
 
 
-async def test_a_code_only_sentence_is_skipped() -> None:
+async def test_a_code_block_is_said_to_be_in_the_thread() -> None:
     said = await collect("Install it.\n\n```\npip install x\n```\n\nThat is all.")
-    assert said == ["Install it.", "That is all."]
+    assert said == ["Install it.", "The command is in the thread.", "That is all."]
+
+
+async def test_a_lead_in_waits_for_its_code_block() -> None:
+    said = await collect("Install it with:\n\n```bash\npip install x\n```\n\nDone.", size=3)
+    assert said == ["Install it with the command in the thread.", "Done."]

@@ -116,6 +116,8 @@ def _print_answers(report: AnswerReport) -> None:
         f"gold source cited {report.gold_cited:.2f}   grounded {report.grounded:.2f}\n"
         f"answer latency p50 {report.p50_ms:.1f} ms   p95 {report.p95_ms:.1f} ms"
     )
+    if report.spoken:
+        console.print(report.spoken.line())
 
 
 def _print(report: EvalReport) -> None:

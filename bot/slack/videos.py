@@ -26,6 +26,7 @@ from bot.slack.failures import failure
 from bot.slack.mrkdwn import escape
 from bot.slack.services import SlackServices
 from bot.store.base import AnswerRecord
+from knowledge.answering.spoken import spoken_variant
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ class VideoService:
             return None
         request = VideoRequest(
             question=record.question,
-            script=record.spoken or record.text,
+            # An answer saved without a script still gets one from the same writer.
+            script=record.spoken or spoken_variant(record.text, self.s.settings.spoken_max_seconds),
             answer_id=record.id,
             requested_by=user,
             team=record.team,

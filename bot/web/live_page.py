@@ -40,6 +40,7 @@ from bot.avatar.live.sessions import answer_sentences, item_json
 from bot.failures import report
 from bot.heygen.errors import HeyGenError
 from bot.store.base import LiveLink, ScopeAnswer
+from knowledge.answering.spoken import spoken_variant
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ def entry_json(item: ScopeAnswer) -> dict[str, Any]:
     if record is not None:
         entry.update(
             question=record.question,
-            text=record.spoken or record.text,
+            text=record.spoken or spoken_variant(record.text),  # the writer's, never raw markup
             sources=[
                 {"title": s.get("title") or s.get("link", ""), "link": s.get("link", "")}
                 for s in record.sources

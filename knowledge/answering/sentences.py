@@ -2,7 +2,7 @@
 
 pysbd does the linguistic work (abbreviations such as e.g., Dr., U.S., decimals, ellipses,
 list items). It does not know markdown, so spans it must never split inside — fenced code
-blocks, inline code and URLs — are masked with letters of the same length before it runs and
+blocks, inline code, URLs and paths — are masked with letters of the same length before it runs and
 the offsets are mapped back onto the original text.
 
 Streaming (`sentences`, `SentenceStream`): a sentence is emitted only once the text after it
@@ -19,9 +19,10 @@ from functools import lru_cache
 
 import pysbd
 
+from knowledge.answering import markup
+
 # An unclosed fence or backtick masks everything up to the end of the buffer: in a stream
 # the closing mark has not arrived yet, and nothing inside may end a sentence.
-_FENCE = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]*(?:`|\Z)")
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>()\[\]`\"']+")
 _URL_TRAILING = ".,;:!?"
@@ -45,12 +46,12 @@ def _protected_spans(text: str) -> list[tuple[int, int]]:
     def free(start: int, end: int) -> bool:
         return all(end <= s or start >= e for s, e in spans)
 
-    for m in _FENCE.finditer(text):
+    for m in markup.FENCED.finditer(text):
         spans.append(m.span())
     for m in _INLINE_CODE.finditer(text):
         if free(*m.span()):
             spans.append(m.span())
-    for m in _URL.finditer(text):
+    for m in (*_URL.finditer(text), *markup.PATH.finditer(text)):
         start, end = m.span()
         # A sentence may end right after a URL: its final period is punctuation.
         while end > start and text[end - 1] in _URL_TRAILING:
