@@ -27,12 +27,14 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.config import Settings, SettingsError, is_set
 from bot.slack.app import build_app
 from bot.slack.services import Avatar, SlackServices, web_client
+from bot.slack.verification import headers_plausible, signature_valid
 from bot.slack.videos import SlackVideoSink
 from bot.store.base import Store
 from bot.store.factory import retention_cutoff
@@ -47,6 +49,13 @@ AVATAR_OFF = (
     "Set HEYGEN_API_KEY and HEYGEN_AVATAR_ID (answer videos) or LIVEAVATAR_API_KEY and "
     "PUBLIC_BASE_URL (live avatar) to turn it on."
 )
+
+
+def _refused() -> web.Response:
+    """Every unsigned, stale or malformed request: the same fast 401, nothing logged."""
+    return web.json_response({"error": "invalid request"}, status=401)
+
+
 SERVICES_KEY: web.AppKey[SlackServices] = web.AppKey("services", SlackServices)
 
 
@@ -94,6 +103,8 @@ class Server:
         self.sink = SlackVideoSink(self.services)
         self.app: AsyncApp = build_app(self.services)
         self.socket_mode = is_set(settings.slack_app_token)
+        secret = settings.slack_signing_secret
+        self._signing_secret = secret.get_secret_value() if secret is not None else ""
         self.web = self._web_app()
         self._avatar_given = avatar is not None
         self._stopped = False
@@ -119,7 +130,21 @@ class Server:
     async def _slack_events(self, request: web.Request) -> web.Response:
         if self.services.work.closing:
             return web.json_response({"error": "shutting down"}, status=503)
-        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        # The signature first, before the body is parsed or logged (bot.slack.verification).
+        if not headers_plausible(request.headers):
+            return _refused()
+        body = await request.read()  # client_max_size caps it (413 beyond)
+        if not await signature_valid(self._signing_secret, request.headers, body):
+            return _refused()
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+        except Exception:  # signed, yet not UTF-8 JSON or form data: a clear 400, no traceback
+            return web.json_response({"error": "malformed request"}, status=400)
+        bolt_response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
     async def _healthz(self, request: web.Request) -> web.Response:
