@@ -99,7 +99,7 @@ async def test_signed_events_are_acked_and_answered_during_an_unsigned_flood(
     acked (200) and answered; every flood request is a 401. (The ack latency during such a
     flood is measured by `python -m bench flood`, not asserted here.)"""
     async with running_bot(tmp_path) as bot:
-        stop = asyncio.Event()
+        stop, flooding = asyncio.Event(), asyncio.Event()
         statuses: list[int] = []
 
         async def sender(secret: str | None) -> None:
@@ -109,11 +109,12 @@ async def test_signed_events_are_acked_and_answered_during_an_unsigned_flood(
                     MEGABYTE_JSON, "application/json", signed=signed, secret=secret or "x"
                 )
                 statuses.append(reply.status)
+                if len(statuses) >= 16:
+                    flooding.set()
 
         flood = [asyncio.ensure_future(sender(None if i % 2 else "wrong-secret")) for i in range(8)]
         try:
-            while len(statuses) < 16:
-                await asyncio.sleep(0.01)
+            await flooding.wait()
             acks = [await bot.event(mention(ts=f"1700000000.00010{i}")) for i in range(3)]
         finally:
             stop.set()
