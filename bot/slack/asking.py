@@ -22,6 +22,7 @@ from bot.slack import blocks
 from bot.slack.failures import failure
 from bot.slack.limits import BUSY, RATE_LIMITED, Busy
 from bot.slack.markup import clean_markup, mentioned_users
+from bot.slack.mrkdwn import escape
 from bot.slack.services import SlackServices
 from bot.slack.streaming import ThreadWriter
 from bot.store.base import AnswerRecord
@@ -62,6 +63,7 @@ class AskService:
         self.s = services
 
     async def clean(self, text: str) -> str:
+        """The question as words, mentions resolved to names (`users.info`, cached)."""
         users = {
             u: await self.s.user_name(u)
             for u in mentioned_users(text)[:10]
@@ -73,13 +75,15 @@ class AskService:
         await self.s.client.chat_postMessage(
             channel=q.channel,
             thread_ts=q.reply_thread,
-            text=text,
+            text=escape(text),
             blocks=blocks.notice_blocks(text, error_id=error_id),
         )
 
     async def answer(self, q: Question) -> str | None:
         """Answer `q` in its thread; returns the answer id (None when refused or failed)."""
-        question = await self.clean(q.text)
+        # Every check before any lookup: a flood costs Slack no `users.info` calls. Names
+        # only lengthen a mention ("@Ada" for "<@U1>"), so the length is checked without them.
+        question = clean_markup(q.text, bot_user_id=self.s.bot_user_id)
         limit = self.s.settings.slack_max_question_chars
         if not question:
             await self.say(q, EMPTY_QUESTION)
@@ -90,6 +94,7 @@ class AskService:
         if not self.s.limiter.allow(q.user):
             await self.say(q, RATE_LIMITED.format(limit=self.s.limiter.per_minute))
             return None
+        question = await self.clean(q.text)
         try:
             async with self.s.gate.slot():
                 return await self._answer(q, question)
@@ -123,7 +128,12 @@ class AskService:
             asyncio.ensure_future(self._speak(q, scope, answer_id, speech)) if live_url else None
         )
         writer = ThreadWriter(
-            self.s.client, channel=q.channel, thread_ts=q.reply_thread, user=q.user, team=q.team
+            self.s.client,
+            channel=q.channel,
+            thread_ts=q.reply_thread,
+            user=q.user,
+            team=q.team,
+            answer_id=answer_id,
         )
         answer: Answer | None = None
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.slack.mrkdwn import escape, split_text, to_mrkdwn
+from bot.slack.mrkdwn import escape, link, split_text, to_mrkdwn
 from knowledge.answering.answer import Answer, Source
 
 Block = dict[str, Any]
@@ -57,10 +57,9 @@ def _source_line(src: Source) -> str:
     title = src.title or src.link
     if src.section and src.section != title:
         title = f"{title} — {src.section}"
-    title = escape(title.replace("|", "/"))[:300]
-    if src.link.startswith(("http://", "https://")):
-        return f"[{src.number}] <{src.link}|{title}>"
-    return f"[{src.number}] {title} _({escape(src.link)[:300]})_"
+    # Title and link come from the document: the one rule (bot.slack.mrkdwn) escapes the
+    # title and links only a validated http(s) target; anything else is shown as the title.
+    return f"[{src.number}] {link(src.link, title[:300])}"
 
 
 def sources_blocks(sources: Sequence[Source]) -> list[Block]:
@@ -165,5 +164,5 @@ def notice_blocks(text: str, *, error_id: str | None = None) -> list[Block]:
 
 
 def video_posted_text(title: str, video_url: str | None) -> str:
-    link = f" (<{video_url}|open on HeyGen>)" if video_url else ""
-    return f"🎬 Your video is ready: {escape(title)}{link}"
+    heygen = f" ({link(video_url, 'open on HeyGen')})" if video_url else ""
+    return f"🎬 Your video is ready: {escape(title)}{heygen}"

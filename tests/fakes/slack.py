@@ -245,6 +245,7 @@ class FakeSlack:
                 "text": args.get("text", ""),
                 "blocks": _blocks(args),
                 "thread_ts": args.get("thread_ts"),
+                **_metadata(args),
             },
         )
         self._finished(msg)
@@ -271,6 +272,7 @@ class FakeSlack:
         if "blocks" in args:
             msg["blocks"] = _blocks(args)
             self._finished(msg)
+        msg.update(_metadata(args))
         msg["edits"] = msg.get("edits", 0) + 1
         return {"ok": True, "channel": args["channel"], "ts": msg["ts"]}
 
@@ -314,6 +316,7 @@ class FakeSlack:
         msg["streaming"] = False
         msg["final"] = True
         msg["blocks"] = _blocks(args)
+        msg.update(_metadata(args))
         self._finished(msg, stopped=True)
         return {"ok": True, "channel": args["channel"], "ts": msg["ts"], "message": msg}
 
@@ -327,8 +330,13 @@ class FakeSlack:
 
     async def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         ts = args.get("ts", "")
+        # Message metadata is only returned when asked for
+        # (https://docs.slack.dev/reference/methods/conversations.replies: include_all_metadata).
+        hidden = {"final", "streaming", "appends"}
+        if str(args.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            hidden.add("metadata")
         msgs = [
-            {k: v for k, v in m.items() if k not in ("final", "streaming", "appends")}
+            {k: v for k, v in m.items() if k not in hidden}
             for m in self.messages.get(args.get("channel", ""), [])
             if (m.get("ts") == ts or m.get("thread_ts") == ts)
             and m.get("type") == "message"
@@ -452,6 +460,16 @@ async def _arguments(request: web.Request) -> dict[str, Any]:
 def _blocks(args: dict[str, Any]) -> list[dict[str, Any]]:
     blocks = args.get("blocks") or []
     return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+
+def _metadata(args: dict[str, Any]) -> dict[str, Any]:
+    """`metadata` ({event_type, event_payload}, JSON text in form posts) as stored on a message
+    (https://docs.slack.dev/messaging/message-metadata)."""
+    meta = args.get("metadata")
+    if not meta:
+        return {}
+    meta = json.loads(meta) if isinstance(meta, str) else meta
+    return {"metadata": {"event_type": meta["event_type"], "event_payload": meta["event_payload"]}}
 
 
 def _streamed(args: dict[str, Any]) -> str:
