@@ -33,6 +33,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.config import Settings, SettingsError, is_set
 from bot.slack.app import build_app
+from bot.slack.asking import AskService
 from bot.slack.services import Avatar, SlackServices, web_client
 from bot.slack.verification import headers_plausible, signature_valid
 from bot.slack.videos import SlackVideoSink
@@ -112,6 +113,7 @@ class Server:
         self._runner: web.AppRunner | None = None
         self._socket: Any = None
         self._purger: asyncio.Task[None] | None = None
+        self._resumer: asyncio.Task[None] | None = None
         self._auth_ok_until = 0.0
         self.port = 0
 
@@ -217,6 +219,7 @@ class Server:
             self._socket = AsyncSocketModeHandler(self.app, token)
             await self._socket.connect_async()
         self._purger = asyncio.ensure_future(self._purge_forever())
+        self._resumer = asyncio.ensure_future(self._resume(time.time()))
         log.info(
             "serving on port %s (%s mode)%s",
             self.port,
@@ -236,6 +239,20 @@ class Server:
                 log.warning("retention purge failed: %s", type(exc).__name__)
             await asyncio.sleep(PURGE_EVERY_SECONDS)
 
+    async def _resume(self, started: float) -> None:
+        """Answers a crash left saved but unposted (bot.slack.posting): a pass now, and one
+        when the youngest of them is old enough to be sure no live replica is posting it."""
+        asker = AskService(self.services)
+        for wait in (0.0, self.settings.slack_resume_after_seconds):
+            await asyncio.sleep(wait)
+            try:
+                resumed = await asker.resume(before=started)
+            except Exception as exc:
+                log.warning("resuming unposted answers failed: %s", type(exc).__name__)
+                continue
+            if resumed:
+                log.info("posted %d answer(s) left unposted by the last run", resumed)
+
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         if self._stopped:
             return
@@ -246,10 +263,11 @@ class Server:
         left = await self.services.work.drain(grace)
         if left:
             log.warning("stopped with %d answers still in progress", left)
-        if self._purger is not None:
-            self._purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._purger
+        for task in (self._purger, self._resumer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.services.avatar is not None:
             await self.services.avatar.stop()  # type: ignore[attr-defined]
         await self._exit.aclose()

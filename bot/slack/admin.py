@@ -15,7 +15,9 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.slack.blocks import search_results_text
 from bot.slack.failures import failure
+from bot.slack.mrkdwn import escape
 from bot.slack.services import SlackServices
 from bot.slack.uploads import DownloadRefused, download
 from knowledge.index import AddReport, Upload
@@ -67,10 +69,11 @@ def parse(text: str) -> Command:
 
 
 def report_lines(report: AddReport) -> list[str]:
-    lines = [f"✅ added {s}" for s in report.added]
-    lines += [f"🔄 updated {s}" for s in report.updated]
-    lines += [f"➖ unchanged {s}" for s in report.unchanged]
-    lines += [f"⚠️ skipped {s.source}: {s.reason}" for s in report.skipped]
+    # Sources and reasons come from pages and people: the one escaping rule.
+    lines = [f"✅ added {escape(s)}" for s in report.added]
+    lines += [f"🔄 updated {escape(s)}" for s in report.updated]
+    lines += [f"➖ unchanged {escape(s)}" for s in report.unchanged]
+    lines += [f"⚠️ skipped {escape(s.source)}: {escape(s.reason)}" for s in report.skipped]
     lines.append(f"{report.chunks} passages indexed.")
     return lines
 
@@ -127,7 +130,8 @@ class KnowledgeAdmin:
         elif cmd.action == "list":
             docs = await kb.alist_documents()
             lines = [
-                f"• `{d.datasource}` {d.title} — {d.source} ({d.chunks} passages)"
+                f"• `{escape(d.datasource)}` {escape(d.title)} — {escape(d.source)} "
+                f"({d.chunks} passages)"
                 for d in docs[:50]
             ]
             more = f"\n…and {len(docs) - 50} more" if len(docs) > 50 else ""
@@ -143,11 +147,7 @@ class KnowledgeAdmin:
                 return
             datasources = await store.bindings(channel) or None
             hits = await kb.asearch(query, k=5, datasources=datasources)
-            lines = [
-                f"{i}. *{h.chunk.title}* ({h.relevance:.2f}) — {h.chunk.text[:200]}"
-                for i, h in enumerate(hits, 1)
-            ]
-            await reply("\n".join(lines) if lines else "Nothing matched.")
+            await reply(search_results_text(hits) if hits else "Nothing matched.")
         elif cmd.action == "bind":
             if len(cmd.args) != 1:
                 await reply("Usage: `/knowledge bind DATASOURCE`")

@@ -23,10 +23,11 @@ from bot.slack.failures import failure
 from bot.slack.limits import BUSY, RATE_LIMITED, Busy
 from bot.slack.markup import clean_markup, mentioned_users
 from bot.slack.mrkdwn import escape
+from bot.slack.posting import find_answer_message, post_answer_once
 from bot.slack.services import SlackServices
 from bot.slack.streaming import ThreadWriter
 from bot.store.base import AnswerRecord
-from knowledge.answering.answer import Answer, AnswerDone, AnswerStatus, TextDelta
+from knowledge.answering.answer import Answer, AnswerDone, AnswerStatus, Source, TextDelta
 from knowledge.answering.llm import LLMError, Turn
 from knowledge.answering.spoken import spoken_sentences
 
@@ -40,8 +41,22 @@ TOO_LONG = (
     "That message is {length:,} characters long; I can take questions of up to {limit:,}. "
     "Please ask the question itself, and share long documents with an admin to index."
 )
+RESUME_WITHIN_SECONDS = 3600.0  # older unposted answers are left alone (the asker moved on)
 HISTORY_TURNS = 10
 HISTORY_TURN_CHARS = 2000
+
+
+def record_answer(record: AnswerRecord) -> Answer:
+    """The answer as saved, ready to render again."""
+    return Answer(
+        question=record.question,
+        standalone_question=record.question,
+        text=record.text,
+        sources=[Source.model_validate(src) for src in record.sources],
+        grounded=record.grounded,
+        spoken=record.spoken,
+        status=AnswerStatus.ANSWERED,
+    )
 
 
 @dataclass(frozen=True)
@@ -178,6 +193,37 @@ class AskService:
         if speaking is not None:
             await speaking
         return answer_id
+
+    async def resume(self, before: float, within_seconds: float = RESUME_WITHIN_SECONDS) -> int:
+        """After a restart: answers saved (the intent) before `before` (this process's start)
+        whose message was never recorded. Each is looked for in its thread by its metadata
+        (posted before the crash: only the record is written) and posted only when absent.
+        Answers younger than SLACK_RESUME_AFTER_SECONDS are left for a later pass: another
+        replica may still be posting them. Returns how many were posted."""
+        posted = 0
+        now = time.time()
+        until = min(before, now - self.s.settings.slack_resume_after_seconds)
+        for record in await self.s.store.unposted_answers(now - within_seconds):
+            if not record.thread_ts or record.created_at >= until:
+                continue
+            where = dict(channel=record.channel, thread_ts=record.thread_ts, answer_id=record.id)
+            answer = record_answer(record)
+            text = blocks.fallback_text(answer.text)
+            full = blocks.answer_blocks(answer, record.id, video_enabled=self.s.video_enabled)
+            try:
+                ts = await find_answer_message(self.s.client, **where)
+                if ts is None:
+                    ts = await post_answer_once(self.s.client, **where, text=text, blocks=full)
+                    posted += 1
+                else:  # posted, maybe unfinished (a first draft): completing it is idempotent
+                    await self.s.client.chat_update(
+                        channel=record.channel, ts=ts, text=text, blocks=full
+                    )
+                await self.s.store.set_answer_message(record.id, ts)
+            except Exception as exc:  # one answer's failure never stops the start
+                f = failure(exc, "resuming an answer after a restart")
+                log.warning("answer %s not resumed (error id %s)", record.id, f.error_id)
+        return posted
 
     async def _set_status(self, q: Question, status: str) -> None:
         # The working state is a nicety: a workspace without agent features refuses it.

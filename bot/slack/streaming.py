@@ -17,6 +17,7 @@ metadata, and the fallback post is made at most once (`bot.slack.posting`).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,11 +35,20 @@ log = logging.getLogger(__name__)
 HOLD_LIMIT = 400  # a chunk with no whitespace this long is sent anyway (and still escaped)
 
 
+_LINK_FROM_HERE = re.compile(r"\[[^\]\n]*\]\([^)\s]*\)")
+
+
 def _ready(text: str) -> tuple[str, str]:
-    """(what can be sent now, what to hold): cut after the last whitespace."""
+    """(what can be sent now, what to hold): cut after the last whitespace, or before a
+    Markdown link that is not complete yet (its label may hold spaces)."""
     if len(text) > HOLD_LIMIT:
         return text, ""
     cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
+    bracket = text.rfind("[", 0, cut)
+    if bracket != -1:
+        whole = _LINK_FROM_HERE.match(text, bracket)
+        if whole is None or whole.end() > cut:
+            cut = bracket
     return text[:cut], text[cut:]
 
 
