@@ -20,10 +20,11 @@ from bot.slack.posting import ANSWER_EVENT
 from bot.store import open_store
 from knowledge import KnowledgeBase, KnowledgeConfig
 from tests.fakes.faults import Fault
+from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.server import serve
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.knowledge_hits import SAMPLE
-from tests.slack_harness import envelope, running_bot, settings_for, sign
+from tests.slack_harness import bot_with_model, envelope, running_bot, settings_for, sign
 from tests.test_cli_serve import AVATARBOT, free_port
 from tests.test_slack_app import mention
 
@@ -184,3 +185,19 @@ async def test_killed_after_the_post_the_restart_posts_nothing_new(tmp_path: Pat
         [answer] = answers_in(slack)
         assert len(slack.calls("chat.postMessage")) == 1  # found again by its metadata
         assert answer["blocks"] and "avatarbot knowledge add" in answer["text"]
+
+
+async def test_a_lost_append_is_not_repeated_and_the_message_is_finished_whole(
+    tmp_path: Path,
+) -> None:
+    long_answer = "Run avatarbot knowledge add PATH to index a folder [1]. " * 20
+    llm = FakeOpenAI(replies=[Reply(text=long_answer)])
+    async with bot_with_model(tmp_path, llm) as bot:
+        bot.slack.faults.add("chat.appendStream", Fault.drop_after_processing())
+        await bot.event(mention())
+        await bot.slack.wait_for(lambda: [m for m in answers_in(bot.slack) if m.get("blocks")])
+        await bot.idle()
+        assert len(bot.slack.calls("chat.appendStream")) == 1  # a repeat doubles the text
+        [answer] = answers_in(bot.slack)
+        assert answer["text"].count("Run avatarbot knowledge add") == 20
+        assert not bot.slack.calls("chat.postMessage")

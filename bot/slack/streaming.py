@@ -99,7 +99,12 @@ class ThreadWriter:
                 return
             except (SlackApiError, *CONNECTION_ERRORS) as exc:
                 if self._stream is not None and self._stream.ts:
-                    raise  # the stream broke midway: the caller finishes with an update
+                    # The stream broke midway (appendStream is never repeated: a repeat
+                    # doubles text): its message is edited from here on, and finished whole.
+                    log.info("appendStream failed (%s): editing the message instead", _code(exc))
+                    self._streaming = False
+                    self._ts = self._stream.ts
+                    return
                 # Refused, or the start's response was lost: startStream is never repeated
                 # (a repeat is a second stream); the answer is posted instead.
                 log.info("streaming unavailable (%s): posting and updating instead", _code(exc))
@@ -156,7 +161,11 @@ class ThreadWriter:
                 blocks=list(full),
             )
         await self.client.chat_update(
-            channel=self.channel, ts=self._ts, text=text, blocks=list(full)
+            channel=self.channel,
+            ts=self._ts,
+            text=text,
+            blocks=list(full),
+            metadata=answer_metadata(self.answer_id),
         )
         return self._ts
 
