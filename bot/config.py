@@ -172,6 +172,11 @@ class Settings(BaseSettings):
     slack_max_question_chars: int = Field(default=4000, ge=100)
     slack_max_file_mb: float = Field(default=20.0, gt=0)
     slack_event_ttl_hours: float = Field(default=24.0, gt=0)
+    # --- sec: exactly-once answer posts (bot.slack.posting) ---
+    # At start, answers saved but never recorded as posted are looked for in their thread
+    # and posted if absent, once at least this old (younger ones may still be finishing in
+    # another replica) and at most an hour old.
+    slack_resume_after_seconds: float = Field(default=60.0, ge=0)
     log_format: str = Field(default="text", pattern="^(text|json)$")
     log_level: str = Field(default="INFO")
 

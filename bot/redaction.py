@@ -117,10 +117,31 @@ def _blank_assignment(match: re.Match[str]) -> str:
     return f"{match['head']}{REDACTED}"
 
 
+# A log line longer than this is cut before the rule runs: logging is synchronous, so on the
+# event loop the regexes must only ever see a bounded text (a flood of megabyte bodies once
+# stalled every ack). 16 KB is far more than any line we write ourselves.
+LOG_LINE_LIMIT = 16 * 1024
+_CUT_MARGIN = 1024  # scanned past the cut, so a secret straddling it is still recognised
+
+
+def redact_bounded(
+    text: str, secrets: Iterable[str | None] = (), limit: int = LOG_LINE_LIMIT
+) -> str:
+    """`redact(text)` for text of any size in bounded time: a longer text is scanned only up
+    to `limit` (+ a margin), cut at `limit` after redaction, then back to a word boundary (a
+    credential split by the cut is dropped whole), and says how much was left out."""
+    if len(text) <= limit:
+        return redact(text, secrets)
+    head = redact(text[: limit + _CUT_MARGIN], secrets)[:limit]
+    head = head[: max(head.rfind(" "), head.rfind("\n"), 0)]
+    return f"{head} …[{len(text) - len(head):,} characters not logged]"
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that applies `redact` to every record's final message and traceback
     (install it on the handlers of a process that logs responses:
-    `handler.addFilter(RedactingFilter())`); `secrets` are redacted besides the registered ones."""
+    `handler.addFilter(RedactingFilter())`); `secrets` are redacted besides the registered ones.
+    Messages and tracebacks are bounded first (`redact_bounded`)."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
@@ -128,10 +149,10 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = redact(message, self.secrets)
+        cleaned = redact_bounded(message, self.secrets)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         if record.exc_info:
             trace = logging.Formatter().formatException(record.exc_info)
-            record.exc_text, record.exc_info = redact(trace, self.secrets), None
+            record.exc_text, record.exc_info = redact_bounded(trace, self.secrets), None
         return True

@@ -27,13 +27,16 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.config import Settings, SettingsError, is_set
 from bot.knowledge_sync import ScheduledSync
 from bot.slack.app import build_app
+from bot.slack.asking import AskService
 from bot.slack.services import Avatar, SlackServices, web_client
+from bot.slack.verification import headers_plausible, signature_valid
 from bot.slack.videos import SlackVideoSink
 from bot.store.base import Store
 from bot.store.factory import retention_cutoff
@@ -73,6 +76,11 @@ def features(s: Settings, avatar: Any) -> tuple[list[str], list[str]]:
         else:
             on.append(name)
     return on, off
+
+
+def _refused() -> web.Response:
+    """Every unsigned, stale or malformed request: the same fast 401, nothing logged."""
+    return web.json_response({"error": "invalid request"}, status=401)
 
 
 SERVICES_KEY: web.AppKey[SlackServices] = web.AppKey("services", SlackServices)
@@ -122,6 +130,8 @@ class Server:
         self.sink = SlackVideoSink(self.services)
         self.app: AsyncApp = build_app(self.services)
         self.socket_mode = is_set(settings.slack_app_token)
+        secret = settings.slack_signing_secret
+        self._signing_secret = secret.get_secret_value() if secret is not None else ""
         self.web = self._web_app()
         self._avatar_given = avatar is not None
         self._stopped = False
@@ -130,6 +140,7 @@ class Server:
         self._socket: Any = None
         self._purger: asyncio.Task[None] | None = None
         self._syncer: asyncio.Future[None] | None = None  # KNOWLEDGE_SYNC_EVERY_HOURS
+        self._resumer: asyncio.Task[None] | None = None
         self._auth_ok_until = 0.0
         self.port = 0
 
@@ -148,7 +159,21 @@ class Server:
     async def _slack_events(self, request: web.Request) -> web.Response:
         if self.services.work.closing:
             return web.json_response({"error": "shutting down"}, status=503)
-        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        # The signature first, before the body is parsed or logged (bot.slack.verification).
+        if not headers_plausible(request.headers):
+            return _refused()
+        body = await request.read()  # client_max_size caps it (413 beyond)
+        if not await signature_valid(self._signing_secret, request.headers, body):
+            return _refused()
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+        except Exception:  # signed, yet not UTF-8 JSON or form data: a clear 400, no traceback
+            return web.json_response({"error": "malformed request"}, status=400)
+        bolt_response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
     async def _healthz(self, request: web.Request) -> web.Response:
@@ -231,6 +256,7 @@ class Server:
             self._syncer = asyncio.ensure_future(scheduled.run_forever())
         how = "Socket Mode" if self.socket_mode else "HTTP mode, Slack posts to /slack/events"
         on, off = features(self.settings, self.services.avatar)
+        self._resumer = asyncio.ensure_future(self._resume(time.time()))
         log.info(
             "serving on port %s (%s). On: %s. Off: %s.",
             self.port,
@@ -249,6 +275,20 @@ class Server:
                 log.warning("retention purge failed: %s", type(exc).__name__)
             await asyncio.sleep(PURGE_EVERY_SECONDS)
 
+    async def _resume(self, started: float) -> None:
+        """Answers a crash left saved but unposted (bot.slack.posting): a pass now, and one
+        when the youngest of them is old enough to be sure no live replica is posting it."""
+        asker = AskService(self.services)
+        for wait in (0.0, self.settings.slack_resume_after_seconds):
+            await asyncio.sleep(wait)
+            try:
+                resumed = await asker.resume(before=started)
+            except Exception as exc:
+                log.warning("resuming unposted answers failed: %s", type(exc).__name__)
+                continue
+            if resumed:
+                log.info("posted %d answer(s) left unposted by the last run", resumed)
+
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         if self._stopped:
             return
@@ -259,7 +299,7 @@ class Server:
         left = await self.services.work.drain(grace)
         if left:
             log.warning("stopped with %d answers still in progress", left)
-        for task in (self._purger, self._syncer):
+        for task in (self._purger, self._syncer, self._resumer):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -200,6 +200,8 @@ def verify_webhook(
     signature = _header(headers, SIGNATURE_HEADER)
     if not signature:
         raise WebhookVerificationError(f"missing {SIGNATURE_HEADER} header")
+    if not signature.isascii():  # aiohttp keeps undecodable bytes as surrogates: .encode() fails
+        raise WebhookVerificationError(f"malformed {SIGNATURE_HEADER} header")
     expected = sign(body, secret)
     if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
         raise WebhookVerificationError("signature does not match the body")

@@ -15,8 +15,10 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.slack.blocks import search_results_text
 from bot.slack.channel_knowledge import CHANNEL_REF, ChannelKnowledge, ChannelSourceError
 from bot.slack.failures import failure
+from bot.slack.mrkdwn import escape
 from bot.slack.services import SlackServices
 from bot.slack.uploads import DownloadRefused, download
 from bot.wording import count
@@ -77,25 +79,26 @@ def parse(text: str) -> Command:
 
 
 def report_lines(report: AddReport) -> list[str]:
-    lines = [f"✅ added {s}" for s in report.added]
-    lines += [f"🔄 updated {s}" for s in report.updated]
-    lines += [f"➖ unchanged {s}" for s in report.unchanged]
-    lines += [f"⚠️ skipped {s.source}: {s.reason}" for s in report.skipped]
+    # Sources and reasons come from pages and people: the one escaping rule.
+    lines = [f"✅ added {escape(s)}" for s in report.added]
+    lines += [f"🔄 updated {escape(s)}" for s in report.updated]
+    lines += [f"➖ unchanged {escape(s)}" for s in report.unchanged]
+    lines += [f"⚠️ skipped {escape(s.source)}: {escape(s.reason)}" for s in report.skipped]
     lines.append(f"{report.chunks} passages indexed.")
     return lines
 
 
 def sync_lines(report: SyncReport, limit: int = 30) -> list[str]:
     """A crawl's or a sync's report: what changed in full, the rest counted."""
-    lines = [f"✅ added {s}" for s in report.added]
-    lines += [f"🔄 updated {s}" for s in report.updated]
-    lines += [f"🗑️ removed {r.source}: {r.reason}" for r in report.removed]
-    lines += [f"⚠️ skipped {s.source}: {s.reason}" for s in report.skipped]
+    lines = [f"✅ added {escape(s)}" for s in report.added]
+    lines += [f"🔄 updated {escape(s)}" for s in report.updated]
+    lines += [f"🗑️ removed {escape(r.source)}: {escape(r.reason)}" for r in report.removed]
+    lines += [f"⚠️ skipped {escape(s.source)}: {escape(s.reason)}" for s in report.skipped]
     more = len(lines) - limit
     lines = lines[:limit] + ([f"…and {more} more"] if more > 0 else [])
     for crawl in report.crawls:
         if crawl.stopped:
-            lines.append(f"The crawl of {crawl.start} stopped early: {crawl.stopped}.")
+            lines.append(f"The crawl of {escape(crawl.start)} stopped early: {crawl.stopped}.")
     lines.append(f"{len(report.unchanged)} unchanged; {report.chunks} passages indexed.")
     return lines
 
@@ -164,7 +167,8 @@ class KnowledgeAdmin:
         elif cmd.action == "list":
             docs = await kb.alist_documents()
             lines = [
-                f"• `{d.datasource}` {d.title} — {d.source} ({d.chunks} passages)"
+                f"• `{escape(d.datasource)}` {escape(d.title)} — {escape(d.source)} "
+                f"({d.chunks} passages)"
                 for d in docs[:50]
             ]
             more = f"\n…and {len(docs) - 50} more" if len(docs) > 50 else ""
@@ -180,11 +184,7 @@ class KnowledgeAdmin:
                 return
             datasources = await store.bindings(channel) or None
             hits = await kb.asearch(query, k=5, datasources=datasources)
-            lines = [
-                f"{i}. *{h.chunk.title}* ({h.relevance:.2f}) — {h.chunk.text[:200]}"
-                for i, h in enumerate(hits, 1)
-            ]
-            await reply("\n".join(lines) if lines else "Nothing matched.")
+            await reply(search_results_text(hits) if hits else "Nothing matched.")
         elif cmd.action == "bind":
             if len(cmd.args) != 1:
                 await reply("Usage: `/knowledge bind DATASOURCE`")
@@ -266,8 +266,8 @@ class KnowledgeAdmin:
                 await reply("Usage: `/knowledge add URL crawl` (one http(s) URL to start from)")
                 return
             await reply(
-                f"Crawling {urls[0]} into `{cmd.datasource}` (at most {limits.max_pages} "
-                "pages)… I'll report here when it is done."
+                f"Crawling {escape(urls[0])} into `{escape(cmd.datasource)}` "
+                f"(at most {limits.max_pages} pages)… I'll report here when it is done."
             )
             report = await crawl_into(self.s.kb, urls[0], datasource=cmd.datasource, limits=limits)
             detail = {"crawl": urls[0], "datasource": cmd.datasource}

@@ -12,6 +12,11 @@ from bot.slack.services import SlackServices
 
 def build_app(services: SlackServices) -> AsyncApp:
     secret = services.settings.slack_signing_secret
+    # bolt logs request bodies (people's messages) at DEBUG; LOG_LEVEL=DEBUG must not print
+    # them. Signatures are checked in front of bolt (bot.slack.verification), so bolt never
+    # sees, and never logs, an unsigned body.
+    bolt_log = logging.getLogger("slack_bolt")
+    bolt_log.setLevel(max(bolt_log.getEffectiveLevel(), logging.INFO))
     app = AsyncApp(
         client=services.client,
         # Verified on every HTTP request; Socket Mode requests carry no signature.

@@ -22,10 +22,12 @@ from bot.slack import blocks
 from bot.slack.failures import failure
 from bot.slack.limits import BUSY, RATE_LIMITED, Busy
 from bot.slack.markup import clean_markup, mentioned_users
+from bot.slack.mrkdwn import escape
+from bot.slack.posting import find_answer_message, post_answer_once
 from bot.slack.services import SlackServices
 from bot.slack.streaming import ThreadWriter
 from bot.store.base import AnswerRecord
-from knowledge.answering.answer import Answer, AnswerDone, AnswerStatus, TextDelta
+from knowledge.answering.answer import Answer, AnswerDone, AnswerStatus, Source, TextDelta
 from knowledge.answering.llm import LLMError, Turn
 from knowledge.answering.spoken import spoken_sentences
 
@@ -39,8 +41,22 @@ TOO_LONG = (
     "That message is {length:,} characters long; I can take questions of up to {limit:,}. "
     "Please ask the question itself, and share long documents with an admin to index."
 )
+RESUME_WITHIN_SECONDS = 3600.0  # older unposted answers are left alone (the asker moved on)
 HISTORY_TURNS = 10
 HISTORY_TURN_CHARS = 2000
+
+
+def record_answer(record: AnswerRecord) -> Answer:
+    """The answer as saved, ready to render again."""
+    return Answer(
+        question=record.question,
+        standalone_question=record.question,
+        text=record.text,
+        sources=[Source.model_validate(src) for src in record.sources],
+        grounded=record.grounded,
+        spoken=record.spoken,
+        status=AnswerStatus.ANSWERED,
+    )
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,7 @@ class AskService:
         self.s = services
 
     async def clean(self, text: str) -> str:
+        """The question as words, mentions resolved to names (`users.info`, cached)."""
         users = {
             u: await self.s.user_name(u)
             for u in mentioned_users(text)[:10]
@@ -73,13 +90,15 @@ class AskService:
         await self.s.client.chat_postMessage(
             channel=q.channel,
             thread_ts=q.reply_thread,
-            text=text,
+            text=escape(text),
             blocks=blocks.notice_blocks(text, error_id=error_id),
         )
 
     async def answer(self, q: Question) -> str | None:
         """Answer `q` in its thread; returns the answer id (None when refused or failed)."""
-        question = await self.clean(q.text)
+        # Every check before any lookup: a flood costs Slack no `users.info` calls. Names
+        # only lengthen a mention ("@Ada" for "<@U1>"), so the length is checked without them.
+        question = clean_markup(q.text, bot_user_id=self.s.bot_user_id)
         limit = self.s.settings.slack_max_question_chars
         if not question:
             await self.say(q, EMPTY_QUESTION)
@@ -90,6 +109,7 @@ class AskService:
         if not self.s.limiter.allow(q.user):
             await self.say(q, RATE_LIMITED.format(limit=self.s.limiter.per_minute))
             return None
+        question = await self.clean(q.text)
         try:
             async with self.s.gate.slot():
                 return await self._answer(q, question)
@@ -123,7 +143,12 @@ class AskService:
             asyncio.ensure_future(self._speak(q, scope, answer_id, speech)) if live_url else None
         )
         writer = ThreadWriter(
-            self.s.client, channel=q.channel, thread_ts=q.reply_thread, user=q.user, team=q.team
+            self.s.client,
+            channel=q.channel,
+            thread_ts=q.reply_thread,
+            user=q.user,
+            team=q.team,
+            answer_id=answer_id,
         )
         answer: Answer | None = None
         try:
@@ -168,6 +193,37 @@ class AskService:
         if speaking is not None:
             await speaking
         return answer_id
+
+    async def resume(self, before: float, within_seconds: float = RESUME_WITHIN_SECONDS) -> int:
+        """After a restart: answers saved (the intent) before `before` (this process's start)
+        whose message was never recorded. Each is looked for in its thread by its metadata
+        (posted before the crash: only the record is written) and posted only when absent.
+        Answers younger than SLACK_RESUME_AFTER_SECONDS are left for a later pass: another
+        replica may still be posting them. Returns how many were posted."""
+        posted = 0
+        now = time.time()
+        until = min(before, now - self.s.settings.slack_resume_after_seconds)
+        for record in await self.s.store.unposted_answers(now - within_seconds):
+            if not record.thread_ts or record.created_at >= until:
+                continue
+            where = dict(channel=record.channel, thread_ts=record.thread_ts, answer_id=record.id)
+            answer = record_answer(record)
+            text = blocks.fallback_text(answer.text)
+            full = blocks.answer_blocks(answer, record.id, video_enabled=self.s.video_enabled)
+            try:
+                ts = await find_answer_message(self.s.client, **where)
+                if ts is None:
+                    ts = await post_answer_once(self.s.client, **where, text=text, blocks=full)
+                    posted += 1
+                else:  # posted, maybe unfinished (a first draft): completing it is idempotent
+                    await self.s.client.chat_update(
+                        channel=record.channel, ts=ts, text=text, blocks=full
+                    )
+                await self.s.store.set_answer_message(record.id, ts)
+            except Exception as exc:  # one answer's failure never stops the start
+                f = failure(exc, "resuming an answer after a restart")
+                log.warning("answer %s not resumed (error id %s)", record.id, f.error_id)
+        return posted
 
     async def _set_status(self, q: Question, status: str) -> None:
         # The working state is a nicety: a workspace without agent features refuses it.

@@ -9,11 +9,15 @@ A message holds at most 50 blocks; answers are cut to fit and say so.
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from bot.slack.mrkdwn import escape, split_text, to_mrkdwn
+from bot.redaction import redact
+from bot.slack.mrkdwn import escape, link, split_text, to_mrkdwn
 from knowledge.answering.answer import Answer, Source
+from knowledge.models import Hit
 
 Block = dict[str, Any]
 
@@ -57,10 +61,9 @@ def _source_line(src: Source) -> str:
     title = src.title or src.link
     if src.section and src.section != title:
         title = f"{title} — {src.section}"
-    title = escape(title.replace("|", "/"))[:300]
-    if src.link.startswith(("http://", "https://")):
-        return f"[{src.number}] <{src.link}|{title}>"
-    return f"[{src.number}] {title} _({escape(src.link)[:300]})_"
+    # Title and link come from the document: the one rule (bot.slack.mrkdwn) escapes the
+    # title and links only a validated http(s) target; anything else is shown as the title.
+    return f"[{src.number}] {link(src.link, title[:300])}"
 
 
 def sources_blocks(sources: Sequence[Source]) -> list[Block]:
@@ -119,6 +122,18 @@ def answer_actions(answer_id: str, *, live_url: str | None, video_enabled: bool)
     return blocks
 
 
+_FEEDBACK_VALUE = re.compile(r"(good|bad):([A-Za-z0-9_-]{8,64})")
+
+
+def feedback_value(value: object) -> tuple[str, str] | None:
+    """(vote, answer id) from a feedback button's value as `answer_actions` wrote it; None for
+    anything else (a crafted `evil:ID`, a 100 KB string)."""
+    if not isinstance(value, str) or len(value) > 80:
+        return None
+    m = _FEEDBACK_VALUE.fullmatch(value)
+    return (m.group(1), m.group(2)) if m else None
+
+
 def _fit(text_blocks: list[Block], tail: list[Block]) -> list[Block]:
     room = MAX_BLOCKS - len(tail)
     if len(text_blocks) > room:
@@ -151,6 +166,28 @@ def fallback_text(markdown: str) -> str:
     return text if len(text) <= FALLBACK_TEXT_LIMIT else text[: FALLBACK_TEXT_LIMIT - 1] + "…"
 
 
+SNIPPET_CHARS = 200
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def snippet(text: str, width: int = SNIPPET_CHARS) -> str:
+    """A passage shown to a person: token-like strings redacted, control characters gone,
+    one line, cut at a word boundary, escaped."""
+    flat = " ".join(_CONTROL.sub(" ", redact(text)).split())
+    return escape(textwrap.shorten(flat, width=width, placeholder=" …"))
+
+
+def search_results_text(hits: Sequence[Hit]) -> str:
+    """`/knowledge search`: each passage by title (linked when it has a link a person can
+    open, never a server path), its relevance, and a safe snippet."""
+    lines = []
+    for i, h in enumerate(hits, 1):
+        title = h.chunk.title + (f" — {h.chunk.section}" if h.chunk.section else "")
+        shown = link(h.chunk.link, title[:300])
+        lines.append(f"{i}. *{shown}* ({h.relevance:.2f}) — {snippet(h.chunk.text)}")
+    return "\n".join(lines)
+
+
 def progress_blocks(text: str) -> list[Block]:
     """A message updated in place while something works (rendering, adding documents)."""
     return [section(escape(text))]
@@ -165,5 +202,5 @@ def notice_blocks(text: str, *, error_id: str | None = None) -> list[Block]:
 
 
 def video_posted_text(title: str, video_url: str | None) -> str:
-    link = f" (<{video_url}|open on HeyGen>)" if video_url else ""
-    return f"🎬 Your video is ready: {escape(title)}{link}"
+    heygen = f" ({link(video_url, 'open on HeyGen')})" if video_url else ""
+    return f"🎬 Your video is ready: {escape(title)}{heygen}"

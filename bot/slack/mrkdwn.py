@@ -1,20 +1,35 @@
-"""Markdown (what the Answerer writes) to Slack mrkdwn, and splitting under block limits.
+"""The one escaping rule for Slack, and Markdown (what the Answerer writes) to mrkdwn.
 
-Slack's mrkdwn (https://docs.slack.dev/messaging/formatting-message-text) differs from
-Markdown: `*bold*`, `_italic_`, `~strike~`, `<url|label>` links, no headings and no tables.
-Headings become bold lines, lists get bullets, tables become an aligned monospace block (the
-one table form every Slack client renders), and `&`, `<`, `>` are escaped outside links.
+Everything that reaches Slack from a document, a model or a user passes through here,
+whatever the field (text, mrkdwn, `markdown_text` and its streamed chunks, Block Kit):
+- `escape`: `&`, `<`, `>` as entities (https://docs.slack.dev/messaging/formatting-message-text
+  #escaping), so no `<!channel>`, `<!here>`, `<!subteam^…>`, `<@U…>` or `<url|label>` can be
+  formed from outside text; the bare words `@channel`, `@here`, `@everyone` get a word joiner
+  after the `@`, so no client or `link_names` setting turns them into a broadcast;
+- `safe_url`: a link target is an absolute http(s) URL with a host and nothing that could
+  close or split Slack's `<url|label>` (no `<`, `>`, `|`, quotes, spaces, control characters),
+  returned with `&` escaped; anything else is not linked;
+- `link(url, label)`: `<url|label>` when the URL passes, otherwise the label as text;
+- `mention(user_id)`: the one way our own code mentions someone (the asker), built from an id
+  Slack gave us, never from text;
+- `safe_markdown`: the rule for `markdown_text` (streamed answers): escaped, and Markdown links
+  whose target fails `safe_url` reduced to their label.
+
+Slack's mrkdwn differs from Markdown: `*bold*`, `_italic_`, `~strike~`, `<url|label>` links, no
+headings and no tables. Headings become bold lines, lists get bullets, tables become an
+aligned monospace block (the one table form every Slack client renders).
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 SECTION_LIMIT = 3000  # characters in one section block's text
 _FENCE = re.compile(r"^\s*```")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+(.*)$")
-_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+|mailto:[^)\s]+)\)")
+_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
 _BARE_URL = re.compile(r"(?<![<|(])\bhttps?://[^\s<>()]+[^\s<>().,;:!?'\"]")
 _BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _ITALIC = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
@@ -23,9 +38,56 @@ _CODE_SPAN = re.compile(r"`[^`\n]+`")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 
 
+_BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
+_URL_UNSAFE = re.compile(r"[<>|\"'`\\\s\x00-\x1f\x7f-\x9f]")
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|[0-9a-f:.]+")  # name or IP
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+MAX_URL = 2000
+
+
 def escape(text: str) -> str:
-    """Slack's three control characters as entities."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Outside text as Slack text: control characters as entities, broadcasts broken."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub("@" + _WORD_JOINER, text)
+
+
+def safe_url(url: str) -> str | None:
+    """`url` ready for `<url|label>` if it is an absolute http(s) URL that cannot break out
+    of the link syntax, else None."""
+    if not url or len(url) > MAX_URL or _URL_UNSAFE.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # the port raises ValueError when malformed
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host or not _HOST.fullmatch(host):
+        return None
+    if parts.username is not None:  # https://trusted.example@evil.example/ reads as trusted
+        return None
+    return url.replace("&", "&amp;")
+
+
+def link(url: str | None, label: str) -> str:
+    """A mrkdwn link to `url` labelled `label` (escaped), or the label alone."""
+    target = safe_url(url or "")
+    text = escape(label.replace("|", "/"))
+    return f"<{target}|{text}>" if target else text
+
+
+def mention(user_id: str) -> str:
+    """`<@U…>` for a user id Slack gave us; anything that is not an id is escaped text."""
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else escape(user_id)
+
+
+def safe_markdown(text: str) -> str:
+    """Outside text for `markdown_text`: escaped; links only to `safe_url` targets."""
+
+    def keep(m: re.Match[str]) -> str:
+        return f"[{m.group(1)}]({m.group(2)})" if safe_url(m.group(2)) else m.group(1)
+
+    return escape(_LINK.sub(keep, text))
 
 
 def _inline(text: str) -> str:
@@ -47,8 +109,16 @@ def _prose(text: str) -> str:
         links.append(mrkdwn)
         return f"\x00{len(links) - 1}\x00"
 
-    text = _LINK.sub(lambda m: keep(f"<{m.group(2)}|{_label(m.group(1))}>"), text)
-    text = _BARE_URL.sub(lambda m: keep(f"<{m.group(0)}>"), text)
+    def linked(m: re.Match[str]) -> str:
+        target = safe_url(m.group(2))
+        return keep(f"<{target}|{_label(m.group(1))}>") if target else keep(_label(m.group(1)))
+
+    def bare(m: re.Match[str]) -> str:
+        target = safe_url(m.group(0))
+        return keep(f"<{target}>") if target else m.group(0)
+
+    text = _LINK.sub(linked, text)
+    text = _BARE_URL.sub(bare, text)
     text = escape(text)
     text = _ITALIC.sub(r"_\1_", text)
     text = _BOLD.sub(r"*\2*", text)

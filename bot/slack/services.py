@@ -12,16 +12,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.avatar.delivery import LiveDelivery, VideoDelivery
 from bot.config import Settings
 from bot.slack.limits import ConcurrencyGate, UserRateLimiter
+from bot.slack.posting import retry_handlers
 from bot.store.base import Store
 from knowledge.answering.answer import Answerer
 from knowledge.index import KnowledgeBase
@@ -33,17 +29,14 @@ class Avatar(LiveDelivery, VideoDelivery, Protocol):
 
 def web_client(settings: Settings) -> AsyncWebClient:
     """The Web API client: SLACK_API_URL, and 429s retried after Slack's Retry-After
-    (https://docs.slack.dev/apis/web-api/rate-limits), 5xx and dropped connections retried."""
+    (https://docs.slack.dev/apis/web-api/rate-limits); 5xx and dropped connections retried
+    only where a repeat cannot post twice (`bot.slack.posting.retry_handlers`)."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=30,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-        ],
+        retry_handlers=retry_handlers(),
     )
 
 

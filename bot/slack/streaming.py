@@ -6,11 +6,18 @@ with the recipient user and team set as channels require; the finished message g
 sources, buttons and feedback blocks on `stopStream`. Where streaming is refused (older
 workspaces, some tokens) the writer posts the first text and edits it with `chat.update`,
 at most once per `update_interval` seconds, then writes the complete blocks.
+
+The text comes from a model quoting documents: every streamed chunk goes through the one
+escaping rule (`bot.slack.mrkdwn.safe_markdown`). A chunk is sent up to its last whitespace and
+the rest held for the next one, so a Markdown link or a `@channel` is never split across two
+chunks where the rule could not see it whole. The finished message carries the answer's
+metadata, and the fallback post is made at most once (`bot.slack.posting`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,8 +27,29 @@ from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.blocks import Block, fallback_text
+from bot.slack.mrkdwn import safe_markdown
+from bot.slack.posting import CONNECTION_ERRORS, answer_metadata, post_answer_once
 
 log = logging.getLogger(__name__)
+
+HOLD_LIMIT = 400  # a chunk with no whitespace this long is sent anyway (and still escaped)
+
+
+_LINK_FROM_HERE = re.compile(r"\[[^\]\n]*\]\([^)\s]*\)")
+
+
+def _ready(text: str) -> tuple[str, str]:
+    """(what can be sent now, what to hold): cut after the last whitespace, or before a
+    Markdown link that is not complete yet (its label may hold spaces)."""
+    if len(text) > HOLD_LIMIT:
+        return text, ""
+    cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
+    bracket = text.rfind("[", 0, cut)
+    if bracket != -1:
+        whole = _LINK_FROM_HERE.match(text, bracket)
+        if whole is None or whole.end() > cut:
+            cut = bracket
+    return text[:cut], text[cut:]
 
 
 class ThreadWriter:
@@ -33,6 +61,7 @@ class ThreadWriter:
         thread_ts: str,
         user: str | None,
         team: str | None,
+        answer_id: str,
         update_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -41,6 +70,7 @@ class ThreadWriter:
         self.thread_ts = thread_ts
         self.user = user
         self.team = team
+        self.answer_id = answer_id
         self.update_interval = update_interval
         self._clock = clock
         self._stream: AsyncChatStream | None = None
@@ -48,10 +78,14 @@ class ThreadWriter:
         self._text = ""
         self._ts: str | None = None  # the fallback message
         self._last_update = 0.0
+        self._held = ""  # streamed text not sent yet (see _ready)
 
     async def append(self, text: str) -> None:
         self._text += text
         if self._streaming:
+            ready, self._held = _ready(self._held + text)
+            if not ready:
+                return
             try:
                 if self._stream is None:
                     self._stream = await self.client.chat_stream(
@@ -61,22 +95,32 @@ class ThreadWriter:
                         recipient_team_id=self.team,
                         buffer_size=200,
                     )
-                await self._stream.append(markdown_text=text)
+                await self._stream.append(markdown_text=safe_markdown(ready))
                 return
-            except SlackApiError as exc:
+            except (SlackApiError, *CONNECTION_ERRORS) as exc:
                 if self._stream is not None and self._stream.ts:
-                    raise  # the stream broke midway: the caller finishes with an update
-                log.info("streaming refused (%s): posting and updating instead", _code(exc))
+                    # The stream broke midway (appendStream is never repeated: a repeat
+                    # doubles text): its message is edited from here on, and finished whole.
+                    log.info("appendStream failed (%s): editing the message instead", _code(exc))
+                    self._streaming = False
+                    self._ts = self._stream.ts
+                    return
+                # Refused, or the start's response was lost: startStream is never repeated
+                # (a repeat is a second stream); the answer is posted instead.
+                log.info("streaming unavailable (%s): posting and updating instead", _code(exc))
                 self._streaming = False
         await self._post_or_update()
 
     async def _post_or_update(self, *, force: bool = False) -> None:
         text = fallback_text(self._text) or "…"
         if self._ts is None:
-            resp = await self.client.chat_postMessage(
-                channel=self.channel, thread_ts=self.thread_ts, text=text
+            self._ts = await post_answer_once(
+                self.client,
+                channel=self.channel,
+                thread_ts=self.thread_ts,
+                answer_id=self.answer_id,
+                text=text,
             )
-            self._ts = resp["ts"]
             self._last_update = self._clock()
         elif force or self._clock() - self._last_update >= self.update_interval:
             await self.client.chat_update(channel=self.channel, ts=self._ts, text=text)
@@ -88,27 +132,45 @@ class ThreadWriter:
         text = fallback_text(markdown)
         if self._streaming and self._stream is not None:
             try:
-                resp = await self._stream.stop(blocks=list(tail))
+                resp = await self._stream.stop(
+                    markdown_text=safe_markdown(self._held) if self._held else None,
+                    blocks=list(tail),
+                    metadata=answer_metadata(self.answer_id),
+                )
                 return str(resp.get("ts") or self._stream.ts)
-            except SlackApiError as exc:
+            except (SlackApiError, *CONNECTION_ERRORS) as exc:
                 if self._stream.ts:
                     # The stream expired server-side: its message can still be edited.
                     log.info("stopStream failed (%s): finishing with chat.update", _code(exc))
                     await self.client.chat_update(
-                        channel=self.channel, ts=self._stream.ts, text=text, blocks=list(full)
+                        channel=self.channel,
+                        ts=self._stream.ts,
+                        text=text,
+                        blocks=list(full),
+                        metadata=answer_metadata(self.answer_id),
                     )
                     return self._stream.ts
                 log.info("streaming refused (%s): posting instead", _code(exc))
         if self._ts is None:
-            resp = await self.client.chat_postMessage(
-                channel=self.channel, thread_ts=self.thread_ts, text=text, blocks=list(full)
+            return await post_answer_once(
+                self.client,
+                channel=self.channel,
+                thread_ts=self.thread_ts,
+                answer_id=self.answer_id,
+                text=text,
+                blocks=list(full),
             )
-            return str(resp["ts"])
         await self.client.chat_update(
-            channel=self.channel, ts=self._ts, text=text, blocks=list(full)
+            channel=self.channel,
+            ts=self._ts,
+            text=text,
+            blocks=list(full),
+            metadata=answer_metadata(self.answer_id),
         )
         return self._ts
 
 
-def _code(exc: SlackApiError) -> Any:
-    return exc.response.get("error") if exc.response is not None else "?"
+def _code(exc: Exception) -> Any:
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return exc.response.get("error")
+    return type(exc).__name__

@@ -206,6 +206,10 @@ class Store(Protocol):
     async def thread_answers(self, channel: str, thread_ts: str) -> list[AnswerRecord]:
         """Answers given in a thread, oldest first (follow-up detection, history)."""
 
+    async def unposted_answers(self, since: float) -> list[AnswerRecord]:
+        """Answers saved since `since` whose message was never recorded (a crash between the
+        post and its record, or before the post): resumed at start, oldest first."""
+
     async def record_feedback(
         self, answer_id: str, user: str, value: Feedback, comment: str | None = None
     ) -> None:

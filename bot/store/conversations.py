@@ -84,6 +84,15 @@ class ConversationTables(SqlEngine):
             )
         return [AnswerRecord.model_validate(r._asdict()) for r in rows]
 
+    async def unposted_answers(self, since: float) -> list[AnswerRecord]:
+        async with self._read() as c:
+            rows = await c.execute(
+                sa.select(answers)
+                .where(answers.c.message_ts.is_(None), answers.c.created_at >= since)
+                .order_by(answers.c.created_at, answers.c.id)
+            )
+        return [AnswerRecord.model_validate(r._asdict()) for r in rows]
+
     async def record_feedback(
         self, answer_id: str, user: str, value: Feedback, comment: str | None = None
     ) -> None:

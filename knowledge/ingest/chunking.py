@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections import deque
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from langchain_text_splitters import (
     ExperimentalMarkdownSyntaxTextSplitter,
@@ -35,6 +37,10 @@ _FENCE = re.compile(r"^(```|~~~)")
 _OTHER_LINE_BREAKS = re.compile("[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 # Paragraphs first, then lines, then sentence and clause ends, then words.
 _SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+# Characters a URL fragment keeps as they are; everything else in an anchor is %-encoded, so
+# an id written by a hostile page (`feed"><!channel><https://evil`) cannot end the link.
+_FRAGMENT_SAFE = "-._~:@/?!$*+,;="
+FIELD_LIMIT = 300  # characters of a title or heading path kept on a chunk
 
 
 @dataclass
@@ -71,6 +77,7 @@ def chunk_document(
     sections = _merge_tiny(sections, min_chars)
     base_id = hashlib.sha1(f"{datasource}\x00{doc.source}".encode()).hexdigest()[:16]
     chunks: list[Chunk] = []
+    title = plain_field(doc.title)
     for section in sections:
         path = _without_title(section.path, doc.title)
         link = _link(doc.url, section.anchor if path else None)
@@ -81,8 +88,8 @@ def chunk_document(
                 Chunk(
                     id=f"{base_id}-{len(chunks)}",
                     source=doc.source,
-                    title=doc.title,
-                    section=" > ".join(path),
+                    title=title,
+                    section=plain_field(" > ".join(path)),
                     link=link,
                     text=piece,
                     datasource=datasource,
@@ -277,7 +284,19 @@ def _link(url: str | None, anchor: str | None) -> str | None:
     if not url:
         return None
     base = url.split("#", 1)[0]
-    return f"{base}#{anchor}" if anchor else base
+    return f"{base}#{quote(anchor, safe=_FRAGMENT_SAFE)}" if anchor else base
+
+
+def plain_field(text: str) -> str:
+    """A title or heading as one line of plain text: control and format characters (bidi
+    overrides, zero-width marks) removed, whitespace collapsed, at most FIELD_LIMIT chars.
+    Documents are untrusted; every surface that shows these fields escapes them as well."""
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs")
+    )
+    return " ".join(kept.split())[:FIELD_LIMIT]
 
 
 def _without_title(path: tuple[str, ...], title: str) -> tuple[str, ...]:

@@ -18,6 +18,9 @@ _ATX = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*$")
 # Permalink marks that docs generators put at the end of headings (Sphinx, mkdocs).
 _PERMALINK = re.compile(r"\s*[¶§#🔗]+\s*$")
 _ESCAPED = re.compile(r"\\([_*\[\]])")
+# What an anchor taken from the page may hold (HTML ids in practice: letters, digits and
+# `-_.:`); any other id is not trusted as a link target and the heading's slug is used instead.
+_SAFE_ANCHOR = re.compile(r"[A-Za-z0-9][\w.:-]{0,127}")
 _NOISE = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "svg"]
 
 
@@ -100,7 +103,7 @@ def _tidy_markdown(markdown: str, anchors: dict[str, str]) -> str:
             continue
         heading = _PERMALINK.sub("", match.group(2)) or match.group(2)
         anchor = anchors.get(_norm(heading))
-        if anchor and re.fullmatch(r"[^\s{}]+", anchor):
+        if anchor and _SAFE_ANCHOR.fullmatch(anchor):
             heading = f"{heading} {{#{anchor}}}"
         lines[i] = f"{match.group(1)} {heading}"
     return "\n".join(lines)

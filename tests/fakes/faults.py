@@ -48,6 +48,9 @@ class Fault:
     body: Any = None  # raw JSON body; overrides the fake's envelope when set
     stall: asyncio.Event | None = None  # wait for this before answering (never set: hang)
     pass_through: bool = False  # after the stall, let the real handler answer
+    # "drop": the real handler acts, then the connection closes with no response (the
+    # request was processed, the client cannot know); "hang": it acts, then never answers.
+    after_processing: str = ""
 
     @classmethod
     def rate_limited(
@@ -76,6 +79,16 @@ class Fault:
     @classmethod
     def raw(cls, status: int, body: Any, headers: Mapping[str, str] | None = None) -> Fault:
         return cls(status=status, body=body, headers=dict(headers or {}))
+
+    @classmethod
+    def drop_after_processing(cls) -> Fault:
+        """The request takes effect, then the connection drops before the response."""
+        return cls(after_processing="drop")
+
+    @classmethod
+    def hang_after_processing(cls, event: asyncio.Event | None = None) -> Fault:
+        """The request takes effect, then no response comes (until `event`, then a drop)."""
+        return cls(after_processing="hang", stall=event or asyncio.Event())
 
     @classmethod
     def stall_until(cls, event: asyncio.Event | None = None, *, then_answer: bool = True) -> Fault:
@@ -170,6 +183,14 @@ def faults_middleware(faults: Faults, *, error_body: ErrorBody = default_error_b
         fault = faults.take(route)
         if fault is None:
             return await handler(request)
+        if fault.after_processing:
+            await handler(request)
+            if fault.stall is not None:
+                faults._track(fault.stall)
+                await fault.stall.wait()
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response()  # never reaches the client: its connection is gone
         if fault.stall is not None:
             faults._track(fault.stall)
             await fault.stall.wait()

@@ -263,6 +263,7 @@ class FakeSlack:
                 "text": args.get("text", ""),
                 "blocks": _blocks(args),
                 "thread_ts": args.get("thread_ts"),
+                **_metadata(args),
             },
         )
         self._finished(msg)
@@ -289,6 +290,7 @@ class FakeSlack:
         if "blocks" in args:
             msg["blocks"] = _blocks(args)
             self._finished(msg)
+        msg.update(_metadata(args))
         msg["edits"] = msg.get("edits", 0) + 1
         return {"ok": True, "channel": args["channel"], "ts": msg["ts"]}
 
@@ -332,6 +334,7 @@ class FakeSlack:
         msg["streaming"] = False
         msg["final"] = True
         msg["blocks"] = _blocks(args)
+        msg.update(_metadata(args))
         self._finished(msg, stopped=True)
         return {"ok": True, "channel": args["channel"], "ts": msg["ts"], "message": msg}
 
@@ -348,7 +351,7 @@ class FakeSlack:
         if refused := self._unreadable(channel):
             return refused
         msgs = [
-            self._public(m)
+            self._public(m, args)
             for m in self.messages.get(channel, [])
             if (m.get("ts") == ts or m.get("thread_ts") == ts)
             and m.get("type") == "message"
@@ -367,7 +370,7 @@ class FakeSlack:
             if m.get("thread_ts") not in (None, m["ts"]) or not m.get("final", True):
                 continue
             replies = [r for r in everything if r.get("thread_ts") == m["ts"] and r is not m]
-            shown = self._public(m)
+            shown = self._public(m, args)
             if replies:
                 shown |= {"thread_ts": m["ts"], "reply_count": len(replies)}
             top.append(shown)
@@ -400,8 +403,13 @@ class FakeSlack:
         return None
 
     @staticmethod
-    def _public(msg: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in msg.items() if k not in ("final", "streaming", "appends")}
+    def _public(msg: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+        """A message as the Web API shows it. Metadata is only returned when asked for
+        (https://docs.slack.dev/reference/methods/conversations.replies: include_all_metadata)."""
+        hidden = {"final", "streaming", "appends"}
+        if str(args.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            hidden.add("metadata")
+        return {k: v for k, v in msg.items() if k not in hidden}
 
     @staticmethod
     def _page(items: list[Any], args: dict[str, Any], key: str) -> dict[str, Any]:
@@ -533,6 +541,16 @@ async def _arguments(request: web.Request) -> dict[str, Any]:
 def _blocks(args: dict[str, Any]) -> list[dict[str, Any]]:
     blocks = args.get("blocks") or []
     return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+
+def _metadata(args: dict[str, Any]) -> dict[str, Any]:
+    """`metadata` ({event_type, event_payload}, JSON text in form posts) as stored on a message
+    (https://docs.slack.dev/messaging/message-metadata)."""
+    meta = args.get("metadata")
+    if not meta:
+        return {}
+    meta = json.loads(meta) if isinstance(meta, str) else meta
+    return {"metadata": {"event_type": meta["event_type"], "event_payload": meta["event_payload"]}}
 
 
 def _streamed(args: dict[str, Any]) -> str:

@@ -13,6 +13,12 @@ from bot.slack.services import SlackServices
 from bot.slack.videos import VideoService
 from bot.store.base import Feedback
 
+FEEDBACK_REFUSED = "That feedback button isn't one of mine, so I didn't record it."
+FEEDBACK_UNKNOWN = (
+    "I couldn't find that answer any more (answers expire after a while), so I didn't "
+    "record the feedback."
+)
+
 
 def register(app: AsyncApp, services: SlackServices) -> None:
     videos = VideoService(services)
@@ -20,12 +26,17 @@ def register(app: AsyncApp, services: SlackServices) -> None:
     @app.action(blocks.FEEDBACK)
     async def feedback(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        value, _, answer_id = str(action.get("value", "")).partition(":")
         user = body["user"]["id"]
         channel = (body.get("channel") or {}).get("id")
+        parsed = blocks.feedback_value(action.get("value"))
         try:
-            await services.store.record_feedback(answer_id, user, Feedback(value))
-            text = "Thanks for the feedback!"
+            if parsed is None:
+                text = FEEDBACK_REFUSED
+            elif await services.store.get_answer(parsed[1]) is None:
+                text = FEEDBACK_UNKNOWN
+            else:
+                await services.store.record_feedback(parsed[1], user, Feedback(parsed[0]))
+                text = "Thanks for the feedback!"
         except Exception as exc:
             text = failure(exc, "recording feedback").text
         if channel:
