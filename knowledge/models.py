@@ -13,6 +13,11 @@ class Document(BaseModel):
     text: str = Field(description="Normalised text; markdown headings where the format has them.")
     format: str = Field(description="md | txt | rst | html | pdf | docx")
     url: str | None = Field(default=None, description="Base link for deep links, if any.")
+    place: str = Field(
+        default="",
+        description="The private conversation it was shared in ('' = no restriction); "
+        "see knowledge.visibility.",
+    )
     content_hash: str = Field(description="sha256 of the raw bytes; unchanged hash = no work.")
 
 
@@ -26,6 +31,7 @@ class Chunk(BaseModel):
     link: str | None = Field(default=None, description="Deep link (URL#anchor) when known.")
     text: str
     datasource: str = "default"
+    place: str = Field(default="", description="As Document.place.")
     ordinal: int = 0
     content_hash: str = ""
 

@@ -54,13 +54,15 @@ def answer_text_blocks(markdown: str) -> list[Block]:
 
 
 def _source_line(src: Source) -> str:
-    title = src.title or src.link
+    """`[n] title — section`, linked when the source has a link a person can open; no
+    server path, ever (`Source.link` is a URL or empty)."""
+    title = src.title or "Untitled document"
     if src.section and src.section != title:
         title = f"{title} — {src.section}"
     title = escape(title.replace("|", "/"))[:300]
     if src.link.startswith(("http://", "https://")):
         return f"[{src.number}] <{src.link}|{title}>"
-    return f"[{src.number}] {title} _({escape(src.link)[:300]})_"
+    return f"[{src.number}] {title}"
 
 
 def sources_blocks(sources: Sequence[Source]) -> list[Block]:
