@@ -202,6 +202,9 @@ class Store(Protocol):
         """One vote per (answer, user); a second vote replaces the first."""
 
     async def feedback_counts(self, answer_id: str) -> dict[Feedback, int]: ...
+    async def rated_answers(self, limit: int = 500) -> list[tuple[AnswerRecord, int, int]]:
+        """The most recently rated answers with their (good, bad) vote counts, newest first
+        (the App Home's feedback by datasource and worst-rated answers)."""
 
     # channel -> datasource bindings
     async def bind(self, channel: str, datasource: str, by: str) -> None: ...
@@ -209,6 +212,8 @@ class Store(Protocol):
         """Remove one binding, or all of the channel's when datasource is None; returns count."""
 
     async def bindings(self, channel: str) -> list[str]: ...
+    async def all_bindings(self) -> dict[str, list[str]]:
+        """Every binding: datasource -> the channels bound to it."""
 
     # video jobs
     async def create_video_job(self, job: VideoJobRecord) -> tuple[VideoJobRecord, bool]:

@@ -110,6 +110,33 @@ class ConversationTables(SqlEngine):
                 counts[Feedback(value)] = int(n)
         return counts
 
+    async def rated_answers(self, limit: int = 500) -> list[tuple[AnswerRecord, int, int]]:
+        good = sa.func.sum(sa.case((feedback.c.value == Feedback.GOOD.value, 1), else_=0))
+        bad = sa.func.sum(sa.case((feedback.c.value == Feedback.BAD.value, 1), else_=0))
+        votes = (
+            sa.select(
+                feedback.c.answer_id,
+                good.label("good"),
+                bad.label("bad"),
+                sa.func.max(feedback.c.created_at).label("rated_at"),
+            )
+            .group_by(feedback.c.answer_id)
+            .subquery()
+        )
+        async with self._read() as c:
+            rows = await c.execute(
+                sa.select(answers, votes.c.good, votes.c.bad)
+                .join(votes, votes.c.answer_id == answers.c.id)
+                .order_by(votes.c.rated_at.desc())
+                .limit(limit)
+            )
+            out = []
+            for r in rows:
+                row = r._asdict()
+                g, b = int(row.pop("good") or 0), int(row.pop("bad") or 0)
+                out.append((AnswerRecord.model_validate(row), g, b))
+        return out
+
     # --- channel -> datasource bindings ----------------------------------------------------
 
     async def bind(self, channel: str, datasource: str, by: str) -> None:
@@ -128,6 +155,18 @@ class ConversationTables(SqlEngine):
             stmt = stmt.where(bindings.c.datasource == datasource)
         async with self._tx() as c:
             return (await c.execute(stmt)).rowcount
+
+    async def all_bindings(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        async with self._read() as c:
+            rows = await c.execute(
+                sa.select(bindings.c.datasource, bindings.c.channel).order_by(
+                    bindings.c.datasource, bindings.c.created_at
+                )
+            )
+            for datasource, channel in rows:
+                out.setdefault(datasource, []).append(channel)
+        return out
 
     async def bindings(self, channel: str) -> list[str]:
         async with self._read() as c:
