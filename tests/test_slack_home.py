@@ -285,3 +285,100 @@ async def test_private_answer_is_ephemeral_until_shared(tmp_path: Path) -> None:
         )
         [shared] = await bot.slack.wait_for(lambda: public(bot, "C3"))
         assert "Shared by <@U1>" in json.dumps(shared["blocks"])
+
+
+async def test_a_channel_can_answer_privately(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as bot:
+        await bot.command("/knowledge", "private on", user="U1", channel="C4")
+        [refused] = await responses(bot)
+        assert "only knowledge-base admins" in refused["text"]
+        await bot.command("/knowledge", "private on", user="UADMIN", channel="C4")
+        replies = await responses(bot, 2)
+        assert "answered only to the asker" in replies[1]["text"]
+        await bot.event(
+            {
+                "type": "app_mention",
+                "channel": "C4",
+                "user": "U2",
+                "ts": "30.0",
+                "text": "<@UBOT> how do I add documents?",
+            }
+        )
+        [eph] = await bot.slack.wait_for(
+            lambda: [m for m in bot.slack.messages.get("C4", []) if m["type"] == "ephemeral"]
+        )
+        assert eph["to"] == "U2" and "Share in channel" in json.dumps(eph["blocks"])
+        assert public(bot, "C4") == []
+
+
+async def test_a_file_shared_in_a_private_channel_answers_only_there_or_where_bound(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(tmp_path) as bot:
+        info = bot.slack.add_file("F1", "salaries.md", HR, user="UADMIN")
+        await bot.event(
+            {
+                **file_drop([info], user="UADMIN", channel="G1", ts="40.0"),
+                "channel_type": "group",
+                "text": "<@UBOT> index this",
+            }
+        )
+        # Its app_mention carries the same file: left to the message event, no answer.
+        await bot.event(
+            {
+                "type": "app_mention",
+                "channel": "G1",
+                "user": "UADMIN",
+                "ts": "40.0",
+                "text": "<@UBOT> index this",
+                "files": [info],
+            }
+        )
+        [question] = await bot.slack.wait_for(lambda: bot.slack.posted("G1"))
+        assert "answerable here, and in channels bound to that datasource" in question["text"]
+        button = question["blocks"][1]["elements"][0]
+        await bot.action(button, user="UADMIN", channel="G1", message_ts=question["ts"])
+        await bot.slack.wait_for(
+            lambda: [m for m in bot.slack.posted("G1") if "finished" in m["text"]]
+        )
+        [doc] = [d for d in bot.server.services.kb.list_documents() if d.title == "Salaries"]
+        assert doc.place == "G1"
+
+        async def mention(channel: str, ts: str) -> str:
+            await bot.event(
+                {
+                    "type": "app_mention",
+                    "channel": channel,
+                    "user": "U1",
+                    "ts": ts,
+                    "text": "<@UBOT> when are salary bands reviewed?",
+                }
+            )
+            msgs = await bot.slack.wait_for(
+                lambda: [m for m in bot.slack.posted(channel) if m.get("thread_ts") == ts]
+            )
+            return json.dumps(msgs[-1]["blocks"])
+
+        assert "Salaries" in await mention("G1", "41.0")
+        assert "Salaries" not in await mention("C1", "42.0")
+        await bot.server.services.store.bind("C2", "default", by="UADMIN")
+        assert "Salaries" in await mention("C2", "43.0")  # bound to its datasource
+
+
+async def test_assistant_prompts_follow_the_bound_datasource_of_the_channel_in_view(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(tmp_path) as bot:
+        from knowledge.index import Upload
+
+        await bot.server.services.kb.aadd([Upload("hr.md", HR)], datasource="hr")
+        await bot.server.services.store.bind("C5", "hr", by="UADMIN")
+        thread = {
+            "user_id": "U1",
+            "channel_id": "D1",
+            "thread_ts": "20.0",
+            "context": {"channel_id": "C5"},
+        }
+        await bot.event({"type": "assistant_thread_started", "assistant_thread": thread})
+        [call] = await bot.slack.wait_for(lambda: bot.slack.prompts)
+        assert [p["title"] for p in call["prompts"]] == ["Salaries"]

@@ -1,7 +1,7 @@
 """Knowledge administration from Slack: `/knowledge …` and files sent to the bot in a DM.
 
     /knowledge add URL… [--datasource NAME] | list | remove SOURCE | search QUERY
-    /knowledge bind DATASOURCE | unbind | base-url DATASOURCE URL|off | help
+    /knowledge bind DATASOURCE | unbind | base-url DATASOURCE URL|off | private on|off | help
 
 Changes (add, remove, bind, unbind, base-url, file drops) are for admins: ADMIN_USER_IDS
 plus the workspace's admins and owners (users.info). Others get a polite refusal. `add`
@@ -36,6 +36,8 @@ HELP = """*`/knowledge` — what I know and where I look*
 • `/knowledge unbind` — answer this channel from everything again (admins)
 • `/knowledge base-url DATASOURCE URL` — link that datasource's files to where they are \
 published, e.g. `https://github.com/acme/handbook/blob/main/` (`off` removes it; admins)
+• `/knowledge private on|off` — answer mentions in this channel only to the asker, with \
+"Share in channel" (admins)
 • Send me a file in a DM (PDF, DOCX, Markdown, HTML, text) to index it (admins)"""
 NOT_ADMIN = (
     "Sorry, only knowledge-base admins can change what I know. Ask a workspace admin, or "
@@ -45,7 +47,7 @@ PATHS_REFUSED = (
     "I only add http(s) URLs from Slack: I never read files from the server's disk. "
     "To add a file, send it to me in a direct message."
 )
-ADMIN_ACTIONS = frozenset({"add", "remove", "bind", "unbind", "base-url"})
+ADMIN_ACTIONS = frozenset({"add", "remove", "bind", "unbind", "base-url", "private"})
 KNOWN_ACTIONS = ADMIN_ACTIONS | {"list", "search", "help"}
 # Datasource names people type: short, no spaces or markup.
 DATASOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
@@ -187,6 +189,19 @@ class KnowledgeAdmin:
                 await reply("Usage: `/knowledge base-url DATASOURCE URL` (or `off`)")
                 return
             await reply(await self.base_url(cmd.args[0], cmd.args[1], user=user))
+        elif cmd.action == "private":
+            if cmd.args not in (["on"], ["off"]):
+                await reply("Usage: `/knowledge private on` (or `off`)")
+                return
+            on = cmd.args == ["on"]
+            await store.set_private_answers(channel, on, by=user)
+            await store.audit(user, "knowledge.private", {"channel": channel, "on": on})
+            await reply(
+                "Questions in this channel are now answered only to the asker, who can share "
+                "the answer."
+                if on
+                else "Answers in this channel are public again."
+            )
         else:
             await reply(HELP)
 

@@ -215,6 +215,12 @@ class Store(Protocol):
     async def all_bindings(self) -> dict[str, list[str]]:
         """Every binding: datasource -> the channels bound to it."""
 
+    # per-channel settings
+    async def set_private_answers(self, channel: str, on: bool, by: str) -> None:
+        """Answer the channel's questions only to their askers (ephemeral) when `on`."""
+
+    async def private_answers(self, channel: str) -> bool: ...
+
     # video jobs
     async def create_video_job(self, job: VideoJobRecord) -> tuple[VideoJobRecord, bool]:
         """Insert, unless an unfinished job has the same dedupe_key: then return that one.

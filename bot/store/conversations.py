@@ -13,6 +13,7 @@ from bot.store.engine import SqlEngine
 from bot.store.schema import (
     answers,
     bindings,
+    channel_settings,
     claims,
     feedback,
 )
@@ -176,3 +177,27 @@ class ConversationTables(SqlEngine):
                 .order_by(bindings.c.created_at, bindings.c.datasource)
             )
             return [r[0] for r in rows]
+
+    # --- per-channel settings ----------------------------------------------------------
+
+    async def set_private_answers(self, channel: str, on: bool, by: str) -> None:
+        stmt = self._insert(channel_settings).values(
+            channel=channel, private_answers=on, updated_by=by, updated_at=self._clock()
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[channel_settings.c.channel],
+            set_={k: stmt.excluded[k] for k in ("private_answers", "updated_by", "updated_at")},
+        )
+        async with self._tx() as c:
+            await c.execute(stmt)
+
+    async def private_answers(self, channel: str) -> bool:
+        async with self._read() as c:
+            row = (
+                await c.execute(
+                    sa.select(channel_settings.c.private_answers).where(
+                        channel_settings.c.channel == channel
+                    )
+                )
+            ).first()
+        return bool(row and row[0])

@@ -12,6 +12,7 @@ from bot.slack.asking import AskService, Question
 from bot.slack.assistant import AssistantPane
 from bot.slack.file_drops import FileDrops
 from bot.slack.home import HomeService
+from bot.slack.private import PrivateAnswers
 from bot.slack.routing import Route, route_mention, route_message
 from bot.slack.services import SlackServices
 
@@ -24,6 +25,7 @@ def register(app: AsyncApp, services: SlackServices) -> None:
     drops = FileDrops(services, admin)
     home = HomeService(services, admin)
     pane = AssistantPane(services)
+    private = PrivateAnswers(services)
 
     async def claimed(event: dict[str, Any]) -> bool:
         # One answer per message: Slack retries, the app_mention + message pair for the same
@@ -47,8 +49,13 @@ def register(app: AsyncApp, services: SlackServices) -> None:
         if route_mention(event, services.bot_user_id) is Route.IGNORE:
             return
         async with services.work.track():
-            if await claimed(event):
-                await asker.answer(question(event, body))
+            if not await claimed(event):
+                return
+            q = question(event, body)
+            if await services.store.private_answers(q.channel):
+                await private.ask(q.text, user=q.user, channel=q.channel, team=q.team)
+            else:
+                await asker.answer(q)
 
     @app.event("message")
     async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
