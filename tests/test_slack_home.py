@@ -21,6 +21,20 @@ async def responses(bot: Bot, n: int = 1) -> list[dict[str, Any]]:
     return await bot.slack.wait_for(lambda: len(bot.slack.responses) >= n and bot.slack.responses)
 
 
+async def salary_answer(
+    bot: Bot, channel: str, ts: str, *, kind: str = "app_mention", user: str = "U1"
+) -> str:
+    """Ask about salary bands (a mention, or a DM message); the answer's blocks as JSON."""
+    event = {"type": kind, "channel": channel, "user": user, "ts": ts}
+    if kind == "message":
+        event["channel_type"] = "im"
+    await bot.event({**event, "text": "<@UBOT> when are salary bands reviewed?"})
+    msgs = await bot.slack.wait_for(
+        lambda: [m for m in bot.slack.posted(channel) if m.get("thread_ts") == ts]
+    )
+    return json.dumps(msgs[-1]["blocks"])
+
+
 def save_example(name: str, view: dict[str, Any]) -> None:
     """`AVATARBOT_SAVE_HOME=docs/` keeps the views of this run (docs/readme/home.md)."""
     where = os.environ.get("AVATARBOT_SAVE_HOME")
@@ -241,25 +255,13 @@ async def test_dm_upload_asks_which_datasource_names_every_file_and_stays_privat
         [doc] = [d for d in kb.list_documents("hr") if d.title == "Salaries"]
         assert doc.place == "D9" and doc.url == "https://fake.slack.com/files/UADMIN/F1/salaries.md"
 
-        async def asked(channel: str, ts: str, channel_type: str) -> str:
-            await bot.event(
-                {
-                    "type": "message",
-                    "channel_type": channel_type,
-                    "channel": channel,
-                    "user": "UADMIN",
-                    "ts": ts,
-                    "text": "When are salary bands reviewed?",
-                }
-            )
-            msgs = await bot.slack.wait_for(
-                lambda: [m for m in bot.slack.posted(channel) if m.get("thread_ts") == ts]
-            )
-            return json.dumps(msgs[-1]["blocks"])
-
-        assert "Salaries" in await asked("D9", "60.0", "im")
-        assert "fake.slack.com/files/UADMIN/F1" in await asked("D9", "61.0", "im")
-        assert "Salaries" not in await asked("D2", "62.0", "im")  # another DM: not there
+        assert "Salaries" in await salary_answer(bot, "D9", "60.0", kind="message", user="UADMIN")
+        assert "fake.slack.com/files/UADMIN/F1" in await salary_answer(
+            bot, "D9", "61.0", kind="message", user="UADMIN"
+        )
+        assert "Salaries" not in await salary_answer(
+            bot, "D2", "62.0", kind="message", user="UADMIN"
+        )  # another DM: not there
 
 
 def public(bot: Bot, channel: str) -> list[dict[str, Any]]:
@@ -344,25 +346,10 @@ async def test_a_file_shared_in_a_private_channel_answers_only_there_or_where_bo
         [doc] = [d for d in bot.server.services.kb.list_documents() if d.title == "Salaries"]
         assert doc.place == "G1"
 
-        async def mention(channel: str, ts: str) -> str:
-            await bot.event(
-                {
-                    "type": "app_mention",
-                    "channel": channel,
-                    "user": "U1",
-                    "ts": ts,
-                    "text": "<@UBOT> when are salary bands reviewed?",
-                }
-            )
-            msgs = await bot.slack.wait_for(
-                lambda: [m for m in bot.slack.posted(channel) if m.get("thread_ts") == ts]
-            )
-            return json.dumps(msgs[-1]["blocks"])
-
-        assert "Salaries" in await mention("G1", "41.0")
-        assert "Salaries" not in await mention("C1", "42.0")
+        assert "Salaries" in await salary_answer(bot, "G1", "41.0")
+        assert "Salaries" not in await salary_answer(bot, "C1", "42.0")
         await bot.server.services.store.bind("C2", "default", by="UADMIN")
-        assert "Salaries" in await mention("C2", "43.0")  # bound to its datasource
+        assert "Salaries" in await salary_answer(bot, "C2", "43.0")  # bound to its datasource
 
 
 async def test_assistant_prompts_follow_the_bound_datasource_of_the_channel_in_view(
