@@ -161,3 +161,17 @@ def test_url_allow_hosts_lets_an_admin_reach_an_intranet_host(
         monkeypatch.setenv("URL_ALLOW_HOSTS", "wiki.corp.example, 127.0.0.1")
         code, out = run(cli, "knowledge", "add", f"{base}/wiki.md")
     assert code == 0 and "added 1" in out
+
+
+def test_base_url_links_files_to_where_they_are_published(cli: CliRunner, tmp_path: Path) -> None:
+    folder = corpus(tmp_path)
+    assert cli.invoke(app, ["knowledge", "add", str(folder)]).exit_code == 0
+    unknown = cli.invoke(app, ["knowledge", "base-url", "hr", "https://hr.example/"])
+    assert unknown.exit_code != 0 and "no datasource called 'hr'" in unknown.output
+    bad = cli.invoke(app, ["knowledge", "base-url", "default", "ftp://x"])
+    assert bad.exit_code != 0 and "http(s)" in bad.output
+    ok = cli.invoke(app, ["knowledge", "base-url", "default", "https://docs.example/kb/"])
+    assert ok.exit_code == 0 and "link to https://docs.example/kb/" in ok.output
+    found = cli.invoke(app, ["knowledge", "search", "rotate the slack bot token", "--json"])
+    hits = json.loads(found.output)
+    assert hits[0]["link"].startswith("https://docs.example/kb/tokens.md")
