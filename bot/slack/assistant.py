@@ -21,6 +21,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import blocks
+from bot.slack.home import distinct_titles, suggested_question
 from bot.slack.places import asking_in
 from bot.slack.services import SlackServices
 from knowledge.visibility import visible
@@ -34,13 +35,9 @@ TITLE_CHARS = 80
 
 def prompts_from_titles(titles: list[str]) -> list[dict[str, str]]:
     """Suggested prompts: one per distinct document title."""
-    seen: list[str] = []
-    for t in titles:
-        t = " ".join(t.split())
-        if t and t.lower() not in (s.lower() for s in seen):
-            seen.append(t)
     return [
-        {"title": t[:75], "message": f"What should I know about {t}?"} for t in seen[:MAX_PROMPTS]
+        {"title": t[:75], "message": suggested_question(t)}
+        for t in distinct_titles(titles, MAX_PROMPTS)
     ]
 
 

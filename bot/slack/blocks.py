@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.slack.mrkdwn import escape, split_text, to_mrkdwn
@@ -355,7 +356,8 @@ def home_view(facts: HomeFacts) -> Block:
                     "Send me a direct message, or open me in the assistant pane",
                     "`/ask your question` in a channel: only you see the answer, until "
                     "you share it",
-                    *(["`/ask-video your question`: a short avatar video"] if facts.video else []),
+                    "`/ask-video your question`: a short avatar video"
+                    + ("" if facts.video else " (turned off on this bot)"),
                 ]
             )
         ),
@@ -369,7 +371,9 @@ def home_view(facts: HomeFacts) -> Block:
 
 def admin_home_blocks(a: AdminFacts) -> list[Block]:
     def when(t: float) -> str:
-        return f"<!date^{int(t)}^{{date_short_pretty}} {{time}}|{int(t)}>"
+        # Slack shows the reader's local time; the fallback is UTC.
+        fallback = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return f"<!date^{int(t)}^{{date_short_pretty}} {{time}}|{fallback}>"
 
     docs = [
         f"*{escape(d.name)}*: {d.documents} documents, {d.chunks} passages"

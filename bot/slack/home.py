@@ -16,6 +16,7 @@ import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 
 from bot.avatar.budgets import ALL, LIVE_MINUTES, VIDEOS, day_of
@@ -83,14 +84,19 @@ class HomeFacts:
     admin: AdminFacts | None = None
 
 
-def suggested_questions(titles: list[str], limit: int = MAX_SUGGESTIONS) -> list[str]:
-    """Questions built from document titles (what the knowledge really covers)."""
-    seen: list[str] = []
+def distinct_titles(titles: list[str], limit: int = MAX_SUGGESTIONS) -> list[str]:
+    """The first `limit` titles, whitespace tidied, each once (case-insensitively)."""
+    seen: dict[str, str] = {}
     for t in titles:
         t = " ".join(t.split())
-        if t and t.lower() not in (s.lower() for s in seen):
-            seen.append(t)
-    return [f"What should I know about {t}?" for t in seen[:limit]]
+        if t and t.lower() not in seen:
+            seen[t.lower()] = t
+    return list(seen.values())[:limit]
+
+
+def suggested_question(title: str) -> str:
+    """A question built from a document title (what the knowledge really covers)."""
+    return f"What should I know about {title}?"
 
 
 def datasource_facts(
@@ -146,10 +152,11 @@ class HomeService:
         is_admin = await self.s.is_admin(user)
         # Not a conversation: members see workspace-wide knowledge only.
         shown = datasource_facts(docs, None if is_admin else Asking(), channels)
-        titles = [t for ds in shown for t in ds.titles[:2]]
+        # Newest documents first, taking turns between datasources.
+        titles = [t for rank in zip_longest(*(ds.titles for ds in shown)) for t in rank if t]
         facts = HomeFacts(
             datasources=shown,
-            suggestions=suggested_questions(titles),
+            suggestions=[suggested_question(t) for t in distinct_titles(titles)],
             avatar=self.s.live_enabled or self.s.video_enabled,
             video=self.s.video_enabled,
         )
