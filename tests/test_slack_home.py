@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.faults import Fault
 from tests.slack_harness import Bot, file_drop, running_bot
 
 HR = b"# Salaries\n\nSalary bands are reviewed every March by the people team.\n"
@@ -225,6 +226,10 @@ async def test_dm_upload_asks_which_datasource_names_every_file_and_stays_privat
         await bot.event(file_drop(files, user="UADMIN", channel="D9", ts="50.0"))
         [question] = await bot.slack.wait_for(lambda: bot.slack.posted("D9"))
         assert "Got 22 file(s)" in question["text"] and "Which datasource" in question["text"]
+        assert (
+            "Not taken (I index 20 files per message; send them again): note21.md, note22.md"
+            in (question["text"])
+        )
         buttons = question["blocks"][1]["elements"]
         assert [b["text"]["text"] for b in buttons] == ["default", "➕ New datasource…"]
 
@@ -244,12 +249,11 @@ async def test_dm_upload_asks_which_datasource_names_every_file_and_stays_privat
         report = await bot.slack.wait_for(
             lambda: [m for m in bot.slack.posted("D9") if "finished" in m["text"]]
         )
-        assert question["text"].startswith("⏳ Indexing 22 file(s) into `hr`")
+        assert question["text"].startswith("⏳ Indexing 20 file(s) into `hr`")
         assert question["edits"] == 1  # "indexing…" replaced the buttons at once
         text = report[0]["text"]
         assert "added salaries.md" in text and "slack:" not in text
-        assert "note21.md: only 20 files per message" in text
-        assert "note22.md: only 20 files per message" in text
+        assert "added note20.md" in text and "note21.md" not in text
 
         kb = bot.server.services.kb
         [doc] = [d for d in kb.list_documents("hr") if d.title == "Salaries"]
@@ -369,3 +373,18 @@ async def test_assistant_prompts_follow_the_bound_datasource_of_the_channel_in_v
         await bot.event({"type": "assistant_thread_started", "assistant_thread": thread})
         [call] = await bot.slack.wait_for(lambda: bot.slack.prompts)
         assert [p["title"] for p in call["prompts"]] == ["Salaries"]
+
+
+async def test_private_answer_reaches_the_asker_where_the_bot_is_not_a_member(
+    tmp_path: Path,
+) -> None:
+    async with running_bot(tmp_path) as bot:
+        # Slack answers chat.postEphemeral with HTTP 200 {"ok": false, "error": "not_in_channel"}.
+        bot.slack.faults.add(
+            "chat.postEphemeral",
+            Fault.raw(200, {"ok": False, "error": "not_in_channel"}),
+        )
+        await bot.command("/ask", "how do I add documents?", user="U1", channel="C9")
+        [reply] = await responses(bot)
+        assert reply["response_type"] == "ephemeral"
+        assert "Only you can see this answer." in json.dumps(reply["blocks"])

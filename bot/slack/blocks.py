@@ -217,17 +217,21 @@ NEW_DATASOURCE_VIEW = "new_datasource_view"
 MAX_DATASOURCE_BUTTONS = 10
 
 
-def datasource_question_text(names: Sequence[str], *, private: bool) -> str:
-    listed = ", ".join(escape(n) for n in names[:20])
-    more = f" and {len(names) - 20} more" if len(names) > 20 else ""
+def datasource_question_text(
+    names: Sequence[str], *, private: bool, not_taken: Sequence[str] = (), limit: int = 20
+) -> str:
+    taken = names[: len(names) - len(not_taken)]
+    listed = ", ".join(escape(n) for n in taken)
     where = (
         " They will be answerable here, and in channels bound to that datasource."
         if private
         else ""
     )
-    return (
-        f"📎 Got {len(names)} file(s): {listed}{more}. Which datasource should they go into?{where}"
-    )
+    text = f"📎 Got {len(names)} file(s): {listed}. Which datasource should they go into?{where}"
+    if not_taken:
+        skipped = ", ".join(escape(n) for n in not_taken)
+        text += f"\n⚠️ Not taken (I index {limit} files per message; send them again): {skipped}"
+    return text
 
 
 def datasource_question_blocks(text: str, datasources: Sequence[str], template: str) -> list[Block]:
@@ -452,7 +456,13 @@ def bind_modal(datasources: Sequence[str]) -> Block:
 
 
 def remove_modal(documents: Sequence[tuple[str, str]]) -> Block:
-    """`documents`: (label, key) pairs."""
+    """`documents`: (label, key) pairs. With none, a notice and no Remove button (a select
+    needs at least one option)."""
+    if not documents:
+        view = _modal(HOME_REMOVE_VIEW, "Remove a document", "Remove", [])
+        del view["submit"]
+        view["blocks"] = [section("The knowledge base is empty: there is nothing to remove.")]
+        return view
     return _modal(
         HOME_REMOVE_VIEW,
         "Remove a document",

@@ -82,9 +82,14 @@ class FileDrops:
             return
         names = [display_name(str(f.get("name") or f.get("id"))) for f in files]
         place = channel if channel_type in PRIVATE_TYPES else ""
-        template = Choice("", [str(f["id"]) for f in files if f.get("id")], place, thread_ts)
+        # The buttons carry at most MAX_FILES ids (a button value holds 2,000 characters);
+        # the rest are named now, so none is dropped without a word.
+        taken = [str(f["id"]) for f in files if f.get("id")][:MAX_FILES]
+        template = Choice("", taken, place, thread_ts)
         known = await self.admin.datasources()
-        text = blocks.datasource_question_text(names, private=bool(place))
+        text = blocks.datasource_question_text(
+            names, private=bool(place), not_taken=names[MAX_FILES:], limit=MAX_FILES
+        )
         await self._post(
             channel,
             thread_ts,

@@ -56,7 +56,7 @@ def register(app: AsyncApp, services: SlackServices) -> None:
             )
 
     @app.command("/ask")
-    async def ask(ack: AsyncAck, command: dict[str, Any]) -> None:
+    async def ask(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         text = (command.get("text") or "").strip()
         if not text:
             await ack(ASK_USAGE)
@@ -68,4 +68,5 @@ def register(app: AsyncApp, services: SlackServices) -> None:
                 user=command["user_id"],
                 channel=command["channel_id"],
                 team=command.get("team_id"),
+                respond=respond,
             )
