@@ -319,7 +319,8 @@ def list_text(docs: list[DocumentInfo], limit: int = 50) -> str:
     for d in docs[:limit]:
         title = escape(d.title.replace("|", "/"))
         name = escape(display_name(d.source))
-        shown = f"<{d.url}|{title}>" if d.url.startswith(("http://", "https://")) else title
+        linkable = d.url.startswith(("http://", "https://")) and not set("<>| ") & set(d.url)
+        shown = f"<{d.url}|{title}>" if linkable else title
         lines.append(f"• `{escape(d.datasource)}` {shown} — {name} ({d.chunks} passages)")
     more = f"\n…and {len(docs) - limit} more" if len(docs) > limit else ""
     return "*Indexed documents*\n" + "\n".join(lines) + more

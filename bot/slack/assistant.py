@@ -89,7 +89,11 @@ class AssistantPane:
     async def context(self, channel: str, thread_ts: str) -> dict[str, str] | None:
         """The thread's context (`channel_id`: where the person is looking), or None when
         this is not an assistant thread."""
-        greeting = await self._greeting(channel, thread_ts)
+        try:
+            greeting = await self._greeting(channel, thread_ts)
+        except SlackApiError as exc:  # the question is still answered, without the context
+            log.warning("reading the assistant thread failed: %s", exc.response.get("error"))
+            return None
         if greeting is None:
             return None
         return dict(greeting["metadata"].get("event_payload") or {})
