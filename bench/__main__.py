@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from bench import answer, answer_quality, avatar, index_bench, slack_bench, store_bench, writers
+from bench import (
+    answer,
+    answer_quality,
+    avatar,
+    index_bench,
+    slack_bench,
+    store_bench,
+    visibility,
+    writers,
+)
 
 BENCHES = {
     "index": index_bench.run,
@@ -14,6 +23,7 @@ BENCHES = {
     "store": store_bench.run,
     "avatar": avatar.run,
     "slack": slack_bench.run,
+    "visibility": visibility.run,
 }
 
 

@@ -9,6 +9,7 @@ stamp so every process sees every write without a restart).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from knowledge.retrieval.embeddings import Embedder
 from knowledge.retrieval.search import WEIGHTS, Searcher
 from knowledge.retrieval.store import ChunkStore, connect
 from knowledge.retrieval.vectors import UNSET, Vectors
+
+SETTINGS_TTL = 5.0  # seconds a process keeps datasource settings (base URLs) before rereading
 
 __all__ = [
     "BATCH",
@@ -69,6 +72,7 @@ class KnowledgeBase:
         self._store = ChunkStore(access, self.where)
         self._writer = Writer(config, self._store, self._vectors)
         self._searcher = Searcher(config, self._store, self._vectors)
+        self._settings_cache: tuple[float, dict[str, dict[str, Any]]] | None = None
 
     @property
     def embedder(self) -> Embedder | None:
@@ -121,7 +125,7 @@ class KnowledgeBase:
     def _with_links(self, hits: list[Hit]) -> list[Hit]:
         if all(is_web_link(h.chunk.link) for h in hits):
             return hits
-        settings = self._store.datasource_settings()
+        settings = self._datasource_settings()
         out = []
         for h in hits:
             link = person_link(h.chunk, settings.get(h.chunk.datasource)) or None
@@ -135,6 +139,16 @@ class KnowledgeBase:
     def datasource_settings(self) -> dict[str, dict[str, Any]]:
         return self._store.datasource_settings()
 
+    def _datasource_settings(self) -> dict[str, dict[str, Any]]:
+        """The settings, read from the store at most every SETTINGS_TTL seconds: a search
+        should not pay a store read for them (another process's change shows within it)."""
+        now = time.monotonic()
+        cached = self._settings_cache
+        if cached is None or now - cached[0] > SETTINGS_TTL:
+            cached = (now, self._store.datasource_settings())
+            self._settings_cache = cached
+        return cached[1]
+
     def set_base_url(self, datasource: str, base_url: str, *, root: str | None = None) -> str:
         """Link the datasource's files from disk to `base_url` (e.g. where the handbook is
         published): a file's link is `base_url` + its path under `root` (by default the
@@ -147,6 +161,7 @@ class KnowledgeBase:
         settings = dict(self._store.datasource_settings().get(datasource) or {})
         settings.update(base_url=base, root=root)
         self._store.set_datasource_settings(datasource, settings)
+        self._settings_cache = None
         return root
 
     def refresh(self) -> None:

@@ -194,11 +194,14 @@ class Answerer:
         if asking is None:
             hits = await self.retriever.asearch(query, k=k, datasources=datasources)
         else:
-            # Private files of other conversations are dropped after the search: ask deeper.
-            deeper = await self.retriever.asearch(
-                query, k=k * VISIBILITY_DEPTH, datasources=asking.datasources
-            )
-            hits = visible_hits(deeper, asking)[:k]
+            found = await self.retriever.asearch(query, k=k, datasources=asking.datasources)
+            hits = visible_hits(found, asking)
+            if len(hits) < len(found):
+                # Other conversations' private files took places: look deeper, once.
+                deeper = await self.retriever.asearch(
+                    query, k=k * VISIBILITY_DEPTH, datasources=asking.datasources
+                )
+                hits = visible_hits(deeper, asking)[:k]
         return [h for h in hits if h.relevance >= self.min_relevance]
 
     def _model_passages(self, query: str, hits: list[Hit]) -> list[Hit]:
