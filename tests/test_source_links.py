@@ -97,3 +97,15 @@ async def test_a_file_shared_in_a_dm_answers_only_there_or_where_its_datasource_
     assert bound.sources and bound.sources[0].title == "Salaries"
     lunch = await Answerer(kb).answer("When is lunch served?", asking=Asking(place="C9"))
     assert lunch.sources[0].title == "Lunch"
+
+
+async def test_a_private_copy_of_a_public_document_does_not_hide_it_elsewhere(
+    tmp_path: Path,
+) -> None:
+    kb = kb_at(tmp_path)
+    body = b"# Parking\n\nThe parking garage opens at 6 in the morning.\n"
+    kb.add([Upload("parking.md", body, source="slack:F1/parking.md", place="D1")])
+    kb.add([Upload("parking.md", body, source="https://intranet.example/parking")])
+    q = "When does the parking garage open?"
+    elsewhere = await Answerer(kb).answer(q, asking=Asking(place="C9"))
+    assert elsewhere.sources and elsewhere.sources[0].title == "Parking"
