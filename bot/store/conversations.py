@@ -162,7 +162,7 @@ class ConversationTables(SqlEngine):
         async with self._read() as c:
             rows = await c.execute(
                 sa.select(bindings.c.datasource, bindings.c.channel).order_by(
-                    bindings.c.datasource, bindings.c.created_at
+                    bindings.c.datasource, bindings.c.created_at, bindings.c.channel
                 )
             )
             for datasource, channel in rows:
