@@ -61,10 +61,14 @@ class AssistantPane:
         docs = sorted(await self.s.kb.alist_documents(), key=lambda d: -d.added_at)
         titles = [d.title for d in docs if visible(d.datasource, d.place, asking)]
         prompts = prompts_from_titles(titles)
-        if prompts:
+        if not prompts:
+            return
+        try:
             await self.s.client.assistant_threads_setSuggestedPrompts(
                 channel_id=channel, title="Try asking", prompts=prompts
             )
+        except SlackApiError as exc:  # prompts are a nicety; questions still get answers
+            log.info("setSuggestedPrompts refused: %s", exc.response.get("error"))
 
     async def context_changed(self, thread: dict[str, Any]) -> None:
         channel, ts = thread["channel_id"], thread["thread_ts"]
