@@ -388,3 +388,31 @@ async def test_private_answer_reaches_the_asker_where_the_bot_is_not_a_member(
         [reply] = await responses(bot)
         assert reply["response_type"] == "ephemeral"
         assert "Only you can see this answer." in json.dumps(reply["blocks"])
+
+
+async def test_base_url_from_slack_makes_file_sources_links(tmp_path: Path) -> None:
+    base = "https://github.com/acme/avatarbot/blob/main/knowledge/sample/"
+    async with running_bot(tmp_path) as bot:
+        await bot.command("/knowledge", f"base-url default {base}", user="U1")
+        [refused] = await responses(bot)
+        assert "only knowledge-base admins" in refused["text"]
+        await bot.command("/knowledge", f"base-url nope {base}", user="UADMIN")
+        await bot.command("/knowledge", f"base-url default {base}", user="UADMIN")
+        replies = await responses(bot, 3)
+        assert "no datasource called `nope`" in replies[1]["text"]
+        assert "now link to" in replies[2]["text"]
+        await bot.event(
+            {
+                "type": "app_mention",
+                "channel": "C1",
+                "user": "U1",
+                "ts": "70.0",
+                "text": "<@UBOT> how do I add documents?",
+            }
+        )
+        [msg] = await bot.slack.wait_for(
+            lambda: [m for m in bot.slack.posted("C1") if m.get("thread_ts") == "70.0"]
+        )
+        sources = json.dumps(msg["blocks"], ensure_ascii=False)
+        assert f"[1] <{base}loading-knowledge.md#" in sources
+        assert str(tmp_path) not in sources
