@@ -12,6 +12,7 @@ from bench import (
     index_bench,
     slack_bench,
     store_bench,
+    visibility,
     writers,
 )
 
@@ -24,6 +25,7 @@ BENCHES = {
     "avatar": avatar.run,
     "slack": slack_bench.run,
     "flood": flood.run,
+    "visibility": visibility.run,
 }
 
 

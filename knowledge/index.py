@@ -9,6 +9,7 @@ stamp so every process sees every write without a restart).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,14 @@ from typing import Any
 from knowledge.config import KnowledgeConfig
 from knowledge.errors import EmbeddingMismatchError, KnowledgeError
 from knowledge.ingest.writer import BATCH, AddReport, Progress, Upload, Writer
+from knowledge.links import checked_base_url, common_root, is_web_link, person_link
 from knowledge.models import Document, Hit, Origin, OriginKind
 from knowledge.retrieval.embeddings import Embedder
 from knowledge.retrieval.search import WEIGHTS, Searcher
 from knowledge.retrieval.store import ChunkStore, connect
 from knowledge.retrieval.vectors import UNSET, Vectors
+
+SETTINGS_TTL = 5.0  # seconds a process keeps datasource settings (base URLs) before rereading
 
 __all__ = [
     "BATCH",
@@ -50,6 +54,8 @@ class DocumentInfo:
     etag: str = ""
     last_modified: str = ""
     links: tuple[str, ...] = ()
+    place: str = ""  # the private conversation it was shared in (knowledge.visibility)
+    url: str = ""  # its own link (web page, Slack permalink), when it has one
 
     def as_json(self) -> dict[str, Any]:
         origin = self.origin.model_dump(mode="json") if self.origin else None
@@ -74,6 +80,7 @@ class KnowledgeBase:
         self._store = ChunkStore(access, self.where)
         self._writer = Writer(config, self._store, self._vectors)
         self._searcher = Searcher(config, self._store, self._vectors)
+        self._settings_cache: tuple[float, dict[str, dict[str, Any]]] | None = None
 
     @property
     def embedder(self) -> Embedder | None:
@@ -119,8 +126,51 @@ class KnowledgeBase:
     # --- reads -------------------------------------------------------------------------
 
     def search(self, query: str, k: int = 5, datasources: Sequence[str] | None = None) -> list[Hit]:
-        """Top-k chunks for `query`, dense and lexical fused, near-duplicates removed."""
-        return self._searcher.search(query, k, datasources)
+        """Top-k chunks for `query`, dense and lexical fused, near-duplicates removed; each
+        chunk's `link` is one a person can open, or None (`knowledge.links`)."""
+        return self._with_links(self._searcher.search(query, k, datasources))
+
+    def _with_links(self, hits: list[Hit]) -> list[Hit]:
+        if all(is_web_link(h.chunk.link) for h in hits):
+            return hits
+        settings = self._datasource_settings()
+        out = []
+        for h in hits:
+            link = person_link(h.chunk, settings.get(h.chunk.datasource)) or None
+            if link != h.chunk.link:
+                h = h.model_copy(update={"chunk": h.chunk.model_copy(update={"link": link})})
+            out.append(h)
+        return out
+
+    # --- datasource settings ------------------------------------------------------------
+
+    def datasource_settings(self) -> dict[str, dict[str, Any]]:
+        return self._store.datasource_settings()
+
+    def _datasource_settings(self) -> dict[str, dict[str, Any]]:
+        """The settings, read from the store at most every SETTINGS_TTL seconds: a search
+        should not pay a store read for them (another process's change shows within it)."""
+        now = time.monotonic()
+        cached = self._settings_cache
+        if cached is None or now - cached[0] > SETTINGS_TTL:
+            cached = (now, self._store.datasource_settings())
+            self._settings_cache = cached
+        return cached[1]
+
+    def set_base_url(self, datasource: str, base_url: str, *, root: str | None = None) -> str:
+        """Link the datasource's files from disk to `base_url` (e.g. where the handbook is
+        published): a file's link is `base_url` + its path under `root` (by default the
+        folder its files share) + the section anchor. `''` removes it. Returns the root."""
+        base = checked_base_url(base_url) if base_url else ""
+        if root is None:
+            root = common_root([d.source for d in self.list_documents(datasource)])
+        else:
+            root = str(Path(root).expanduser().resolve())
+        settings = dict(self._store.datasource_settings().get(datasource) or {})
+        settings.update(base_url=base, root=root)
+        self._store.set_datasource_settings(datasource, settings)
+        self._settings_cache = None
+        return root
 
     def refresh(self) -> None:
         """Bring the manifest and the BM25 index up to the store's version now (blocking)."""
@@ -141,6 +191,8 @@ class KnowledgeBase:
                     etag=str(m.get("etag") or ""),
                     last_modified=str(m.get("last_modified") or ""),
                     links=tuple(str(m.get("links") or "").split()),
+                    place=str(m.get("place") or ""),
+                    url=str(m.get("url") or ""),
                 )
                 for m in self._store.manifest(datasource)
             ),
@@ -178,6 +230,9 @@ class KnowledgeBase:
 
     async def alist_documents(self, datasource: str | None = None) -> list[DocumentInfo]:
         return await asyncio.to_thread(self.list_documents, datasource)
+
+    async def aset_base_url(self, datasource: str, base_url: str, **kw: Any) -> str:
+        return await asyncio.to_thread(self.set_base_url, datasource, base_url, **kw)
 
     async def astats(self) -> Stats:
         return await asyncio.to_thread(self.stats)

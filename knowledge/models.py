@@ -35,6 +35,11 @@ class Document(BaseModel):
     text: str = Field(description="Normalised text; markdown headings where the format has them.")
     format: str = Field(description="md | txt | rst | html | pdf | docx")
     url: str | None = Field(default=None, description="Base link for deep links, if any.")
+    place: str = Field(
+        default="",
+        description="The private conversation it was shared in ('' = no restriction); "
+        "see knowledge.visibility.",
+    )
     content_hash: str = Field(description="sha256 of the raw bytes; unchanged hash = no work.")
     # Freshness: how the document was added, and what makes its next fetch conditional.
     origin: Origin | None = Field(default=None, description="How it was added (for sync).")
@@ -55,6 +60,7 @@ class Chunk(BaseModel):
     link: str | None = Field(default=None, description="Deep link (URL#anchor) when known.")
     text: str
     datasource: str = "default"
+    place: str = Field(default="", description="As Document.place.")
     ordinal: int = 0
     content_hash: str = ""
 

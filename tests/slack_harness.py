@@ -130,17 +130,47 @@ class Bot:
         user: str = "U1",
         channel: str = "C1",
         message_ts: str = "1.0",
+        view: bool = False,
     ) -> Reply:
+        """A `block_actions` click, on a message (or, `view=True`, on the App Home)."""
+        container: dict[str, Any] = (
+            {"type": "view", "view_id": "VHOME"}
+            if view
+            else {"type": "message", "message_ts": message_ts}
+        )
         payload = {
             "type": "block_actions",
             "team": {"id": TEAM},
             "user": {"id": user},
             "channel": {"id": channel},
-            "container": {"type": "message", "message_ts": message_ts},
+            "container": container,
             "trigger_id": f"trig{next(_ids)}",
             "api_app_id": "A0FAKE",
             "response_url": f"{self.slack.base_url}/response/{next(_ids)}",
             "actions": [{"action_ts": str(time.time()), **action}],
+        }
+        return await self.post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
+
+    async def submit_view(
+        self, view: dict[str, Any], values: dict[str, Any], *, user: str = "U1"
+    ) -> Reply:
+        """A `view_submission`: `view` as the bot opened it, `values` as Slack's
+        `state.values` (block_id -> action_id -> element state)."""
+        payload = {
+            "type": "view_submission",
+            "team": {"id": TEAM},
+            "user": {"id": user},
+            "api_app_id": "A0FAKE",
+            "trigger_id": f"trig{next(_ids)}",
+            "view": {
+                "id": "V0MODAL",
+                "type": "modal",
+                "callback_id": view["callback_id"],
+                "private_metadata": view.get("private_metadata", ""),
+                "state": {"values": values},
+            },
         }
         return await self.post(
             urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"

@@ -217,3 +217,17 @@ def test_a_corrupt_pdf_is_one_reason_and_nothing_from_pypdf_on_stderr(tmp_path: 
     )
     assert "corrupt or unreadable PDF" in proc.stdout
     assert proc.stderr.strip() == "", proc.stderr  # no "EOF marker not found"
+
+
+def test_base_url_links_files_to_where_they_are_published(cli: CliRunner, tmp_path: Path) -> None:
+    folder = corpus(tmp_path)
+    assert cli.invoke(app, ["knowledge", "add", str(folder)]).exit_code == 0
+    unknown = cli.invoke(app, ["knowledge", "base-url", "hr", "https://hr.example/"])
+    assert unknown.exit_code != 0 and "no datasource called 'hr'" in unknown.output
+    bad = cli.invoke(app, ["knowledge", "base-url", "default", "ftp://x"])
+    assert bad.exit_code != 0 and "http(s)" in bad.output
+    ok = cli.invoke(app, ["knowledge", "base-url", "default", "https://docs.example/kb/"])
+    assert ok.exit_code == 0 and "link to https://docs.example/kb/" in ok.output
+    found = cli.invoke(app, ["knowledge", "search", "rotate the slack bot token", "--json"])
+    hits = json.loads(found.output)
+    assert hits[0]["link"].startswith("https://docs.example/kb/tokens.md")

@@ -14,7 +14,13 @@ MANIFEST = yaml.safe_load((Path(__file__).resolve().parents[1] / "manifest.yml")
 def test_manifest_declares_the_commands_events_and_scopes_the_bot_uses() -> None:
     features = MANIFEST["features"]
     assert "agent_view" in features and "assistant_view" not in features
-    assert {c["command"] for c in features["slash_commands"]} == {"/ask-video", "/knowledge"}
+    assert {c["command"] for c in features["slash_commands"]} == {
+        "/ask-video",
+        "/ask",
+        "/knowledge",
+    }
+    assert features["app_home"]["home_tab_enabled"] is True
+    assert "suggested_prompts" not in features["agent_view"]  # built from the documents
     events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
     assert {
         "app_mention",
@@ -22,6 +28,9 @@ def test_manifest_declares_the_commands_events_and_scopes_the_bot_uses() -> None
         "message.channels",
         "message.groups",
         "message.mpim",
+        "app_home_opened",
+        "assistant_thread_started",
+        "assistant_thread_context_changed",
     } <= events
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     # chat_stream + setStatus, history for threads, files both ways, admin checks
@@ -29,6 +38,8 @@ def test_manifest_declares_the_commands_events_and_scopes_the_bot_uses() -> None
         "chat:write",
         "assistant:write",
         "channels:history",
+        "channels:read",  # `/knowledge add #channel`: conversations.info/list
+        "groups:read",
         "groups:history",
         "im:history",
         "mpim:history",
@@ -37,8 +48,7 @@ def test_manifest_declares_the_commands_events_and_scopes_the_bot_uses() -> None
         "users:read",
         "commands",
         "app_mentions:read",
-        "reactions:write",
-    } <= scopes
+    } == scopes  # and nothing unused (reactions:write, im:read, im:write went)
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert MANIFEST["settings"]["socket_mode_enabled"] is True
     assert blocks.FEEDBACK and blocks.MAKE_VIDEO  # the interactive actions exist

@@ -128,8 +128,9 @@ def test_answer_blocks_fit_slack_limits_with_sources_buttons_and_feedback() -> N
     assert types[-2:] == ["actions", "context_actions"]
     sources = next(b for b in out if b.get("text", {}).get("text", "").startswith("*Sources*"))
     assert "[1] <https://docs.example/1|Doc 1 — Intro>" in sources["text"]["text"]
-    assert "[2] Doc 2 — Intro" in sources["text"]["text"]
-    assert "/srv/" not in sources["text"]["text"]  # a server path is no link a person can open
+    # A source without a web link is its title alone: no server path, no broken italics.
+    assert sources["text"]["text"].endswith("\n[2] Doc 2 — Intro")
+    assert "/srv/" not in sources["text"]["text"] and "_" not in sources["text"]["text"]
     buttons = {e["action_id"]: e for e in out[-2]["elements"]}
     assert buttons[blocks.WATCH_LIVE]["url"] == "https://bot.example/live/t"
     assert buttons[blocks.MAKE_VIDEO]["value"] == "ans1"

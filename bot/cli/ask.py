@@ -96,7 +96,7 @@ def _print_sources(answer: Answer) -> None:
     console.print("\n[bold]Sources[/]")
     for src in answer.sources:
         where = escape(src.title) + (f" — {escape(src.section)}" if src.section else "")
-        line = f"  [{src.number}] {where}  [dim]{escape(src.link)}[/]"
+        line = f"  [{src.number}] {where}  [dim]{escape(src.link or src.source)}[/]"
         console.print(line, highlight=False, soft_wrap=True)
 
 

@@ -1,5 +1,5 @@
 """`avatarbot knowledge …` commands: add (files, folders, URLs, site crawls), sync, list,
-remove, stats, reindex, search.
+remove, base-url, stats, reindex, search.
 
 Every error the knowledge library raises becomes one line via `fail()`; never a traceback.
 """
@@ -245,6 +245,29 @@ def remove(
         console.print(f"removed {escape(source)}")
     if not removed:
         fail("nothing matched: " + (", ".join(sources) if sources else f"datasource {datasource}"))
+
+
+@app.command("base-url")
+def base_url(
+    datasource: Annotated[str, typer.Argument(help="The datasource whose files to link.")],
+    url: Annotated[str, typer.Argument(help="Where they are published, or 'off'.")],
+    root: str | None = typer.Option(
+        None, "--root", help="The local folder URL maps to (default: the files' common folder)."
+    ),
+) -> None:
+    """Link a datasource's files from disk to where they are published (e.g. a handbook
+    site or `https://github.com/acme/handbook/blob/main/`): a source's link becomes URL +
+    its path under ROOT + the section anchor. Without it, files are cited by title alone."""
+    kb = _open()
+    with _errors():
+        if datasource not in kb.stats().datasources:
+            fail(f"no datasource called {datasource!r}; `avatarbot knowledge stats` lists them")
+        off = url.lower() == "off"
+        used = kb.set_base_url(datasource, "" if off else url, root=root)
+    if off:
+        console.print(f"files of {escape(datasource)} are cited by title alone")
+    else:
+        console.print(f"files of {escape(datasource)} under {escape(used)} link to {escape(url)}")
 
 
 @app.command()

@@ -1,31 +1,37 @@
 """Knowledge administration from Slack: `/knowledge …` and files sent to the bot in a DM.
 
-    /knowledge add URL… [crawl] [--datasource NAME] | sync | list | remove SOURCE | search QUERY
-    /knowledge bind DATASOURCE | unbind | help
+    /knowledge add URL… [crawl] [--datasource NAME] | add #channel | sync | list
+    /knowledge remove DOCUMENT | search QUERY | bind DATASOURCE | unbind
+    /knowledge base-url DATASOURCE URL|off | private on|off | help
 
-Changes (add, remove, bind, unbind, file drops) are for admins: ADMIN_USER_IDS plus the
-workspace's admins and owners (users.info). Others get a polite refusal. `add` takes http(s)
-URLs only: a Slack user can never make the server read one of its own paths. Every change is
-written to the audit log. Knowledge base work runs off the event loop (its async twins).
+Changes (add, remove, bind, unbind, base-url, file drops) are for admins: ADMIN_USER_IDS
+plus the workspace's admins and owners (users.info). Others get a polite refusal. `add`
+takes http(s) URLs only: a Slack user can never make the server read one of its own paths.
+Replies go to the person who asked (ephemeral); nothing here posts to the channel. Every
+change is written to the audit log. Knowledge base work runs off the event loop.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 from bot.slack.blocks import search_results_text
 from bot.slack.channel_knowledge import CHANNEL_REF, ChannelKnowledge, ChannelSourceError
 from bot.slack.failures import failure
 from bot.slack.mrkdwn import escape
+from bot.slack.places import asking_in
 from bot.slack.services import SlackServices
 from bot.slack.uploads import DownloadRefused, download
 from bot.wording import count
-from knowledge.index import AddReport, Upload
+from knowledge.index import AddReport, DocumentInfo, Upload
 from knowledge.models import OriginKind
 from knowledge.sources import Skipped, UrlPolicy, fetch_urls
 from knowledge.sync import SyncReport, crawl_into, sync
+from knowledge.visibility import visible_hits
 
 HELP = """*`/knowledge` — what I know and where I look*
 • `/knowledge list` — the indexed documents
@@ -34,9 +40,13 @@ HELP = """*`/knowledge` — what I know and where I look*
 • `/knowledge add URL crawl` — index a whole docs site: its sitemap and same-site links (admins)
 • `/knowledge add #channel` — learn from that channel's resolved threads, and follow it (admins)
 • `/knowledge sync` — check every source again: changes re-indexed, vanished pages removed (admins)
-• `/knowledge remove SOURCE` — forget a document, by the source `list` shows (admins)
+• `/knowledge remove DOCUMENT` — forget a document, by the name `list` shows (admins)
 • `/knowledge bind DATASOURCE` — answer this channel from that datasource only (admins)
 • `/knowledge unbind` — answer this channel from everything again (admins)
+• `/knowledge base-url DATASOURCE URL` — link that datasource's files to where they are \
+published, e.g. `https://github.com/acme/handbook/blob/main/` (`off` removes it; admins)
+• `/knowledge private on|off` — answer mentions in this channel only to the asker, with \
+"Share in channel" (admins)
 • Send me a file in a DM (PDF, DOCX, Markdown, HTML, text) to index it (admins)"""
 NOT_ADMIN = (
     "Sorry, only knowledge-base admins can change what I know. Ask a workspace admin, or "
@@ -46,7 +56,11 @@ PATHS_REFUSED = (
     "I only add http(s) URLs from Slack: I never read files from the server's disk. "
     "To add a file, send it to me in a direct message."
 )
-ADMIN_ACTIONS = frozenset({"add", "remove", "bind", "unbind", "sync"})
+ADMIN_ACTIONS = frozenset({"add", "remove", "bind", "unbind", "base-url", "private", "sync"})
+KNOWN_ACTIONS = ADMIN_ACTIONS | {"list", "search", "help"}
+# Datasource names people type: short, no spaces or markup.
+DATASOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+MAX_FILES = 20  # files indexed from one message; the rest are named, never dropped silently
 
 Reply = Callable[[str], Awaitable[None]]
 
@@ -78,12 +92,16 @@ def parse(text: str) -> Command:
     return Command(action, rest, datasource, crawl)
 
 
-def report_lines(report: AddReport) -> list[str]:
-    # Sources and reasons come from pages and people: the one escaping rule.
-    lines = [f"✅ added {escape(s)}" for s in report.added]
-    lines += [f"🔄 updated {escape(s)}" for s in report.updated]
-    lines += [f"➖ unchanged {escape(s)}" for s in report.unchanged]
-    lines += [f"⚠️ skipped {escape(s.source)}: {escape(s.reason)}" for s in report.skipped]
+def report_lines(report: AddReport, names: dict[str, str] | None = None) -> list[str]:
+    """What an add did, line by line; `names` maps sources to what people call them."""
+
+    def name(source: str) -> str:
+        return escape((names or {}).get(source) or display_name(source))
+
+    lines = [f"✅ added {name(s)}" for s in report.added]
+    lines += [f"🔄 updated {name(s)}" for s in report.updated]
+    lines += [f"➖ unchanged {name(s)}" for s in report.unchanged]
+    lines += [f"⚠️ skipped {name(s.source)}: {escape(s.reason)}" for s in report.skipped]
     lines.append(f"{report.chunks} passages indexed.")
     return lines
 
@@ -103,107 +121,126 @@ def sync_lines(report: SyncReport, limit: int = 30) -> list[str]:
     return lines
 
 
+def display_name(source: str) -> str:
+    """How a document is named in Slack: a web page by its URL, anything else (a file from
+    disk, an upload) by its file name — never a server path."""
+    if source.startswith(("http://", "https://")):
+        return source
+    if source.startswith("slack:"):
+        return source.split("/", 1)[-1]
+    return PurePath(source).name or source
+
+
+def unknown_datasource(name: str, known: list[str]) -> str:
+    listed = ", ".join(f"`{escape(k)}`" for k in known)
+    return (
+        f"There is no datasource called `{escape(name)}`. "
+        + (f"Known datasources: {listed}." if known else "The knowledge base is empty.")
+        + " Add documents to a datasource first (`/knowledge add URL --datasource NAME`, or "
+        "send me a file in a DM), then bind it."
+    )
+
+
 class KnowledgeAdmin:
     def __init__(self, services: SlackServices) -> None:
         self.s = services
         self.channels = ChannelKnowledge(services)
 
-    async def run(
-        self, text: str, *, user: str, channel: str, reply: Reply, announce: Reply | None = None
-    ) -> None:
-        """`reply` reaches the person; `announce` the channel (results of long work)."""
+    async def run(self, text: str, *, user: str, channel: str, reply: Reply) -> None:
+        """`reply` reaches only the person who typed the command."""
         cmd = parse(text)
         try:
+            if cmd.action not in KNOWN_ACTIONS:
+                await reply(
+                    f"I don't know `/knowledge {escape(cmd.action)}`. Here is what I do know:\n"
+                    + HELP
+                )
+                return
             if cmd.action in ADMIN_ACTIONS and not await self.s.is_admin(user):
                 await reply(NOT_ADMIN)
                 return
-            await self._run(
-                cmd, user=user, channel=channel, reply=reply, announce=announce or reply
-            )
+            await self._run(cmd, user=user, channel=channel, reply=reply)
         except Exception as exc:
             await reply(failure(exc, f"/knowledge {cmd.action}").text)
 
-    async def _run(
-        self, cmd: Command, *, user: str, channel: str, reply: Reply, announce: Reply
-    ) -> None:
+    async def datasources(self) -> list[str]:
+        return sorted((await self.s.kb.astats()).datasources)
+
+    async def _run(self, cmd: Command, *, user: str, channel: str, reply: Reply) -> None:
         kb, store = self.s.kb, self.s.store
         if cmd.action == "sync" or cmd.crawl:
-            await self._freshen(cmd, user=user, reply=reply, announce=announce)
+            await self._freshen(cmd, user=user, reply=reply)
             return
         if (
             cmd.action in ("add", "remove")
             and len(cmd.args) == 1
             and CHANNEL_REF.match(cmd.args[0])
         ):
-            await self._channel_source(cmd, user=user, reply=reply, announce=announce)
+            await self._channel_source(cmd, user=user, reply=reply)
             return
         if cmd.action == "add":
             urls = [a for a in cmd.args if a.lower().startswith(("http://", "https://"))]
             if not urls or len(urls) != len(cmd.args):
                 await reply(PATHS_REFUSED if cmd.args else "Usage: `/knowledge add URL…`")
                 return
+            if not DATASOURCE_NAME.match(cmd.datasource):
+                await reply("A datasource name is letters, digits, `-`, `_` or `.` (at most 40).")
+                return
             adding = count(len(urls), "URL")
             await reply(f"Adding {adding} to `{cmd.datasource}`… I'll report here.")
-            report = await self.add_urls(urls, cmd.datasource)
-            await store.audit(
-                user,
-                "knowledge.add",
-                {"urls": urls, "datasource": cmd.datasource, "added": report.added},
-            )
-            await announce(
-                f"*Knowledge add by <@{user}> finished*\n" + "\n".join(report_lines(report))
+            report = await self.add_urls(urls, cmd.datasource, user=user)
+            await reply(
+                f"*Knowledge add into `{cmd.datasource}` finished*\n"
+                + "\n".join(report_lines(report))
             )
         elif cmd.action == "remove":
             if not cmd.args:
-                await reply("Usage: `/knowledge remove SOURCE` (see `/knowledge list`)")
+                await reply("Usage: `/knowledge remove DOCUMENT` (see `/knowledge list`)")
                 return
-            removed = await kb.aremove([" ".join(cmd.args)])
-            await store.audit(user, "knowledge.remove", {"sources": removed})
-            await reply(
-                f"Removed {count(len(removed), 'document')}."
-                if removed
-                else "No document has that source; `/knowledge list` shows them."
-            )
+            await reply(await self.remove(" ".join(cmd.args), user=user))
         elif cmd.action == "list":
             docs = await kb.alist_documents()
-            lines = [
-                f"• `{escape(d.datasource)}` {escape(d.title)} — {escape(d.source)} "
-                f"({d.chunks} passages)"
-                for d in docs[:50]
-            ]
-            more = f"\n…and {len(docs) - 50} more" if len(docs) > 50 else ""
-            await reply(
-                ("*Indexed documents*\n" + "\n".join(lines) + more)
-                if docs
-                else "The knowledge base is empty."
-            )
+            await reply(list_text(docs) if docs else "The knowledge base is empty.")
         elif cmd.action == "search":
             query = " ".join(cmd.args).strip()
             if not query:
                 await reply("Usage: `/knowledge search QUERY`")
                 return
-            datasources = await store.bindings(channel) or None
-            hits = await kb.asearch(query, k=5, datasources=datasources)
+            asking = await asking_in(store, channel)
+            hits = await kb.asearch(query, k=15, datasources=asking.datasources)
+            hits = visible_hits(hits, asking)[:5]
             await reply(search_results_text(hits) if hits else "Nothing matched.")
         elif cmd.action == "bind":
             if len(cmd.args) != 1:
                 await reply("Usage: `/knowledge bind DATASOURCE`")
                 return
-            await store.bind(channel, cmd.args[0], by=user)
-            await store.audit(
-                user, "knowledge.bind", {"channel": channel, "datasource": cmd.args[0]}
-            )
-            await reply(f"This channel now answers from `{cmd.args[0]}`.")
+            await reply(await self.bind(channel, cmd.args[0], user=user))
         elif cmd.action == "unbind":
             n = await store.unbind(channel)
             await store.audit(user, "knowledge.unbind", {"channel": channel, "removed": n})
             await reply("This channel answers from every datasource again.")
+        elif cmd.action == "base-url":
+            if len(cmd.args) != 2:
+                await reply("Usage: `/knowledge base-url DATASOURCE URL` (or `off`)")
+                return
+            await reply(await self.base_url(cmd.args[0], cmd.args[1], user=user))
+        elif cmd.action == "private":
+            if cmd.args not in (["on"], ["off"]):
+                await reply("Usage: `/knowledge private on` (or `off`)")
+                return
+            on = cmd.args == ["on"]
+            await store.set_private_answers(channel, on, by=user)
+            await store.audit(user, "knowledge.private", {"channel": channel, "on": on})
+            await reply(
+                "Questions in this channel are now answered only to the asker, who can share "
+                "the answer."
+                if on
+                else "Answers in this channel are public again."
+            )
         else:
             await reply(HELP)
 
-    async def _channel_source(
-        self, cmd: Command, *, user: str, reply: Reply, announce: Reply
-    ) -> None:
+    async def _channel_source(self, cmd: Command, *, user: str, reply: Reply) -> None:
         """`add #channel`: its resolved threads become knowledge, followed from now on;
         `remove #channel`: stop, and forget its threads."""
         try:
@@ -240,13 +277,13 @@ class KnowledgeAdmin:
             else ""
         )
         lines = report_lines(result.report)
-        await announce(
+        await reply(
             f"*<#{channel}> is now a knowledge source* (added by <@{user}>): "
             f"{result.threads} resolved threads read{more}; new replies are followed.\n"
             + "\n".join(lines)
         )
 
-    async def _freshen(self, cmd: Command, *, user: str, reply: Reply, announce: Reply) -> None:
+    async def _freshen(self, cmd: Command, *, user: str, reply: Reply) -> None:
         """`add URL crawl` and `sync`: long work, acknowledged at once, reported when done."""
         limits = self.s.settings.crawl_limits()
         if cmd.action == "sync":
@@ -279,30 +316,76 @@ class KnowledgeAdmin:
         }
         await self.s.store.audit(user, f"knowledge.{cmd.action}", {**detail, **counts})
         title = "Knowledge sync" if cmd.action == "sync" else "Site crawl"
-        await announce(f"*{title} by <@{user}> finished*\n" + "\n".join(sync_lines(report)))
+        await reply(f"*{title} by <@{user}> finished*\n" + "\n".join(sync_lines(report)))
 
-    async def add_urls(self, urls: list[str], datasource: str) -> AddReport:
+    async def bind(self, channel: str, datasource: str, *, user: str) -> str:
+        known = await self.datasources()
+        if datasource not in known:
+            return unknown_datasource(datasource, known)
+        await self.s.store.bind(channel, datasource, by=user)
+        await self.s.store.audit(
+            user, "knowledge.bind", {"channel": channel, "datasource": datasource}
+        )
+        return f"This channel now answers from `{escape(datasource)}`."
+
+    async def base_url(self, datasource: str, url: str, *, user: str) -> str:
+        known = await self.datasources()
+        if datasource not in known:
+            return unknown_datasource(datasource, known)
+        off = url.lower() in ("off", "none", "-")
+        await self.s.kb.aset_base_url(datasource, "" if off else url)
+        await self.s.store.audit(
+            user, "knowledge.base_url", {"datasource": datasource, "base_url": "" if off else url}
+        )
+        if off:
+            return f"Files of `{escape(datasource)}` are cited by title alone again."
+        return f"Files of `{escape(datasource)}` now link to {escape(url)} + their path."
+
+    async def remove(self, name: str, *, user: str) -> str:
+        """Remove by what `list` shows (file name, title or URL); one match only."""
+        docs = await self.s.kb.alist_documents()
+        matches = [d for d in docs if name in (d.source, d.title, display_name(d.source), d.url)]
+        if not matches:
+            return "No document has that name; `/knowledge list` shows them."
+        if len(matches) > 1:
+            where = ", ".join(f"`{escape(d.datasource)}`" for d in matches)
+            return f"Several documents are called that (in {where}); use the exact title."
+        doc = matches[0]
+        removed = await self.s.kb.aremove([doc.source], datasource=doc.datasource)
+        await self.s.store.audit(user, "knowledge.remove", {"sources": removed})
+        return f"Removed {escape(doc.title)} from `{escape(doc.datasource)}`."
+
+    async def add_urls(self, urls: list[str], datasource: str, *, user: str) -> AddReport:
         policy = UrlPolicy.from_allow_list(self.s.kb.config.url_allow_hosts)
         docs, skipped = await fetch_urls(
             urls, max_bytes=self.s.kb.config.max_document_bytes, policy=policy
         )
         report = await self.s.kb.aadd(docs, datasource=datasource) if docs else AddReport()
         report.skipped[:0] = skipped
+        await self.s.store.audit(
+            user,
+            "knowledge.add",
+            {
+                "urls": urls,
+                "datasource": datasource,
+                "added": report.added + report.updated,
+                "skipped": [f"{s.source}: {s.reason}" for s in report.skipped],
+            },
+        )
         return report
 
-    async def index_files(self, files: list[dict[str, object]], *, user: str, reply: Reply) -> None:
-        """Files sent to the bot in a DM."""
-        if not await self.s.is_admin(user):
-            await reply(
-                "I didn't index that file: only knowledge-base admins can add documents. "
-                "Ask an admin to send it to me."
-            )
-            return
+    async def index_files(
+        self, files: list[dict[str, object]], *, user: str, datasource: str, place: str
+    ) -> list[str]:
+        """Download and index files shared in Slack into `datasource`; `place` is the
+        private conversation they were shared in ('' for a public channel). Returns the
+        report's lines (every file is named: indexed, skipped or not taken)."""
         token = self.s.settings.slack_bot_token
         assert token is not None
         max_bytes = int(self.s.settings.slack_max_file_mb * 1024 * 1024)
-        uploads, skipped = [], []
-        for f in files[:10]:
+        uploads, skipped, names = [], [], {}
+        for f in files[:MAX_FILES]:
+            name = str(f.get("name") or "upload")
             try:
                 body = await download(
                     f,
@@ -310,19 +393,47 @@ class KnowledgeAdmin:
                     api_url=self.s.settings.slack_api_url,
                     max_bytes=max_bytes,
                 )
-                name = str(f.get("name") or "upload")
-                uploads.append(Upload(name, body, source=f"slack:{f.get('id')}/{name}"))
             except DownloadRefused as exc:
                 skipped.append(Skipped(exc.name, exc.reason))
-        try:
-            report = await self.s.kb.aadd(uploads) if uploads else AddReport()
-        except Exception as exc:
-            await reply(failure(exc, "indexing a file").text)
-            return
+                continue
+            source = f"slack:{f.get('id')}/{name}"
+            names[source] = name
+            permalink = str(f.get("permalink") or "")
+            uploads.append(
+                Upload(
+                    name,
+                    body,
+                    source=source,
+                    url=permalink if permalink.startswith("https://") else None,
+                    place=place,
+                )
+            )
+        skipped += [
+            Skipped(str(f.get("name") or f.get("id")), f"only {MAX_FILES} files per message")
+            for f in files[MAX_FILES:]
+        ]
+        report = await self.s.kb.aadd(uploads, datasource=datasource) if uploads else AddReport()
         report.skipped[:0] = skipped
         await self.s.store.audit(
             user,
             "knowledge.upload",
-            {"files": [u.filename for u in uploads], "added": report.added},
+            {
+                "files": [u.filename for u in uploads],
+                "datasource": datasource,
+                "added": [names.get(s, s) for s in report.added + report.updated],
+                "skipped": [f"{names.get(s.source, s.source)}: {s.reason}" for s in skipped],
+            },
         )
-        await reply("*File indexing finished*\n" + "\n".join(report_lines(report)))
+        return report_lines(report, names)
+
+
+def list_text(docs: list[DocumentInfo], limit: int = 50) -> str:
+    lines = []
+    for d in docs[:limit]:
+        title = escape(d.title.replace("|", "/"))
+        name = escape(display_name(d.source))
+        linkable = d.url.startswith(("http://", "https://")) and not set("<>| ") & set(d.url)
+        shown = f"<{d.url}|{title}>" if linkable else title
+        lines.append(f"• `{escape(d.datasource)}` {shown} — {name} ({d.chunks} passages)")
+    more = f"\n…and {len(docs) - limit} more" if len(docs) > limit else ""
+    return "*Indexed documents*\n" + "\n".join(lines) + more

@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from bot.avatar.delivery import AvatarError, LiveScope
 from bot.metrics import ANSWER_SECONDS, ANSWERS
@@ -23,6 +24,7 @@ from bot.slack.failures import failure
 from bot.slack.limits import BUSY, RATE_LIMITED, Busy
 from bot.slack.markup import clean_markup, mentioned_users
 from bot.slack.mrkdwn import escape
+from bot.slack.places import asking_in
 from bot.slack.posting import find_answer_message, post_answer_once
 from bot.slack.services import SlackServices
 from bot.slack.streaming import ThreadWriter
@@ -67,10 +69,28 @@ class Question:
     ts: str  # the message holding the question
     thread_ts: str | None = None
     team: str | None = None
+    context_channel: str | None = None  # assistant pane: the channel the person looks at
 
     @property
     def reply_thread(self) -> str:
         return self.thread_ts or self.ts
+
+
+def answer_record(
+    answer: Answer, answer_id: str, question: str, *, channel: str, **fields: Any
+) -> AnswerRecord:
+    """What the store keeps of an answer (buttons, feedback, sharing find it by id)."""
+    return AnswerRecord(
+        id=answer_id,
+        question=question,
+        text=answer.text,
+        spoken=answer.spoken,
+        sources=[src.model_dump() for src in answer.sources],
+        grounded=answer.grounded,
+        channel=channel,
+        created_at=time.time(),
+        **fields,
+    )
 
 
 class AskService:
@@ -125,7 +145,8 @@ class AskService:
         started = time.monotonic()
         await self._set_status(q, blocks.WORKING_STATUS)
         history = await self.history(q) if q.thread_ts else []
-        datasources = await self.s.store.bindings(q.channel) or None
+        asking = await asking_in(self.s.store, q.channel, context_channel=q.context_channel)
+        datasources = asking.datasources
         answer_id = secrets.token_urlsafe(12)
         notes: list[str] = []
         scope = LiveScope(
@@ -152,7 +173,9 @@ class AskService:
         )
         answer: Answer | None = None
         try:
-            async for event in self.s.answerer.stream(question, history, datasources):
+            async for event in self.s.answerer.stream(
+                question, history, datasources, asking=asking
+            ):
                 if isinstance(event, TextDelta):
                     speech.put_nowait(event.text)
                     await writer.append(event.text)
@@ -167,19 +190,15 @@ class AskService:
         kw = dict(live_url=live_url, video_enabled=self.s.video_enabled, notes=notes)
         # Saved before the buttons appear: pressing one always finds its answer.
         await self.s.store.save_answer(
-            AnswerRecord(
-                id=answer_id,
-                question=question,
-                text=answer.text,
-                spoken=answer.spoken,
-                sources=[src.model_dump() for src in answer.sources],
-                grounded=answer.grounded,
+            answer_record(
+                answer,
+                answer_id,
+                question,
                 channel=q.channel,
                 thread_ts=q.reply_thread,
                 asker=q.user,
                 team=q.team,
                 datasources=list(datasources or []),
-                created_at=time.time(),
             )
         )
         ts = await writer.finish(

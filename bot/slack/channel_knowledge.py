@@ -64,7 +64,7 @@ def thread_source(channel: str, thread_ts: str) -> str:
 
 
 def thread_document(
-    channel: str, messages: list[dict[str, Any]], *, permalink: str
+    channel: str, messages: list[dict[str, Any]], *, permalink: str, private: bool = False
 ) -> Document | None:
     """One resolved thread as a document, or None when it has no reply from a person."""
     people = [m for m in messages if not m.get("bot_id") and m.get("subtype") is None]
@@ -84,6 +84,7 @@ def thread_document(
         text=text,
         format="md",
         url=permalink or None,
+        place=channel if private else "",  # a private channel's threads answer only there
         content_hash=hashlib.sha256(text.encode()).hexdigest(),
         origin=Origin(kind=OriginKind.SLACK, root=channel),
     )
@@ -144,7 +145,7 @@ class ChannelKnowledge:
                     result.truncated = True
                     break
                 result.threads += 1
-                doc = await self._thread(channel, str(msg["ts"]))
+                doc = await self._thread(channel, str(msg["ts"]), private=followed.private)
                 if doc is not None:
                     docs.append(doc)
             if result.truncated:
@@ -174,7 +175,7 @@ class ChannelKnowledge:
         followed = await self.followed(channel)
         if followed is None:
             return
-        doc = await self._thread(channel, thread_ts)
+        doc = await self._thread(channel, thread_ts, private=followed.private)
         if doc is None:
             await self.s.kb.aremove([thread_source(channel, thread_ts)])
         else:
@@ -192,7 +193,7 @@ class ChannelKnowledge:
 
     # --- Slack Web API ----------------------------------------------------------------------
 
-    async def _thread(self, channel: str, thread_ts: str) -> Document | None:
+    async def _thread(self, channel: str, thread_ts: str, *, private: bool) -> Document | None:
         messages: list[dict[str, Any]] = []
         try:
             async for page in self._pages(
@@ -206,7 +207,8 @@ class ChannelKnowledge:
         if not messages:
             return None
         link = await self._call("chat_getPermalink", channel=channel, message_ts=thread_ts)
-        return thread_document(channel, messages, permalink=str(link.get("permalink") or ""))
+        permalink = str(link.get("permalink") or "")
+        return thread_document(channel, messages, permalink=permalink, private=private)
 
     async def _pages(self, method: str, key: str, **args: Any) -> AsyncIterator[list[Any]]:
         cursor = ""

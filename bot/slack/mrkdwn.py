@@ -42,7 +42,7 @@ _BROADCAST = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
 _URL_UNSAFE = re.compile(r"[<>|\"'`\\\s\x00-\x1f\x7f-\x9f]")
 _HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|[0-9a-f:.]+")  # name or IP
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{1,20}")  # Slack user ids: U or W, then letters and digits
 MAX_URL = 2000
 
 

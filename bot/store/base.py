@@ -216,6 +216,9 @@ class Store(Protocol):
         """One vote per (answer, user); a second vote replaces the first."""
 
     async def feedback_counts(self, answer_id: str) -> dict[Feedback, int]: ...
+    async def rated_answers(self, limit: int = 500) -> list[tuple[AnswerRecord, int, int]]:
+        """The most recently rated answers with their (good, bad) vote counts, newest first
+        (the App Home's feedback by datasource and worst-rated answers)."""
 
     # channel -> datasource bindings
     async def bind(self, channel: str, datasource: str, by: str) -> None: ...
@@ -223,6 +226,14 @@ class Store(Protocol):
         """Remove one binding, or all of the channel's when datasource is None; returns count."""
 
     async def bindings(self, channel: str) -> list[str]: ...
+    async def all_bindings(self) -> dict[str, list[str]]:
+        """Every binding: datasource -> the channels bound to it."""
+
+    # per-channel settings
+    async def set_private_answers(self, channel: str, on: bool, by: str) -> None:
+        """Answer the channel's questions only to their askers (ephemeral) when `on`."""
+
+    async def private_answers(self, channel: str) -> bool: ...
 
     # channels whose threads are knowledge
     async def follow_channel(self, channel: KnowledgeChannel) -> None:

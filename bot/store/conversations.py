@@ -15,6 +15,7 @@ from bot.store.engine import SqlEngine
 from bot.store.schema import (
     answers,
     bindings,
+    channel_settings,
     claims,
     feedback,
     knowledge_channels,
@@ -122,6 +123,33 @@ class ConversationTables(SqlEngine):
                 counts[Feedback(value)] = int(n)
         return counts
 
+    async def rated_answers(self, limit: int = 500) -> list[tuple[AnswerRecord, int, int]]:
+        good = sa.func.sum(sa.case((feedback.c.value == Feedback.GOOD.value, 1), else_=0))
+        bad = sa.func.sum(sa.case((feedback.c.value == Feedback.BAD.value, 1), else_=0))
+        votes = (
+            sa.select(
+                feedback.c.answer_id,
+                good.label("good"),
+                bad.label("bad"),
+                sa.func.max(feedback.c.created_at).label("rated_at"),
+            )
+            .group_by(feedback.c.answer_id)
+            .subquery()
+        )
+        async with self._read() as c:
+            rows = await c.execute(
+                sa.select(answers, votes.c.good, votes.c.bad)
+                .join(votes, votes.c.answer_id == answers.c.id)
+                .order_by(votes.c.rated_at.desc())
+                .limit(limit)
+            )
+            out = []
+            for r in rows:
+                row = r._asdict()
+                g, b = int(row.pop("good") or 0), int(row.pop("bad") or 0)
+                out.append((AnswerRecord.model_validate(row), g, b))
+        return out
+
     # --- channel -> datasource bindings ----------------------------------------------------
 
     async def bind(self, channel: str, datasource: str, by: str) -> None:
@@ -140,6 +168,18 @@ class ConversationTables(SqlEngine):
             stmt = stmt.where(bindings.c.datasource == datasource)
         async with self._tx() as c:
             return (await c.execute(stmt)).rowcount
+
+    async def all_bindings(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        async with self._read() as c:
+            rows = await c.execute(
+                sa.select(bindings.c.datasource, bindings.c.channel).order_by(
+                    bindings.c.datasource, bindings.c.created_at, bindings.c.channel
+                )
+            )
+            for datasource, channel in rows:
+                out.setdefault(datasource, []).append(channel)
+        return out
 
     async def bindings(self, channel: str) -> list[str]:
         async with self._read() as c:
@@ -172,3 +212,27 @@ class ConversationTables(SqlEngine):
                 sa.select(knowledge_channels).order_by(knowledge_channels.c.added_at)
             )
             return [KnowledgeChannel(**r._mapping) for r in rows]
+
+    # --- per-channel settings ----------------------------------------------------------
+
+    async def set_private_answers(self, channel: str, on: bool, by: str) -> None:
+        stmt = self._insert(channel_settings).values(
+            channel=channel, private_answers=on, updated_by=by, updated_at=self._clock()
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[channel_settings.c.channel],
+            set_={k: stmt.excluded[k] for k in ("private_answers", "updated_by", "updated_at")},
+        )
+        async with self._tx() as c:
+            await c.execute(stmt)
+
+    async def private_answers(self, channel: str) -> bool:
+        async with self._read() as c:
+            row = (
+                await c.execute(
+                    sa.select(channel_settings.c.private_answers).where(
+                        channel_settings.c.channel == channel
+                    )
+                )
+            ).first()
+        return bool(row and row[0])

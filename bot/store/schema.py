@@ -72,6 +72,16 @@ knowledge_channels = sa.Table(
     sa.Column("added_at", sa.Double, nullable=False),
 )
 
+# Per-channel settings (migration 0003_home): private answers.
+channel_settings = sa.Table(
+    "channel_settings",
+    metadata,
+    sa.Column("channel", sa.String, primary_key=True),
+    sa.Column("private_answers", sa.Boolean, nullable=False),
+    sa.Column("updated_by", sa.String, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
 FINISHED_JOB_STATES = ("delivered", "failed")
 
 video_jobs = sa.Table(

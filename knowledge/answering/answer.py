@@ -40,7 +40,9 @@ from knowledge.answering.recent_vectors import RecentVectors
 from knowledge.answering.sentences import split_sentences
 from knowledge.answering.spoken import spoken_variant
 from knowledge.config import AnswerConfig
+from knowledge.links import is_web_link
 from knowledge.models import Hit
+from knowledge.visibility import Asking, visible_hits
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ NOTHING_FOUND = (
     "document that covers it."
 )
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+VISIBILITY_DEPTH = 3  # hits asked for per hit kept when private files are filtered out
 MODEL_POOL_DEPTH = 2  # the model's passages are chosen from 2 x top_k retrieved
 
 
@@ -74,8 +77,13 @@ class Source(BaseModel):
     number: int
     title: str
     section: str = ""
-    link: str = Field(description="Deep link when known, else the source path or URL.")
+    link: str = Field(
+        default="",
+        description="A URL a person can open (web page + anchor, Slack permalink, the "
+        "datasource's base URL for files), or '' (show the title alone). Never a path.",
+    )
     source: str = Field(default="", description="The document's source (path, URL, name).")
+    datasource: str = ""
     score: float
     relevance: float
 
@@ -110,8 +118,9 @@ def _source(number: int, hit: Hit) -> Source:
         number=number,
         title=c.title,
         section=c.section,
-        link=c.link or c.source,
+        link=c.link if is_web_link(c.link) else "",
         source=c.source,
+        datasource=c.datasource,
         score=hit.score,
         relevance=hit.relevance,
     )
@@ -172,12 +181,27 @@ class Answerer:
         )
 
     async def retrieve(
-        self, query: str, datasources: Sequence[str] | None = None, *, depth: int = 1
+        self,
+        query: str,
+        datasources: Sequence[str] | None = None,
+        *,
+        depth: int = 1,
+        asking: Asking | None = None,
     ) -> list[Hit]:
         """The passages an answer to `query` is written from: the top `depth` x `top_k` hits
-        that reach the relevance threshold."""
+        that reach the relevance threshold (and, given `asking`, may answer there)."""
         k = self.top_k * depth
-        hits = await self.retriever.asearch(query, k=k, datasources=datasources)
+        if asking is None:
+            hits = await self.retriever.asearch(query, k=k, datasources=datasources)
+        else:
+            found = await self.retriever.asearch(query, k=k, datasources=asking.datasources)
+            hits = visible_hits(found, asking)
+            if len(hits) < len(found):
+                # Other conversations' private files took places: look deeper, once.
+                deeper = await self.retriever.asearch(
+                    query, k=k * VISIBILITY_DEPTH, datasources=asking.datasources
+                )
+                hits = visible_hits(deeper, asking)[:k]
         return [h for h in hits if h.relevance >= self.min_relevance]
 
     def _model_passages(self, query: str, hits: list[Hit]) -> list[Hit]:
@@ -194,9 +218,11 @@ class Answerer:
         question: str,
         history: Sequence[Turn] = (),
         datasources: Sequence[str] | None = None,
+        *,
+        asking: Asking | None = None,
     ) -> Answer:
         """The whole answer at once (the stream, drained)."""
-        async for event in self.stream(question, history, datasources):
+        async for event in self.stream(question, history, datasources, asking=asking):
             if isinstance(event, AnswerDone):
                 return event.answer
         raise AssertionError("stream ended without an answer")  # pragma: no cover
@@ -206,7 +232,11 @@ class Answerer:
         question: str,
         history: Sequence[Turn] = (),
         datasources: Sequence[str] | None = None,
+        *,
+        asking: Asking | None = None,
     ) -> AsyncIterator[AnswerEvent]:
+        """`asking` (where the question is asked) applies `knowledge.visibility`; it
+        replaces `datasources` (its bound datasources are the filter)."""
         question = question.strip()
         query, rewrite_error = question, None
         if history and self.chat_model is not None:
@@ -220,7 +250,7 @@ class Answerer:
             query = _with_last_user_turn(question, history)
         # The model path reads a deeper pool: the selection picks its passages from it.
         depth = 1 if self.chat_model is None else MODEL_POOL_DEPTH
-        relevant = await self.retrieve(query, datasources, depth=depth)
+        relevant = await self.retrieve(query, datasources, depth=depth, asking=asking)
         final = _Finisher(question, query, self.spoken_max_seconds)
         if not relevant:
             yield TextDelta(NOTHING_FOUND)

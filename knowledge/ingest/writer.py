@@ -48,6 +48,8 @@ class Upload:
     filename: str
     data: bytes
     source: str | None = None
+    url: str | None = None  # where a person opens it (e.g. its Slack permalink)
+    place: str = ""  # the private conversation it was shared in (knowledge.visibility)
 
 
 @dataclass
@@ -227,6 +229,7 @@ class Writer:
                     "title": doc.title,
                     "format": doc.format,
                     "url": doc.url or "",
+                    "place": doc.place,
                     "content_hash": doc.content_hash,
                     **freshness_record(origin, doc),
                     "chunking": chunking,
@@ -255,7 +258,10 @@ class Writer:
         if isinstance(item, Upload):
             if unchanged and known["content_hash"] == hashlib.sha256(item.data).hexdigest():
                 return None
-            return parse_bytes(item.data, item.filename, source=_source_of(item), max_bytes=limit)
+            doc = parse_bytes(
+                item.data, item.filename, source=_source_of(item), url=item.url, max_bytes=limit
+            )
+            return doc.model_copy(update={"place": item.place}) if item.place else doc
         if unchanged and _file_sha256(item, limit) == known["content_hash"]:
             return None  # hashed only: no parsing, no chunking, no embedding
         return load_file(item, max_bytes=limit)
@@ -460,6 +466,7 @@ def _chunk_metadata(pending: _Pending, chunk: Chunk) -> dict[str, Any]:
         "gen": pending.generation,
         "source": chunk.source,
         "datasource": pending.record["datasource"],
+        "place": pending.record.get("place", ""),
         "title": chunk.title,
         "section": chunk.section,
         "link": chunk.link or "",

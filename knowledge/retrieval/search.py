@@ -194,7 +194,11 @@ class Searcher:
         if self.loaded is None or state.version != self.loaded.version:
             manifest = self._store.manifest()
             self._generations = {m["doc"]: m["gen"] for m in manifest}
-            self._contents = {m["doc"]: m["content_hash"] for m in manifest}
+            # A private copy (knowledge.visibility) is not the same page as the public one:
+            # deduplicating them would hide the public page from everyone else.
+            self._contents = {
+                m["doc"]: f"{m['content_hash']}:{m.get('place') or ''}" for m in manifest
+            }
             self._chunk_total = sum(int(m["chunks"]) for m in manifest)
             self.loaded = state
         if self._lexical_version != state.version:

@@ -224,6 +224,21 @@ class ChunkStore:
             self._collections.pop(name, None)
             client.delete_collection(name)
 
+    # --- datasource settings -----------------------------------------------------------
+
+    def datasource_settings(self) -> dict[str, dict[str, Any]]:
+        """Per-datasource settings (e.g. `base_url`), by datasource name."""
+        return {str(m["datasource"]): m for m in self._meta_pages({"kind": "datasource"})}
+
+    def set_datasource_settings(self, datasource: str, values: dict[str, Any]) -> None:
+        """Replace one datasource's settings; beside the manifest, so every process sees them."""
+        with self._call(write=True) as client:
+            self._meta(client).upsert(
+                ids=[f"datasource:{datasource}"],
+                embeddings=[_ONE],
+                metadatas=[{**values, "kind": "datasource", "datasource": datasource}],
+            )
+
     # --- manifest ----------------------------------------------------------------------
 
     def manifest(self, datasource: str | None = None) -> list[dict[str, Any]]:
@@ -460,6 +475,7 @@ def chunk_from_record(row: dict[str, Any]) -> Chunk:
         link=meta.get("link") or None,
         text=row["documents"],
         datasource=meta["datasource"],
+        place=meta.get("place") or "",
         ordinal=int(meta.get("ordinal", 0)),
         content_hash=meta.get("content_hash", ""),
     )

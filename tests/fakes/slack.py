@@ -3,7 +3,8 @@
 Point the real `slack_sdk` client at it with `SLACK_API_URL=<base_url>/api/`. Methods answer
 Slack's documented JSON (`{"ok": true, ...}` / `{"ok": false, "error": "..."}`,
 https://docs.slack.dev/reference/methods): chat.postMessage/update/postEphemeral,
-chat.startStream/appendStream/stopStream, assistant.threads.setStatus, reactions.add,
+chat.startStream/appendStream/stopStream, assistant.threads.setStatus/setSuggestedPrompts/
+setTitle, views.publish/open, chat.getPermalink, message metadata, reactions.add,
 conversations.replies, users.info, auth.test, files.info, files.getUploadURLExternal + the
 upload URL + files.completeUploadExternal, apps.connections.open (Socket Mode), plus
 `response_url` posts for slash commands and `url_private` downloads of shared files.
@@ -73,6 +74,11 @@ class FakeSlack:
     # channel id -> conversations.info's `channel` (name, is_private, is_member); channels not
     # listed here behave as public channels the bot is in
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    homes: dict[str, dict[str, Any]] = field(default_factory=dict)  # user -> published Home
+    modals: list[dict[str, Any]] = field(default_factory=list)  # views.open, in order
+    prompts: list[dict[str, Any]] = field(default_factory=list)  # setSuggestedPrompts calls
+    titles: dict[tuple[str, str], str] = field(default_factory=dict)  # (channel, thread) -> title
+    _triggers_used: set[str] = field(default_factory=set)
 
     # --- setup -------------------------------------------------------------------------
 
@@ -119,6 +125,8 @@ class FakeSlack:
             "user": user,
             "url_private": f"{base}/files-pri/{TEAM}-{file_id}/{name}",
             "url_private_download": f"{base}/files-pri/{TEAM}-{file_id}/download/{name}",
+            # https://docs.slack.dev/reference/objects/file-object: where a person opens it
+            "permalink": f"https://fake.slack.com/files/{user}/{file_id}/{name}",
         }
         self.files[file_id] = info
         self.file_bodies[file_id] = body
@@ -287,6 +295,7 @@ class FakeSlack:
         if msg is None:
             return {"ok": False, "error": "message_not_found"}
         msg["text"] = args.get("text", msg.get("text", ""))
+        msg.update(_metadata(args))
         if "blocks" in args:
             msg["blocks"] = _blocks(args)
             self._finished(msg)
@@ -343,6 +352,84 @@ class FakeSlack:
             return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True}
 
+    # https://docs.slack.dev/reference/methods/assistant.threads.setSuggestedPrompts: up to
+    # four prompts, each with a title and a message; agent apps must not send thread_ts
+    # (Slack then silently ignores the call: recorded here as `ignored`).
+    async def _m_assistant_threads_setSuggestedPrompts(
+        self, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        prompts = _json_arg(args.get("prompts"))
+        if not args.get("channel_id") or not isinstance(prompts, list) or not prompts:
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(prompts) > 4 or not all(p.get("title") and p.get("message") for p in prompts):
+            return {"ok": False, "error": "invalid_arguments"}
+        self.prompts.append(
+            {
+                "channel_id": args["channel_id"],
+                "title": args.get("title"),
+                "prompts": prompts,
+                "ignored": bool(args.get("thread_ts")),
+            }
+        )
+        return {"ok": True}
+
+    # https://docs.slack.dev/reference/methods/assistant.threads.setTitle
+    async def _m_assistant_threads_setTitle(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("channel_id") or not args.get("thread_ts") or not args.get("title"):
+            return {"ok": False, "error": "invalid_arguments"}
+        self.titles[(args["channel_id"], args["thread_ts"])] = args["title"]
+        return {"ok": True}
+
+    # https://docs.slack.dev/reference/methods/views.publish: a `home` view, at most 100
+    # blocks, for one user.
+    async def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = _json_arg(args.get("view"))
+        if not args.get("user_id") or not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        if args["user_id"] not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        if view.get("type") != "home" or len(view.get("blocks") or []) > 100:
+            return {"ok": False, "error": "invalid_arguments"}
+        problem = _view_problem(view)
+        if problem:
+            return {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {"messages": [problem]},
+            }
+        self.homes[args["user_id"]] = view
+        return {"ok": True, "view": {"id": f"V{next(self._ts):06d}", **view}}
+
+    # https://docs.slack.dev/reference/methods/views.open: a modal, for a trigger_id (valid
+    # once, for 3 s: a trigger used twice is expired here).
+    async def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = _json_arg(args.get("view"))
+        trigger = args.get("trigger_id")
+        if not trigger or not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        if trigger in self._triggers_used:
+            return {"ok": False, "error": "expired_trigger_id"}
+        self._triggers_used.add(trigger)
+        title = (view.get("title") or {}).get("text", "")
+        if view.get("type") != "modal" or not title or len(title) > 24:
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(view.get("private_metadata") or "") > 3000 or _view_problem(view):
+            return {"ok": False, "error": "invalid_arguments"}
+        self.modals.append(view)
+        return {"ok": True, "view": {"id": f"V{next(self._ts):06d}", **view}}
+
+    # https://docs.slack.dev/reference/methods/chat.getPermalink
+    async def _m_chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        msg = self._find(args.get("channel", ""), args.get("message_ts", ""))
+        if msg is None:
+            return {"ok": False, "error": "message_not_found"}
+        ts = msg["ts"].replace(".", "")
+        return {
+            "ok": True,
+            "channel": args["channel"],
+            "permalink": f"https://fake.slack.com/archives/{args['channel']}/p{ts}",
+        }
+
     async def _m_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
 
@@ -388,13 +475,6 @@ class FakeSlack:
 
     async def _m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._page(list(self.channels.values()), args, "channels")
-
-    async def _m_chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = args.get("channel", ""), args.get("message_ts", "")
-        if self._find(channel, ts) is None:
-            return {"ok": False, "error": "message_not_found"}
-        link = f"https://fake.slack.com/archives/{channel}/p{ts.replace('.', '')}"
-        return {"ok": True, "channel": channel, "permalink": link}
 
     def _unreadable(self, channel: str) -> dict[str, Any] | None:
         info = self.channels.get(channel)
@@ -560,3 +640,47 @@ def _streamed(args: dict[str, Any]) -> str:
     chunks = json.loads(chunks) if isinstance(chunks, str) else chunks
     text = args.get("markdown_text") or ""
     return text + "".join(c.get("text", "") for c in chunks if c.get("type") == "markdown_text")
+
+
+def _json_arg(value: Any) -> Any:
+    """A JSON argument: sent as JSON (already parsed) or form-encoded as a string."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _metadata(args: dict[str, Any]) -> dict[str, Any]:
+    """Message metadata (https://docs.slack.dev/messaging/message-metadata): event_type and
+    event_payload, kept with the message."""
+    meta = _json_arg(args.get("metadata"))
+    if isinstance(meta, dict) and meta.get("event_type"):
+        return {
+            "metadata": {
+                "event_type": meta["event_type"],
+                "event_payload": meta.get("event_payload") or {},
+            }
+        }
+    return {}
+
+
+def _view_problem(view: dict[str, Any]) -> str | None:
+    """Block Kit limits Slack enforces on views: header text 150, section text 3000,
+    button text 75, option text 75 and value 150 characters."""
+    for block in view.get("blocks") or []:
+        kind = block.get("type")
+        text = (block.get("text") or {}).get("text", "")
+        if kind == "header" and len(text) > 150:
+            return "header text over 150 characters"
+        if kind == "section" and len(text) > 3000:
+            return "section text over 3000 characters"
+        for el in block.get("elements") or []:
+            if el.get("type") == "button" and len((el.get("text") or {}).get("text", "")) > 75:
+                return "button text over 75 characters"
+        element = block.get("element") or {}
+        for opt in element.get("options") or []:
+            if len(opt["text"]["text"]) > 75 or len(opt["value"]) > 150:
+                return "option over its limits"
+    return None

@@ -1,4 +1,4 @@
-"""Slash commands: `/ask-video` and `/knowledge` (acknowledged at once, work after)."""
+"""Slash commands: `/ask-video`, `/ask` and `/knowledge` (acknowledged at once, work after)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.errors import SlackApiError
 
 from bot.slack.admin import KnowledgeAdmin
 from bot.slack.failures import failure
+from bot.slack.private import ASK_USAGE, PrivateAnswers
 from bot.slack.services import SlackServices
 from bot.slack.videos import VideoService
 
@@ -20,6 +20,7 @@ ASK_VIDEO_USAGE = "Usage: `/ask-video your question` — I answer it in a short 
 def register(app: AsyncApp, services: SlackServices) -> None:
     admin = KnowledgeAdmin(services)
     videos = VideoService(services)
+    private = PrivateAnswers(services)
 
     @app.command("/ask-video")
     async def ask_video(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
@@ -42,7 +43,6 @@ def register(app: AsyncApp, services: SlackServices) -> None:
     @app.command("/knowledge")
     async def knowledge(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        channel = command["channel_id"]
 
         async def reply(text: str) -> None:
             await respond(text=text, response_type="ephemeral")
@@ -51,19 +51,22 @@ def register(app: AsyncApp, services: SlackServices) -> None:
             await admin.run(
                 command.get("text") or "",
                 user=command["user_id"],
-                channel=channel,
+                channel=command["channel_id"],
                 reply=reply,
-                announce=_announcer(services, channel, respond),
             )
 
-
-def _announcer(services: SlackServices, channel: str, respond: AsyncRespond) -> Any:
-    """Results of long work go to the channel (or to the person, if the bot is not in it)."""
-
-    async def announce(text: str) -> None:
-        try:
-            await services.client.chat_postMessage(channel=channel, text=text)
-        except SlackApiError:
-            await respond(text=text, response_type="ephemeral")
-
-    return announce
+    @app.command("/ask")
+    async def ask(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+        text = (command.get("text") or "").strip()
+        if not text:
+            await ack(ASK_USAGE)
+            return
+        await ack()
+        async with services.work.track():
+            await private.ask(
+                text,
+                user=command["user_id"],
+                channel=command["channel_id"],
+                team=command.get("team_id"),
+                respond=respond,
+            )

@@ -1,14 +1,19 @@
-"""Events: mentions, DMs, thread follow-ups, files sent in a DM."""
+"""Events: mentions, DMs, thread follow-ups, files sent in a DM, App Home, assistant pane."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.admin import KnowledgeAdmin
 from bot.slack.asking import AskService, Question
+from bot.slack.assistant import AssistantPane
+from bot.slack.file_drops import FileDrops
+from bot.slack.home import HomeService
+from bot.slack.private import PrivateAnswers
 from bot.slack.routing import Route, route_mention, route_message
 from bot.slack.services import SlackServices
 
@@ -20,6 +25,10 @@ def register(app: AsyncApp, services: SlackServices) -> None:
     asker = AskService(services)
     admin = KnowledgeAdmin(services)
     channels = admin.channels
+    drops = FileDrops(services, admin)
+    home = HomeService(services, admin)
+    pane = AssistantPane(services)
+    private = PrivateAnswers(services)
 
     async def claimed(event: dict[str, Any]) -> bool:
         # One answer per message: Slack retries, the app_mention + message pair for the same
@@ -56,8 +65,13 @@ def register(app: AsyncApp, services: SlackServices) -> None:
         if route_mention(event, services.bot_user_id) is Route.IGNORE:
             return
         async with services.work.track():
-            if await claimed(event):
-                await asker.answer(question(event, body))
+            if not await claimed(event):
+                return
+            q = question(event, body)
+            if await services.store.private_answers(q.channel):
+                await private.ask(q.text, user=q.user, channel=q.channel, team=q.team)
+            else:
+                await asker.answer(q)
 
     @app.event("message")
     async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
@@ -74,10 +88,39 @@ def register(app: AsyncApp, services: SlackServices) -> None:
                 return
             if not await claimed(event):
                 return
+            q = question(event, body)
             if route is Route.FILES:
-                q = question(event, body)
-                await admin.index_files(
-                    list(event.get("files") or []), user=q.user, reply=lambda t: asker.say(q, t)
+                await drops.received(
+                    list(event.get("files") or []),
+                    user=q.user,
+                    channel=q.channel,
+                    channel_type=event.get("channel_type"),
+                    thread_ts=q.thread_ts,
                 )
-            else:
-                await asker.answer(question(event, body))
+                return
+            if event.get("channel_type") == "im" and q.thread_ts:
+                # The assistant pane's threads: the channel in view lends its bindings, and
+                # the first question names the thread.
+                context = await pane.context(q.channel, q.thread_ts)
+                if context is not None:
+                    q = replace(q, context_channel=context.get("channel_id"))
+                    if not await services.store.thread_answers(q.channel, q.thread_ts):
+                        await pane.set_title(q.channel, q.thread_ts, await asker.clean(q.text))
+            await asker.answer(q)
+
+    @app.event("app_home_opened")
+    async def on_home(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return  # the Messages tab
+        async with services.work.track():
+            await home.publish(event["user"])
+
+    @app.event("assistant_thread_started")
+    async def on_thread_started(event: dict[str, Any]) -> None:
+        async with services.work.track():
+            await pane.started(event["assistant_thread"])
+
+    @app.event("assistant_thread_context_changed")
+    async def on_context_changed(event: dict[str, Any]) -> None:
+        async with services.work.track():
+            await pane.context_changed(event["assistant_thread"])

@@ -1,7 +1,7 @@
 """Channels whose Slack threads are a knowledge source (`/knowledge add #channel`).
 
 Revision ID: 0003_crawl
-Revises: 0002
+Revises: 0003_home
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_crawl"
-down_revision = "0002"
+down_revision = "0003_home"
 branch_labels = None
 depends_on = None
 
