@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bot.avatar.delivery import LiveScope, VideoPhase, VideoRequest
+from bot.avatar.delivery import LiveScope, VideoJobState, VideoRequest
 from bot.heygen.live import LiveSession
 from bot.heygen.liveavatar import AgentControlEvent, SpeakText
 from tests.avatar_stack import avatar_stack
@@ -170,7 +170,7 @@ async def completion(tmp: Path, mode: str, samples: int) -> list[float]:
             )
             await stack.sink.wait_for(
                 lambda j=job_id: any(
-                    p.job_id == j and p.phase is VideoPhase.RENDERING
+                    p.job_id == j and p.state is VideoJobState.SUBMITTED
                     for _, p in stack.sink.progress
                 ),
                 limit=30,

@@ -18,27 +18,27 @@ message ts); it is persisted with the job so a restarted replica can still deliv
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from bot.avatar.errors import AvatarError, AvatarLimitReached, AvatarUnavailable
+from bot.store.base import VideoJobState
 
-class AvatarError(Exception):
-    """Base: the message is a plain sentence a user may be shown."""
-
-
-class AvatarUnavailable(AvatarError):
-    """The feature is not configured; `variable` names what turns it on."""
-
-    def __init__(self, message: str, variable: str | None = None) -> None:
-        super().__init__(message)
-        self.variable = variable
-
-
-class AvatarLimitReached(AvatarError):
-    """A budget or concurrency cap was reached (daily minutes, videos per user, sessions)."""
+__all__ = [
+    "AvatarError",
+    "AvatarLimitReached",
+    "AvatarUnavailable",
+    "DeliverySink",
+    "LiveDelivery",
+    "LiveScope",
+    "RenderedVideo",
+    "VideoDelivery",
+    "VideoJobState",
+    "VideoProgress",
+    "VideoRequest",
+]
 
 
 class LiveScope(BaseModel):
@@ -61,18 +61,10 @@ class VideoRequest(BaseModel):
     dedupe_key: str
 
 
-class VideoPhase(StrEnum):
-    QUEUED = "queued"
-    RENDERING = "rendering"
-    DONE = "done"
-    FAILED = "failed"
-
-
 class VideoProgress(BaseModel):
     job_id: str
-    phase: VideoPhase
-    elapsed_seconds: float = 0.0
-    message: str = ""  # plain words ("Rendering… 1 min 20 s", HeyGen's failure reason)
+    state: VideoJobState  # the job's state (one vocabulary: bot.store.base.VideoJobState)
+    message: str = ""  # plain words ("1 min 20 s so far", HeyGen's failure reason)
 
 
 class RenderedVideo(BaseModel):

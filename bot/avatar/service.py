@@ -33,7 +33,7 @@ from bot.avatar.delivery import (
 )
 from bot.avatar.live.events import LiveBus
 from bot.avatar.live.sessions import LiveSessions, scope_key
-from bot.avatar.video.jobs import VideoJobs
+from bot.avatar.video.worker import VideoWorker
 from bot.config import LiveApi, Settings
 from bot.heygen.clients import HeyGenClients
 from bot.heygen.live import AgentControlChannel, LiveKitAgentControl, build_live_backend
@@ -105,7 +105,7 @@ class AvatarDelivery:
                 server_publishing=server_publishing,
                 clock=clock,
             )
-        self.videos = VideoJobs(
+        self.videos = VideoWorker(
             settings,
             store,
             lambda: clients.video,

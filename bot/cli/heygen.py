@@ -26,7 +26,7 @@ from bot.heygen.errors import (
     HeyGenTimeout,
     MissingApiKeyError,
 )
-from bot.heygen.video import RenderRequest, VideoJob, VideoStatus, wait_until_done
+from bot.heygen.video import Render, RenderRequest, VideoStatus, wait_until_done
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -180,7 +180,7 @@ def render(
         problem = exc.errors()[0]
         fail(f"invalid {problem['loc'][0]}: {problem['msg']}", code=2)
 
-    async def work(clients: HeyGenClients) -> tuple[str, VideoJob | None]:
+    async def work(clients: HeyGenClients) -> tuple[str, Render | None]:
         renderer = clients.renderer(api)
         video_id = await renderer.submit(request)
         if not wait:
@@ -189,7 +189,7 @@ def render(
             console.print(f"video id: {video_id}", highlight=False)
         with console.status("Rendering: queued…") as status:
 
-            def progress(job: VideoJob) -> None:
+            def progress(job: Render) -> None:
                 status.update(f"Rendering: {job.status.value}…")
 
             job = await wait_until_done(

@@ -2,7 +2,7 @@
 
 Code above `bot.heygen` (video jobs, CLI, Slack) uses `VideoRenderer` and `Catalog` only and
 never learns which API version renders: statuses are normalised (`VideoStatus`), v2's
-"waiting" counts as pending, and failure details land in `VideoJob.error_*`.
+"waiting" counts as pending, and failure details land in `Render.error_*`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from bot.config import VideoApi
 from bot.heygen.errors import HeyGenTimeout
+from bot.heygen.video_status import VideoStatus
 from bot.heygen.videos_v2 import (
     Character,
     ColorBackground,
@@ -24,7 +25,6 @@ from bot.heygen.videos_v2 import (
     GenerateVideoRequest,
     TemplateGenerateRequest,
     TextVoice,
-    V2VideoStatus,
     VideoInput,
     VideosV2,
 )
@@ -34,20 +34,8 @@ from bot.heygen.videos_v3 import (
     CaptionSetting,
     CreateVideoRequest,
     Resolution,
-    V3VideoStatus,
     VideosV3,
 )
-
-
-class VideoStatus(StrEnum):
-    PENDING = "pending"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-    @property
-    def done(self) -> bool:
-        return self in (VideoStatus.COMPLETED, VideoStatus.FAILED)
 
 
 class Orientation(StrEnum):
@@ -74,8 +62,9 @@ class RenderRequest(BaseModel):
     job_id: str | None = None
 
 
-class VideoJob(BaseModel):
-    """A render's state, the same whichever API version produced it."""
+class Render(BaseModel):
+    """A HeyGen render's state, the same whichever API version produced it (our job is
+    `bot.avatar.video.job.VideoJob`)."""
 
     video_id: str
     status: VideoStatus
@@ -93,7 +82,7 @@ class VideoRenderer(Protocol):
         """Start a render; return HeyGen's video id."""
         ...
 
-    async def status(self, video_id: str) -> VideoJob: ...
+    async def status(self, video_id: str) -> Render: ...
 
 
 class V3Renderer:
@@ -126,11 +115,11 @@ class V3Renderer:
         created = await self.client.create_video(body, idempotency_key=request.job_id)
         return created.video_id
 
-    async def status(self, video_id: str) -> VideoJob:
+    async def status(self, video_id: str) -> Render:
         d = await self.client.get_video(video_id)
-        return VideoJob(
+        return Render(
             video_id=d.id,
-            status=_V3_STATUS[d.status],
+            status=d.status,
             video_url=d.video_url,
             thumbnail_url=d.thumbnail_url,
             duration=d.duration,
@@ -174,12 +163,12 @@ class V2Renderer:
         )
         return (await self.client.generate_video(body)).video_id
 
-    async def status(self, video_id: str) -> VideoJob:
+    async def status(self, video_id: str) -> Render:
         s = await self.client.video_status(video_id)
         err = s.error
-        return VideoJob(
+        return Render(
             video_id=s.id,
-            status=_V2_STATUS[s.status],
+            status=s.status,
             video_url=s.video_url,
             thumbnail_url=s.thumbnail_url,
             duration=s.duration,
@@ -209,31 +198,16 @@ class TemplateRenderer(V2Renderer):
         return (await self.client.generate_from_template(self.template_id, body)).video_id
 
 
-_V3_STATUS = {
-    V3VideoStatus.PENDING: VideoStatus.PENDING,
-    V3VideoStatus.PROCESSING: VideoStatus.PROCESSING,
-    V3VideoStatus.COMPLETED: VideoStatus.COMPLETED,
-    V3VideoStatus.FAILED: VideoStatus.FAILED,
-}
-_V2_STATUS = {
-    V2VideoStatus.PENDING: VideoStatus.PENDING,
-    V2VideoStatus.WAITING: VideoStatus.PENDING,
-    V2VideoStatus.PROCESSING: VideoStatus.PROCESSING,
-    V2VideoStatus.COMPLETED: VideoStatus.COMPLETED,
-    V2VideoStatus.FAILED: VideoStatus.FAILED,
-}
-
-
 async def wait_until_done(
     renderer: VideoRenderer,
     video_id: str,
     *,
     poll_interval: float = 5.0,
     max_wait: float = 30 * 60,
-    on_update: Callable[[VideoJob], None] | None = None,
+    on_update: Callable[[Render], None] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> VideoJob:
+) -> Render:
     """Poll `status` until the render completes or fails (polling is the webhook fallback)."""
     deadline = clock() + max_wait
     while True:

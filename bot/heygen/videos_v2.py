@@ -17,24 +17,15 @@ is raised, never resent (it may have started a render).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from bot.heygen.envelopes import data_v1, data_v3, parse
 from bot.heygen.http import ApiClient, path_segment
+from bot.heygen.video_status import VideoStatus
 
 # --- closed vocabularies --------------------------------------------------------------------
-
-
-class V2VideoStatus(StrEnum):
-    """`status` of GET /v1/video_status.get."""
-
-    PENDING = "pending"  # waiting in the render queue
-    WAITING = "waiting"  # waiting on a dependency (e.g. an avatar still training)
-    PROCESSING = "processing"  # rendering
-    COMPLETED = "completed"
-    FAILED = "failed"  # see `error`
 
 
 class AvatarStyle(StrEnum):
@@ -109,7 +100,8 @@ class VideoError(_Model):
 
 class VideoStatusV1(_Model):
     id: str
-    status: V2VideoStatus
+    # "waiting" (queued behind a dependency) reads as pending: one status vocabulary.
+    status: Annotated[VideoStatus, BeforeValidator(VideoStatus.from_wire)]
     video_url: str | None = None
     video_url_caption: str | None = None
     thumbnail_url: str | None = None
@@ -249,7 +241,6 @@ __all__ = [
     "TemplateSummary",
     "TemplateVariable",
     "TextVoice",
-    "V2VideoStatus",
     "VideoError",
     "VideoIdResponse",
     "VideoInput",

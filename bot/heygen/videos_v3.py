@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.heygen.envelopes import data_v3, parse
 from bot.heygen.http import ApiClient, path_segment
+from bot.heygen.video_status import VideoStatus
 
 # --- closed vocabularies --------------------------------------------------------------------
 
@@ -40,15 +41,6 @@ class Resolution(StrEnum):
     R720P = "720p"
     R1080P = "1080p"
     R4K = "4k"
-
-
-class V3VideoStatus(StrEnum):
-    """`status` of GET /v3/videos/{id}."""
-
-    PENDING = "pending"  # queued for processing
-    PROCESSING = "processing"  # being generated
-    COMPLETED = "completed"  # video_url is available
-    FAILED = "failed"  # see failure_code / failure_message
 
 
 class BackgroundType(StrEnum):
@@ -124,7 +116,7 @@ class VideoDetail(_Model):
     """GET /v3/videos/{id}. Media URLs are presigned and expire; fetch again for fresh ones."""
 
     id: str
-    status: V3VideoStatus
+    status: VideoStatus
     title: str | None = None
     created_at: int | None = None
     completed_at: int | None = None

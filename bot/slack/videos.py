@@ -15,7 +15,7 @@ from typing import Any
 from bot.avatar.delivery import (
     AvatarError,
     RenderedVideo,
-    VideoPhase,
+    VideoJobState,
     VideoProgress,
     VideoRequest,
 )
@@ -32,10 +32,11 @@ log = logging.getLogger(__name__)
 VIDEOS_OFF = "Answer videos are off on this bot."
 VIDEO_POSTED = "✅ The video is ready (in the thread)."
 PHASE_WORDS = {
-    VideoPhase.QUEUED: "🎬 Video queued…",
-    VideoPhase.RENDERING: "🎬 Rendering the video…",
-    VideoPhase.DONE: "🎬",  # HeyGen says "Rendered in …; posting it…"
-    VideoPhase.FAILED: "⚠️ The video could not be made.",
+    VideoJobState.PENDING: "🎬 Video queued…",
+    VideoJobState.SUBMITTED: "🎬 Rendering the video…",
+    VideoJobState.RENDERING: "🎬 Rendering the video…",
+    VideoJobState.DOWNLOADING: "🎬",  # HeyGen says "Rendered in …; posting it…"
+    VideoJobState.FAILED: "⚠️ The video could not be made.",
 }
 
 
@@ -67,7 +68,7 @@ class SlackVideoSink:
     async def video_progress(
         self, target: dict[str, Any], progress: VideoProgress
     ) -> dict[str, Any] | None:
-        words = PHASE_WORDS.get(progress.phase, "🎬 Working on the video…")
+        words = PHASE_WORDS.get(progress.state, "🎬 Working on the video…")
         if progress.message:
             words = f"{words} {progress.message}"
         return await self.show(target, words)
@@ -88,7 +89,7 @@ class SlackVideoSink:
 
     async def video_failed(self, target: dict[str, Any], progress: VideoProgress) -> None:
         reason = progress.message or "HeyGen did not finish the video."
-        await self.show(target, f"{PHASE_WORDS[VideoPhase.FAILED]} {reason}")
+        await self.show(target, f"{PHASE_WORDS[VideoJobState.FAILED]} {reason}")
 
 
 class VideoService:

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, VideoPhase, VideoRequest
+from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, VideoRequest
 from bot.heygen.webhooks import sign
 from bot.store.base import VideoJobState
 from tests.avatar_stack import Stack, avatar_stack, settled
@@ -51,8 +51,8 @@ async def polling_stack(
         yield stack
 
 
-def phases(stack: Stack) -> list[VideoPhase]:
-    return [p.phase for _, p in stack.sink.progress]
+def phases(stack: Stack) -> list[VideoJobState]:
+    return [p.state for _, p in stack.sink.progress]
 
 
 async def test_a_video_is_rendered_downloaded_and_handed_over_once(store, clock, tmp_path) -> None:
@@ -65,8 +65,10 @@ async def test_a_video_is_rendered_downloaded_and_handed_over_once(store, clock,
         assert done.video.video_url == fake.video_url(next(iter(fake.videos)))
         assert done.video.thumbnail_url and done.video.job_id == job_id
         assert done.target["progress_ts"] == "1700.0001"  # the sink's target update was kept
-        assert phases(stack)[0] is VideoPhase.QUEUED and VideoPhase.RENDERING in phases(stack)
-        assert phases(stack)[-1] is VideoPhase.DONE
+        assert phases(stack)[0] is VideoJobState.PENDING and VideoJobState.SUBMITTED in phases(
+            stack
+        )
+        assert phases(stack)[-1] is VideoJobState.DOWNLOADING
         [sent] = fake.faults.requests("create_video_v3")
         assert sent.json["callback_id"] == job_id
         assert sent.headers["Idempotency-Key"] == job_id
@@ -85,7 +87,7 @@ async def test_the_same_question_in_the_thread_reuses_the_pending_job(
         second = await stack.delivery.request_video(request(user="U2"), TARGET)
         assert first == second
         await stack.sink.wait_for(
-            lambda: len(fake.videos) == 1 and VideoPhase.RENDERING in phases(stack)
+            lambda: len(fake.videos) == 1 and VideoJobState.SUBMITTED in phases(stack)
         )
         assert len(fake.faults.requests("create_video_v3")) == 1
 
@@ -101,7 +103,7 @@ async def test_webhook_completion_is_confirmed_and_delivered(store, clock, tmp_p
         await stack.sink.wait_for(lambda: len(fake.videos) == 1)
         [video_id] = fake.videos
         assert fake.videos[video_id].callback_url == f"{stack.web_url}/heygen/webhook"
-        await stack.sink.wait_for(lambda: VideoPhase.RENDERING in phases(stack))
+        await stack.sink.wait_for(lambda: VideoJobState.SUBMITTED in phases(stack))
         fake.complete(video_id)
         delivery = await fake.deliveries.get()
         assert delivery.status == 200
@@ -129,7 +131,7 @@ async def test_a_forged_webhook_is_refused_and_changes_nothing(store, clock, tmp
         fake.app(), store, clock, tmp_path / "data", video_poll_seconds=3600, **VIDEO
     ) as stack:
         await stack.delivery.request_video(request(), TARGET)
-        await stack.sink.wait_for(lambda: VideoPhase.RENDERING in phases(stack))
+        await stack.sink.wait_for(lambda: VideoJobState.SUBMITTED in phases(stack))
         [video_id] = fake.videos
         gets = len(fake.faults.requests("get_video_v3"))  # the worker now waits (an hour)
         body = json.dumps(
@@ -166,7 +168,7 @@ async def test_a_failed_render_tells_heygens_reason(store, clock, tmp_path) -> N
         fake.fail(next(iter(fake.videos)), message="Avatar rendering timed out")
         await stack.sink.wait_for(lambda: bool(stack.sink.failed))
         [(_, failure)] = stack.sink.failed
-        assert failure.phase is VideoPhase.FAILED and failure.job_id == job_id
+        assert failure.state is VideoJobState.FAILED and failure.job_id == job_id
         assert failure.message == "HeyGen could not render the video: Avatar rendering timed out."
         assert not stack.sink.ready
 
@@ -183,7 +185,7 @@ async def test_a_render_past_the_deadline_fails_clearly(store, clock, tmp_path) 
         **VIDEO,
     ) as stack:
         await stack.delivery.request_video(request(), TARGET)
-        await stack.sink.wait_for(lambda: VideoPhase.RENDERING in phases(stack))
+        await stack.sink.wait_for(lambda: VideoJobState.SUBMITTED in phases(stack))
         clock.advance(601)
         await stack.sink.wait_for(lambda: bool(stack.sink.failed))
         assert stack.sink.failed[0][1].message.startswith(
