@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.avatar.delivery import RenderedVideo, VideoProgress, VideoRequest
+from bot.avatar.delivery import RenderedVideo, SaveTarget, VideoProgress, VideoRequest
 from bot.avatar.service import AvatarDelivery
 from bot.config import load_settings
 from bot.heygen.clients import heygen_clients
@@ -27,7 +27,9 @@ class PrintingSink:
     async def video_progress(self, target: dict[str, Any], progress: VideoProgress) -> None:
         return None
 
-    async def video_ready(self, target: dict[str, Any], video: RenderedVideo) -> None:
+    async def video_ready(
+        self, target: dict[str, Any], video: RenderedVideo, save: SaveTarget
+    ) -> None:
         print("DELIVERED", video.job_id, flush=True)
 
     async def video_failed(self, target: dict[str, Any], progress: VideoProgress) -> None:

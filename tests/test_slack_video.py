@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from tests.test_slack_app import mention
 
 
 @asynccontextmanager
-async def bot_with_videos(tmp_path: Path, fake: FakeHeyGen) -> AsyncIterator[Bot]:
+async def bot_with_videos(tmp_path: Path, fake: FakeHeyGen, **settings: Any) -> AsyncIterator[Bot]:
     async with serve(fake.app()) as vendor_url:
         fake.file_base = vendor_url
         async with running_bot(
@@ -28,6 +29,7 @@ async def bot_with_videos(tmp_path: Path, fake: FakeHeyGen) -> AsyncIterator[Bot
             heygen_avatar_id="Angela-inblackskirt-20220820",
             heygen_voice_id="hg-voice-1",
             video_poll_seconds=0.01,
+            **settings,
         ) as bot:
             yield bot
 
@@ -36,24 +38,91 @@ def completed(bot: Bot) -> list[dict[str, Any]]:
     return [c.args for c in bot.slack.calls("files.completeUploadExternal")]
 
 
+def progress_texts(bot: Bot) -> list[str]:
+    """Every text the progress message showed (posted, then updated in place)."""
+    posted = [c.args["text"] for c in bot.slack.calls("chat.postMessage")]
+    updated = [c.args["text"] for c in bot.slack.calls("chat.update")]
+    return [t for t in posted if t.startswith(("🎬 Video", "🎬 Rendering"))] + updated
+
+
 async def test_ask_video_acks_then_uploads_the_video_into_its_thread(tmp_path: Path) -> None:
     fake = FakeHeyGen(polls_to_complete=2)
     async with bot_with_videos(tmp_path, fake) as bot:
-        resp = await bot.command("/ask-video", "how do I add documents?")
-        assert resp.status == 200 and "video answer" in resp.text
+        resp = await bot.command("/ask-video", "how do I add documents?", user="UASKER")
+        assert resp.status == 200
+        [said] = await bot.slack.wait_for(lambda: bot.slack.responses)
+        assert said["response_type"] == "ephemeral" and "in a thread" in said["text"]
+        assert "channel" in said["text"] and "Progress shows in the channel" not in said["text"]
         [done] = await bot.slack.wait_for(lambda: completed(bot))
         top = bot.slack.posted("C1")[0]
-        assert "asked for a video answer" in top["text"]
+        # a real mention of the asker (not an escaped one), the question escaped
+        assert top["blocks"][0]["text"]["text"].startswith("🎬 <@UASKER> asked for a video")
+        assert "&lt;@" not in json.dumps(top["blocks"])
         assert done["channel_id"] == "C1" and done["thread_ts"] == top["ts"]
-        assert "open on HeyGen" in done["initial_comment"]
+        [video_id] = fake.videos
+        assert f"<{fake.page_url(video_id)}|open on HeyGen>" in done["initial_comment"]
         [uploaded] = bot.slack.uploads.values()
         assert uploaded == fake.mp4_bytes
         # The text answer is in the same thread, and the progress message ends "ready".
         thread = [m for m in bot.slack.posted("C1") if m.get("thread_ts") == top["ts"]]
         assert any("[1]" in m["text"] for m in thread)
-        await bot.slack.wait_for(lambda: any("video is ready" in m["text"] for m in thread))
+        await bot.slack.wait_for(lambda: any("video is ready" in t for t in progress_texts(bot)))
+        assert "(in the thread)" not in " ".join(progress_texts(bot))
+        for text in progress_texts(bot):  # one line per state, never said twice
+            assert "queued… Queued" not in text and text.count("Rendering") <= 1, text
         [job] = fake.videos.values()
         assert "avatarbot knowledge add" in str(job)
+
+
+async def test_ask_video_checks_come_before_any_public_post(tmp_path: Path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    async with bot_with_videos(tmp_path, fake, slack_user_rate_per_minute=6) as bot:
+        too_long = "why " * 2000
+        for text in [too_long, "<@UBOT>", *["how do I add documents?"] * 12]:
+            assert (await bot.command("/ask-video", text)).status == 200
+        await bot.slack.wait_for(lambda: len(bot.slack.responses) == 14)
+        await bot.idle()
+        top_level = [m for m in bot.slack.posted("C1") if not m.get("thread_ts")]
+        assert len(top_level) == 6  # only the admitted ones; the rest were told privately
+        said = [r["text"] for r in bot.slack.responses]
+        assert all(r["response_type"] == "ephemeral" for r in bot.slack.responses)
+        assert sum("faster than I can answer" in t for t in said) == 6
+        assert any("characters long" in t for t in said)
+        assert any("Ask me a question" in t for t in said)
+
+
+async def test_ask_video_with_videos_off_says_what_turns_them_on(tmp_path: Path) -> None:
+    fake = FakeHeyGen()
+    async with (
+        serve(fake.app()) as vendor_url,
+        running_bot(tmp_path, heygen_api_base=vendor_url, heygen_api_key=API_KEY) as bot,
+    ):  # a key, but no avatar
+        await bot.command("/ask-video", "how do I add documents?")
+        [said] = await bot.slack.wait_for(lambda: bot.slack.responses)
+        assert "HEYGEN_AVATAR_ID" in said["text"] and "HEYGEN_API_KEY" not in said["text"]
+        assert not bot.slack.posted("C1") and not fake.videos
+
+
+async def test_ask_video_for_a_question_the_documents_cannot_answer(tmp_path: Path) -> None:
+    fake = FakeHeyGen()
+    async with bot_with_videos(tmp_path, fake) as bot:
+        await bot.command("/ask-video", "What is the capital of France?")
+        await bot.slack.wait_for(
+            lambda: any("No video this time" in m["text"] for m in bot.slack.posted("C1"))
+        )
+        await bot.idle()
+        assert not fake.videos  # nothing rendered for a non-answer
+        answer = next(m for m in bot.slack.posted("C1") if "couldn't find" in m["text"])
+        assert not [b for b in answer["blocks"] if b["type"] == "actions"]
+
+
+async def test_a_failed_render_is_told_in_the_thread(tmp_path: Path) -> None:
+    fake = FakeHeyGen(polls_to_complete=1, fail_renders=True)
+    async with bot_with_videos(tmp_path, fake) as bot:
+        await bot.command("/ask-video", "how do I add documents?")
+        await bot.slack.wait_for(lambda: any("could not be made" in t for t in progress_texts(bot)))
+        failed = next(t for t in progress_texts(bot) if "could not be made" in t)
+        assert "Avatar rendering timed out" in failed and not completed(bot)
 
 
 async def test_make_a_video_button_renders_that_answer(tmp_path: Path) -> None:
@@ -108,12 +177,13 @@ async def test_answers_get_a_watch_live_link_served_by_the_same_server(tmp_path:
 
 
 async def test_ask_video_where_the_bot_is_not_a_member_is_explained(tmp_path: Path) -> None:
-    async with running_bot(tmp_path) as bot:
+    async with bot_with_videos(tmp_path, FakeHeyGen()) as bot:
         bot.slack.faults.add(
             "chat.postMessage", Fault.raw(200, {"ok": False, "error": "not_in_channel"})
         )
         resp = await bot.command("/ask-video", "how do I add documents?", channel="C5")
         assert resp.status == 200
-        [reply] = await bot.slack.wait_for(lambda: bot.slack.responses)
+        await bot.slack.wait_for(lambda: len(bot.slack.responses) == 2)
+        reply = bot.slack.responses[-1]
         assert "Slack refused a request (not_in_channel)" in reply["text"]
         assert "error id" in reply["text"]

@@ -17,7 +17,7 @@ message ts); it is persisted with the job so a restarted replica can still deliv
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +34,7 @@ __all__ = [
     "LiveDelivery",
     "LiveScope",
     "RenderedVideo",
+    "SaveTarget",
     "VideoDelivery",
     "VideoJobState",
     "VideoProgress",
@@ -72,9 +73,14 @@ class RenderedVideo(BaseModel):
     path: Path  # the downloaded MP4 (size-capped); the sink uploads it, then it is removed
     filename: str = "answer.mp4"
     title: str = ""
-    video_url: str | None = None  # HeyGen's link
+    # The video's page in the HeyGen app (`video_page_url`): the link to show people; the
+    # download URL is presigned and expires (https://developers.heygen.com/reference/get-video).
+    page_url: str | None = None
     thumbnail_url: str | None = None
     duration_seconds: float | None = None
+
+
+SaveTarget = Callable[[dict[str, Any]], Awaitable[None]]  # persists the job's target now
 
 
 class DeliverySink(Protocol):
@@ -87,7 +93,12 @@ class DeliverySink(Protocol):
         """Show progress. Return an updated target to persist (e.g. with the progress
         message's ts), or None to keep it."""
 
-    async def video_ready(self, target: dict[str, Any], video: RenderedVideo) -> None: ...
+    async def video_ready(
+        self, target: dict[str, Any], video: RenderedVideo, save: SaveTarget
+    ) -> None:
+        """Post the video exactly once, across crashes: persist the intent with `save(target)`
+        before the call that shows it, and on a retry (the same target comes back) look for
+        that earlier effect before repeating it."""
 
     async def video_failed(self, target: dict[str, Any], progress: VideoProgress) -> None: ...
 

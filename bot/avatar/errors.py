@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import aiohttp
 
 from bot.heygen.errors import HeyGenError
@@ -60,3 +62,29 @@ def _heygen_sentence(exc: HeyGenError, doing: str) -> str:
     if status >= 500:
         return f"{service} had a problem (HTTP {status}) while {doing}; please try again shortly."
     return f"{service} refused {doing}: {exc.message.rstrip('.')}."
+
+
+@dataclass(frozen=True)
+class FeatureOff:
+    """Why an avatar feature is off, as a value: the setting that turns it on, and why."""
+
+    feature: str  # "the live avatar" | "avatar videos"
+    variable: str  # e.g. "HEYGEN_AVATAR_ID"
+    detail: str = ""  # what the setting holds, e.g. "an avatar from `avatarbot heygen avatars`"
+
+    @property
+    def hint(self) -> str:
+        """One clause for logs and Slack: "set HEYGEN_AVATAR_ID (…) to turn on avatar videos"."""
+        what = f" ({self.detail})" if self.detail else ""
+        return f"set {self.variable}{what} to turn on {self.feature}"
+
+    @property
+    def sentence(self) -> str:
+        return f"{self.feature[0].upper()}{self.feature[1:]} {self._is} off: {self.hint}."
+
+    @property
+    def _is(self) -> str:
+        return "are" if self.feature.endswith("s") else "is"
+
+    def error(self) -> AvatarUnavailable:
+        return AvatarUnavailable(self.sentence, variable=self.variable)

@@ -234,33 +234,50 @@ app.add_typer(webhook_app, name="webhook", help="HeyGen webhook endpoints (rende
 @webhook_app.command("register")
 def webhook_register(
     url: str = typer.Argument(..., help="Public URL of this bot's /heygen/webhook route."),
+    rotate: bool = typer.Option(
+        False,
+        "--rotate-secret",
+        help="When URL is already registered, give it a new signing secret (the old one "
+        "stops working at once).",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Register URL for video success/failure events (POST /v3/webhooks/endpoints)."""
+    """Register URL for video success/failure events (POST /v3/webhooks/endpoints).
+
+    An endpoint already registered for URL is reused, never doubled (HeyGen shows a secret
+    only when it creates or rotates one, so a second endpoint would mean a second secret)."""
     from bot.heygen.webhooks import VIDEO_EVENTS
 
     if not url.startswith("https://") and not url.startswith("http://"):
         fail("the URL must be absolute, e.g. https://bot.example.com/heygen/webhook", code=2)
     if not url.rstrip("/").endswith("/heygen/webhook"):
         console.print("note: the bot serves its webhook at /heygen/webhook", highlight=False)
-    # One key per URL: registering the same URL twice (a retry) does not add a second one.
+    # One key per URL: a retried create of the same URL does not add a second endpoint.
     idem = hashlib.sha256(url.encode()).hexdigest()[:32]
-    endpoint = _run(
-        lambda c: c.webhooks.create_endpoint(
-            url, [e.value for e in VIDEO_EVENTS], idempotency_key=idem
-        )
-    )
-    secret = endpoint.secret.get_secret_value() if endpoint.secret else None
+
+    async def work(c: HeyGenClients) -> tuple[str, str, str | None, bool]:
+        existing = await c.webhooks.find_endpoint(url)
+        if existing is None:
+            created = await c.webhooks.create_endpoint(
+                url, [e.value for e in VIDEO_EVENTS], idempotency_key=idem
+            )
+            secret = created.secret.get_secret_value() if created.secret else None
+            return created.endpoint_id, created.url, secret, False
+        if rotate:
+            rotated = await c.webhooks.rotate_secret(existing.endpoint_id)
+            return existing.endpoint_id, existing.url, rotated.secret.get_secret_value(), True
+        return existing.endpoint_id, existing.url, None, True
+
+    endpoint_id, registered, secret, reused = _run(work)
     if as_json:
         typer.echo(
-            json.dumps({"endpoint_id": endpoint.endpoint_id, "url": endpoint.url, "secret": secret})
+            json.dumps(
+                {"endpoint_id": endpoint_id, "url": registered, "secret": secret, "reused": reused}
+            )
         )
         return
-    console.print(
-        f"registered {endpoint.url} (endpoint {endpoint.endpoint_id})",
-        highlight=False,
-        soft_wrap=True,
-    )
+    what = "already registered" if reused else "registered"
+    console.print(f"{what}: {registered} (endpoint {endpoint_id})", highlight=False, soft_wrap=True)
     if secret:
         # The secret is shown once by HeyGen; printing it here is the only way to hand it over.
         console.print(
@@ -271,7 +288,7 @@ def webhook_register(
         typer.echo(f"HEYGEN_WEBHOOK_SECRET={secret}")
     else:
         console.print(
-            "HeyGen returned no secret (already registered?); rotate it with the "
-            "HeyGen dashboard and set HEYGEN_WEBHOOK_SECRET.",
+            "Keep the HEYGEN_WEBHOOK_SECRET you set when it was first registered; if it is "
+            "lost, run this again with --rotate-secret for a new one.",
             highlight=False,
         )

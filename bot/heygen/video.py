@@ -19,6 +19,7 @@ from bot.config import VideoApi
 from bot.heygen.errors import HeyGenTimeout
 from bot.heygen.video_status import VideoStatus
 from bot.heygen.videos_v2 import (
+    CaptionMode,
     Character,
     ColorBackground,
     Dimension,
@@ -52,6 +53,9 @@ class RenderRequest(BaseModel):
     title: str | None = None
     orientation: Orientation = Orientation.LANDSCAPE
     captions: bool = False
+    # Burn captions into the picture in this HeyGen caption style (v3 `caption.style`; v2
+    # `caption_mode=burn_in`); None with captions on = a subtitle file only.
+    caption_style: str | None = None
     background_color: str | None = None  # e.g. "#FFFFFF"
     # v3 only; when set they win over `orientation` (v2 maps orientation to a dimension).
     aspect_ratio: str | None = None  # "16:9" | "9:16" | "1:1" | "4:5" | "5:4"
@@ -68,7 +72,9 @@ class Render(BaseModel):
 
     video_id: str
     status: VideoStatus
-    video_url: str | None = None
+    video_url: str | None = None  # presigned: expires (ask `status` again for a fresh one)
+    captioned_video_url: str | None = None  # captions burnt in, when asked for
+    page_url: str | None = None  # the video's page in the HeyGen app (stays valid)
     thumbnail_url: str | None = None
     duration: float | None = None
     error_code: str | None = None
@@ -105,7 +111,7 @@ class V3Renderer:
                 else AspectRatio.LANDSCAPE
             ),
             resolution=Resolution(request.resolution) if request.resolution else None,
-            caption=CaptionSetting() if request.captions else None,
+            caption=(CaptionSetting(style=request.caption_style) if request.captions else None),
             background=(
                 Background(value=request.background_color) if request.background_color else None
             ),
@@ -121,6 +127,8 @@ class V3Renderer:
             video_id=d.id,
             status=d.status,
             video_url=d.video_url,
+            captioned_video_url=d.captioned_video_url,
+            page_url=d.video_page_url,
             thumbnail_url=d.thumbnail_url,
             duration=d.duration,
             error_code=d.failure_code,
@@ -157,6 +165,7 @@ class V2Renderer:
             ],
             dimension=size,
             caption=request.captions,
+            caption_mode=_caption_mode(request),
             title=request.title,
             callback_id=request.job_id,
             callback_url=request.callback_url,
@@ -170,6 +179,7 @@ class V2Renderer:
             video_id=s.id,
             status=s.status,
             video_url=s.video_url,
+            captioned_video_url=s.video_url_caption or None,
             thumbnail_url=s.thumbnail_url,
             duration=s.duration,
             error_code=str(err.code) if err and err.code is not None else None,
@@ -192,10 +202,17 @@ class TemplateRenderer(V2Renderer):
             {self.variable: request.script},
             title=request.title,
             caption=request.captions,
+            caption_mode=_caption_mode(request),
             callback_id=request.job_id,
             callback_url=request.callback_url,
         )
         return (await self.client.generate_from_template(self.template_id, body)).video_id
+
+
+def _caption_mode(request: RenderRequest) -> CaptionMode | None:
+    if not request.captions:
+        return None
+    return CaptionMode.BURN_IN if request.caption_style else CaptionMode.FILE_ONLY
 
 
 async def wait_until_done(

@@ -74,10 +74,19 @@ class Dimension(_Model):
     height: int = Field(default=720, gt=0)
 
 
+class CaptionMode(StrEnum):
+    """`caption_mode` of POST /v2/video/generate: "file_only or burn_in. When set, takes
+    precedence over caption." https://developers.heygen.com/studio-api"""
+
+    FILE_ONLY = "file_only"
+    BURN_IN = "burn_in"
+
+
 class GenerateVideoRequest(_Model):
     video_inputs: list[VideoInput] = Field(min_length=1, max_length=50)
     dimension: Dimension | None = None
     caption: bool = False
+    caption_mode: CaptionMode | None = None
     title: str | None = None
     callback_id: str | None = Field(
         default=None, description="Echoed back in the webhook and in video_status.get."
@@ -157,6 +166,7 @@ class TemplateGenerateRequest(_Model):
     variables: dict[str, TemplateVariable]
     title: str | None = None
     caption: bool = False
+    caption_mode: CaptionMode | None = None
     dimension: Dimension | None = None
     callback_id: str | None = None
     callback_url: str | None = None
@@ -232,6 +242,7 @@ class VideosV2:
 __all__ = [
     "AvatarStyle",
     "AvatarV2",
+    "CaptionMode",
     "Character",
     "ColorBackground",
     "Dimension",

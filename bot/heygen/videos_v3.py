@@ -71,7 +71,10 @@ class Background(_Model):
 
 
 class CaptionSetting(_Model):
-    """A sidecar subtitle file is always produced (`subtitle_url`); `style` burns captions in."""
+    """`caption` of POST /v3/videos (https://developers.heygen.com/reference/create-video): a
+    sidecar subtitle file is always produced (`subtitle_url`); a `style` also burns the
+    captions into a second render, `captioned_video_url` (the plain `video_url` stays
+    caption-free)."""
 
     file_format: Literal["srt"] = "srt"
     style: str | None = None
@@ -113,7 +116,10 @@ class CreateVideoResponse(_Model):
 
 
 class VideoDetail(_Model):
-    """GET /v3/videos/{id}. Media URLs are presigned and expire; fetch again for fresh ones."""
+    """GET /v3/videos/{id} (https://developers.heygen.com/reference/get-video). Media URLs
+    (`video_url`, `captioned_video_url`, `thumbnail_url`…) are presigned and expire: fetch the
+    video again for fresh ones. `video_page_url` is the video's page in the HeyGen app, the
+    link to show people; `duration` is in seconds."""
 
     id: str
     status: VideoStatus

@@ -9,6 +9,7 @@ A message holds at most 50 blocks; answers are cut to fit and say so.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -164,6 +165,27 @@ def notice_blocks(text: str, *, error_id: str | None = None) -> list[Block]:
     return blocks
 
 
-def video_posted_text(title: str, video_url: str | None) -> str:
-    link = f" (<{video_url}|open on HeyGen>)" if video_url else ""
+def video_posted_text(title: str, page_url: str | None) -> str:
+    """The upload's comment; `page_url` is HeyGen's page for the video (it does not expire,
+    unlike the presigned file URL), linked only when it is an http(s) URL."""
+    safe = page_url if page_url and page_url.startswith(("https://", "http://")) else None
+    link = f" (<{escape(safe)}|open on HeyGen>)" if safe else ""
     return f"🎬 Your video is ready: {escape(title)}{link}"
+
+
+_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+
+
+def _mention(user: str) -> str:
+    """`<@U…>` for a Slack user id (from Slack itself, never from a document), else a name."""
+    return f"<@{user}>" if _SLACK_ID.match(user) else "Someone"
+
+
+def video_question_text(user: str, question: str) -> str:
+    return f"🎬 {_mention(user)} asked for a video answer: {escape(question[:300])}"
+
+
+def video_question_blocks(user: str, question: str) -> list[Block]:
+    """The `/ask-video` message in the channel: the asker mentioned (a real mention, not
+    escaped), the question escaped; the answer and the video go into its thread."""
+    return [section(video_question_text(user, question))]

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, VideoRequest
-from bot.heygen.webhooks import sign
+from bot.heygen.webhooks import WebhookEvent, sign
 from bot.store.base import VideoJobState
 from tests.avatar_stack import Stack, avatar_stack, settled
 from tests.fakes.clock import FakeClock
@@ -62,7 +62,9 @@ async def test_a_video_is_rendered_downloaded_and_handed_over_once(store, clock,
         await stack.sink.wait_for(lambda: bool(stack.sink.ready))
         [done] = stack.sink.ready
         assert done.content == fake.mp4_bytes
-        assert done.video.video_url == fake.video_url(next(iter(fake.videos)))
+        # HeyGen's page for the video (it does not expire), and the length for the metric
+        assert done.video.page_url == fake.page_url(next(iter(fake.videos)))
+        assert done.video.duration_seconds == 4.2
         assert done.video.thumbnail_url and done.video.job_id == job_id
         assert done.target["progress_ts"] == "1700.0001"  # the sink's target update was kept
         assert phases(stack)[0] is VideoJobState.PENDING and VideoJobState.SUBMITTED in phases(
@@ -245,21 +247,60 @@ async def test_without_a_key_videos_say_which_variable_turns_them_on(
             await stack.delivery.request_video(request(), TARGET)
 
 
-async def test_a_webhook_without_a_configured_secret_is_refused(store, clock, tmp_path) -> None:
+async def test_an_unsigned_callback_without_a_secret_is_a_hint_confirmed_by_get(
+    store, clock, tmp_path
+) -> None:
+    # No HEYGEN_WEBHOOK_SECRET and polling too slow to matter: only the per-video callback,
+    # which HeyGen sends unsigned, can finish this job; the job GETs the video before trusting it.
+    fake = FakeHeyGen(polls_to_complete=None)
+    settings = {**VIDEO, "heygen_webhook_secret": None, "video_poll_seconds": 3600}
+    async with avatar_stack(fake.app(), store, clock, tmp_path / "data", **settings) as stack:
+        fake.file_base = stack.vendor_url
+        job_id = await stack.delivery.request_video(request(), TARGET)
+        await stack.sink.wait_for(lambda: VideoJobState.SUBMITTED in phases(stack))
+        [video_id] = fake.videos
+        gets = len(fake.faults.requests("get_video_v3"))
+        fake.complete(video_id)
+        delivery = await fake.deliveries.get()
+        assert "Heygen-Signature" not in delivery.headers and delivery.status == 200
+        await stack.sink.wait_for(lambda: bool(stack.sink.ready))
+        assert [d.video.job_id for d in stack.sink.ready] == [job_id]
+        assert len(fake.faults.requests("get_video_v3")) > gets  # confirmed, not trusted
+        async with aiohttp.ClientSession() as http:
+            # HeyGen validates webhook URLs with OPTIONS
+            async with http.options(f"{stack.web_url}/heygen/webhook") as resp:
+                assert resp.status == 200
+            # junk is refused without a traceback
+            async with http.post(f"{stack.web_url}/heygen/webhook", data=b'{"x":') as resp:
+                assert resp.status == 400
+
+
+async def test_an_unsigned_callback_naming_another_video_wakes_nothing(
+    store, clock, tmp_path
+) -> None:
     fake = FakeHeyGen(polls_to_complete=None)
     async with avatar_stack(
-        fake.app(), store, clock, tmp_path / "data", **{**VIDEO, "heygen_webhook_secret": None}
+        fake.app(), store, clock, tmp_path / "data", video_poll_seconds=3600, **VIDEO
     ) as stack:
-        body = b'{"event_type": "avatar_video.success", "event_data": {"video_id": "v1"}}'
+        job_id = await stack.delivery.request_video(request(), TARGET)
+        # the first status check is done and its progress shown: the job now waits an hour
+        await stack.sink.wait_for(lambda: phases(stack).count(VideoJobState.SUBMITTED) >= 2)
+        gets = len(fake.faults.requests("get_video_v3"))
+        body = json.dumps(
+            {
+                "event_type": "avatar_video.success",
+                "event_data": {"video_id": "someone-elses", "callback_id": job_id},
+            }
+        ).encode()
         async with (
             aiohttp.ClientSession() as http,
-            http.post(
-                f"{stack.web_url}/heygen/webhook",
-                data=body,
-                headers={"Heygen-Signature": sign(body, CALLBACK_SECRET)},
-            ) as resp,
+            http.post(f"{stack.web_url}/heygen/webhook", data=body) as resp,
         ):
-            assert resp.status == 503
+            assert resp.status == 200  # says nothing about our state
+        assert await stack.delivery.video_webhook(WebhookEvent.model_validate_json(body)) == (
+            "unknown"
+        )
+        assert len(fake.faults.requests("get_video_v3")) == gets and not stack.sink.ready
 
 
 async def test_a_v2_template_renders_the_script_into_its_variable(store, clock, tmp_path) -> None:

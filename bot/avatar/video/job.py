@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from bot.avatar.video.worker import VideoWorker
 
 
+# What a presigned URL past its expiry answers (S3/CloudFront: 403; some CDNs 404 or 410).
+EXPIRED_LINK_STATUSES = (401, 403, 404, 410)
+
+
 class VideoTooLarge(AvatarError):
     pass
 
@@ -86,30 +90,45 @@ class VideoJob:
     async def advance(self) -> None:
         """Move the job on from its written state until it is delivered or failed."""
         if self.state is VideoJobState.PENDING:
-            await self._progress("Queued for rendering…")
+            await self._progress()
             await self._submit()
             if self.state is VideoJobState.FAILED:
                 return
+        render: Render | None = None
         if self.state in (VideoJobState.SUBMITTED, VideoJobState.RENDERING):
-            result = await self._await_render()
-            if result is None or result.status is VideoStatus.FAILED:
+            render = await self._await_render()
+            if render is None or render.status is VideoStatus.FAILED:
                 return
             await self._update(
                 state=VideoJobState.DOWNLOADING,
-                video_url=result.video_url,
-                thumbnail_url=result.thumbnail_url,
+                video_url=self._media_url(render),
+                thumbnail_url=render.thumbnail_url,
             )
-            await self._progress(f"Rendered in {elapsed_words(self._elapsed())}; posting it…")
+            await self._progress(f"Rendered in {elapsed_words(self._elapsed())}")
         if self.state in (VideoJobState.DOWNLOADING, VideoJobState.DELIVERING):
-            await self._deliver()
+            await self._deliver(render)
+
+    def _media_url(self, render: Render) -> str | None:
+        """The file to post: the captioned render when captions are burnt in."""
+        if self.w.settings.video_captions and render.captioned_video_url:
+            return render.captioned_video_url
+        return render.video_url
+
+    async def _fresh_render(self) -> Render:
+        """GET the video again: presigned URLs expire, so a resumed job (or a refused
+        download) never reuses an old one."""
+        assert self.record.heygen_video_id is not None
+        render = await self.w.renderer().status(self.record.heygen_video_id)
+        url = self._media_url(render)
+        if url and url != self.record.video_url:
+            await self._update(video_url=url, thumbnail_url=render.thumbnail_url)
+        return render
 
     async def _submit(self) -> None:
         s = self.w.settings
-        callback = (
-            f"{s.public_base_url}/heygen/webhook"
-            if s.public_base_url and s.heygen_webhook_secret
-            else None
-        )
+        # The per-video callback is unsigned (only registered endpoints are signed), and the
+        # route reads it as a hint without a secret: offered whenever we have a public URL.
+        callback = f"{s.public_base_url}/heygen/webhook" if s.public_base_url else None
         job = self.record
         try:
             request = RenderRequest(
@@ -118,6 +137,7 @@ class VideoJob:
                 voice_id=s.heygen_voice_id,
                 title=job.question[:100],
                 captions=s.video_captions,
+                caption_style=s.video_caption_style or None,
                 orientation=(
                     Orientation.PORTRAIT
                     if s.video_aspect_ratio == "9:16"
@@ -139,7 +159,7 @@ class VideoJob:
             await self.fail(f"HeyGen refused the video: {message.rstrip('.')}.")
             return
         await self._update(state=VideoJobState.SUBMITTED, heygen_video_id=video_id)
-        await self._progress("Rendering…")
+        await self._progress()
 
     async def _await_render(self) -> Render | None:
         s = self.w.settings
@@ -168,7 +188,7 @@ class VideoJob:
                 if self.state is not VideoJobState.RENDERING:
                     await self._update(state=VideoJobState.RENDERING)
                 last_phase = "processing"
-            await self._progress(f"Rendering… {elapsed_words(elapsed)}")
+            await self._progress(elapsed_words(elapsed))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(hint.wait(), min(delay, s.video_timeout_seconds - elapsed))
             delay = min(delay * 1.5, s.video_poll_max_seconds)
@@ -179,31 +199,53 @@ class VideoJob:
 
     # --- delivery ---------------------------------------------------------------------------
 
-    async def _deliver(self) -> None:
-        job = self.record
-        if not job.video_url:
-            await self.fail("HeyGen finished the video but gave no link to it.")
-            return
-        path = self.w.folder / f"{job.id}.mp4"
+    async def _deliver(self, render: Render | None) -> None:
+        if render is None:  # resumed after a restart: the stored URL may have expired
+            render = await self._fresh_render()
+        path = self.w.folder / f"{self.id}.mp4"
         try:
-            if job.state is VideoJobState.DOWNLOADING or not path.exists():
-                await self._download(job.video_url, path)
+            if self.state is VideoJobState.DOWNLOADING or not path.exists():
+                render = await self._download_fresh(render, path)
+                if render is None:
+                    return
                 await self._update(state=VideoJobState.DELIVERING)
         except VideoTooLarge as exc:
             await self.fail(str(exc))
             return
+        job = self.record
         video = RenderedVideo(
             job_id=job.id,
             path=path,
             title=job.question[:150],
-            video_url=job.video_url,
+            page_url=render.page_url,
             thumbnail_url=job.thumbnail_url,
+            duration_seconds=render.duration,
         )
-        await self.w.sink.video_ready(self.record.target, video)
+
+        async def save(target: dict) -> None:
+            await self._update(target=target)
+
+        await self.w.sink.video_ready(job.target, video, save)
         self.w.delivered_at[job.id] = time.perf_counter()
         await self._update(state=VideoJobState.DELIVERED)
         with contextlib.suppress(OSError):
             path.unlink()
+
+    async def _download_fresh(self, render: Render, path: Path) -> Render | None:
+        """Download the MP4; a refused (expired) link is fetched fresh once and tried again."""
+        for attempt in (1, 2):
+            url = self.record.video_url
+            if not url:
+                await self.fail("HeyGen finished the video but gave no link to it.")
+                return None
+            try:
+                await self._download(url, path)
+                return render
+            except HeyGenError as exc:
+                if attempt == 2 or exc.status not in EXPIRED_LINK_STATUSES:
+                    raise
+            render = await self._fresh_render()
+        return None  # pragma: no cover - the loop returns or raises
 
     async def _download(self, url: str, path: Path) -> None:
         cap = int(self.w.settings.video_max_mb * 1024 * 1024)
