@@ -18,6 +18,8 @@ from tests.avatar_stack import avatar_stack, settled
 from tests.avatar_state import KEY, sql_state, state_clock
 from tests.fakes.heygen import API_KEY, FakeHeyGen
 from tests.fakes.server import serve
+from tests.fakes.slack import FakeSlack
+from tests.video_upload_proc import slack_sink
 
 AVATAR = "Angela-inblackskirt-20220820"
 VIDEO = {
@@ -103,3 +105,62 @@ async def test_a_resubmit_after_a_crash_returns_the_same_render(tmp_path) -> Non
         await stack.sink.wait_for(lambda: bool(stack.sink.ready))
         assert list(fake.videos) == [first]
         assert len(stack.sink.ready) == 1
+
+
+async def test_a_replica_killed_between_the_upload_and_its_record_posts_the_video_once(
+    tmp_path,
+) -> None:
+    """SIGKILL after Slack shared the file (files.completeUploadExternal took effect) but
+    before "delivered" was written: the replica that resumes finds the shared file and does
+    not upload the video a second time."""
+    fake = FakeHeyGen(polls_to_complete=1)
+    slack = FakeSlack()
+    completing = asyncio.Event()  # never set: the doomed replica never hears back
+    slack.hold_after["files.completeUploadExternal"] = completing
+    db = tmp_path / "state.db"
+    async with serve(fake.app()) as vendor_url, serve(slack.app()) as slack_url:
+        fake.file_base, slack.base_url = vendor_url, slack_url
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.video_upload_proc",
+            str(db),
+            vendor_url,
+            slack_url,
+            str(tmp_path / "doomed"),
+            KEY.decode(),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line.startswith(b"REQUESTED "), line
+            # the file is shared in the thread; the replica is still waiting for the answer
+            await slack.wait_for(lambda: shared_in(slack, "C1"), within=60)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+        job_id = line.split()[1].decode()
+        del slack.hold_after["files.completeUploadExternal"]
+
+        clock = state_clock()
+        clock.advance(300)  # the dead replica's lease has run out
+        async with (
+            sql_state(db, clock) as store,
+            avatar_stack(
+                fake.app(), store, clock, tmp_path / "data", sink=slack_sink(slack_url), **VIDEO
+            ),
+        ):
+            job = await settled(store, job_id)
+            assert job.state is VideoJobState.DELIVERED and job.attempts == 2
+        assert len(slack.calls("files.completeUploadExternal")) == 1  # no second upload
+        assert len(slack.calls("files.getUploadURLExternal")) == 1
+        assert len(shared_in(slack, "C1")) == 1
+        assert slack.calls("files.info")  # the resumed replica looked for the earlier effect
+        [progress] = [c for c in slack.calls("chat.update")][-1:]
+        assert "video is ready" in progress.args["text"]
+
+
+def shared_in(slack: FakeSlack, channel: str) -> list[dict]:
+    return [f for f in slack.files.values() if channel in (f.get("channels") or [])]

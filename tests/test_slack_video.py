@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from bot.slack.videos import MAKING
 from tests.fakes.faults import Fault
 from tests.fakes.heygen import API_KEY, FakeHeyGen
 from tests.fakes.liveavatar import API_KEY as LIVE_KEY
@@ -187,3 +188,60 @@ async def test_ask_video_where_the_bot_is_not_a_member_is_explained(tmp_path: Pa
         reply = bot.slack.responses[-1]
         assert "Slack refused a request (not_in_channel)" in reply["text"]
         assert "error id" in reply["text"]
+
+
+async def test_repeated_make_a_video_clicks_leave_one_progress_message(tmp_path: Path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    async with bot_with_videos(tmp_path, fake) as bot:
+        await bot.event(mention())
+        [answer] = await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
+        actions = next(b for b in answer["blocks"] if b["type"] == "actions")
+        button = next(e for e in actions["elements"] if e["action_id"] == "make_video")
+        click = {
+            "type": "button",
+            "action_id": "make_video",
+            "block_id": actions["block_id"],
+            "value": button["value"],
+        }
+        for user in ("U1", "U1", "U2"):
+            assert (await bot.action(click, user=user)).status == 200
+        await bot.slack.wait_for(lambda: len(bot.slack.calls("chat.postEphemeral")) == 3)
+        await bot.slack.wait_for(lambda: fake.videos and progress_texts(bot))
+        await bot.idle()
+        progress = [
+            m for m in bot.slack.posted("C1") if m["text"].startswith(("🎬 Video", "🎬 Rendering"))
+        ]
+        assert len(progress) == 1 and progress[0]["thread_ts"] == "1700000000.000100"
+        assert len(fake.videos) == 1
+        said = {c.args["text"] for c in bot.slack.calls("chat.postEphemeral")}
+        assert said == {MAKING}
+
+
+async def test_a_non_answer_gets_no_avatar_buttons_and_is_not_spoken(tmp_path: Path) -> None:
+    live = FakeLiveAvatar()
+    fake = FakeHeyGen()
+    async with (
+        serve(live.app()) as live_url,
+        serve(fake.app()) as vendor_url,
+        running_bot(
+            tmp_path,
+            liveavatar_api_base=live_url,
+            liveavatar_api_key=LIVE_KEY,
+            live_avatar_id=AVATAR_ID,
+            live_voice_id=VOICE_ID,
+            heygen_api_base=vendor_url,
+            heygen_api_key=API_KEY,
+            heygen_avatar_id="Angela-inblackskirt-20220820",
+            public_base_url="https://bot.example",
+        ) as bot,
+    ):
+        await bot.event(mention("<@UBOT> What is the capital of France?"))
+        [answer] = await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
+        await bot.idle()
+        assert "couldn't find" in answer["text"]
+        kinds = [b["type"] for b in answer["blocks"]]
+        assert "actions" not in kinds and "context_actions" in kinds  # feedback stays
+        store = bot.server.services.store
+        [record] = await store.thread_answers("C1", "1700000000.000100")
+        assert await store.answer_speech(record.id) == []
+        assert not live.sessions

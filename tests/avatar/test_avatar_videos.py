@@ -13,8 +13,9 @@ import aiohttp
 import pytest
 
 from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, VideoRequest
+from bot.heygen.video import RenderRequest
 from bot.heygen.webhooks import WebhookEvent, sign
-from bot.store.base import VideoJobState
+from bot.store.base import VideoJobRecord, VideoJobState
 from tests.avatar_stack import Stack, avatar_stack, settled
 from tests.fakes.clock import FakeClock
 from tests.fakes.heygen import API_KEY, CALLBACK_SECRET, FakeHeyGen
@@ -322,3 +323,45 @@ async def test_a_v2_template_renders_the_script_into_its_variable(store, clock, 
         )
         assert sent.json["callback_id"] == job_id
         assert stack.sink.ready[0].content == fake.mp4_bytes
+
+
+async def test_captions_are_burnt_in_and_the_captioned_render_is_posted(
+    store, clock, tmp_path
+) -> None:
+    fake = FakeHeyGen(polls_to_complete=1)
+    async with polling_stack(fake, store, clock, tmp_path, video_captions=True) as stack:
+        await stack.delivery.request_video(request(), TARGET)
+        await stack.sink.wait_for(lambda: bool(stack.sink.ready))
+        [sent] = fake.faults.requests("create_video_v3")
+        assert sent.json["caption"] == {"file_format": "srt", "style": "default"}
+        assert stack.sink.ready[0].content == fake.captioned_mp4_bytes
+
+
+async def test_a_job_resumed_while_downloading_fetches_a_fresh_link(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=1)
+    async with polling_stack(fake, store, clock, tmp_path, start=False) as stack:
+        video_id = await stack.delivery.clients.video.submit(
+            RenderRequest(script="Say this.", avatar_id=AVATAR, job_id="job-resumed")
+        )
+        fake.complete(video_id)
+        stale = fake.video_url(video_id)
+        fake.expire_links()  # the presigned URL the crashed run stored has expired
+        await store.create_video_job(
+            VideoJobRecord(
+                id="job-resumed",
+                dedupe_key="C1:1:resumed",
+                question="q?",
+                script="Say this.",
+                state=VideoJobState.DOWNLOADING,
+                heygen_video_id=video_id,
+                video_url=stale,
+                created_at=clock(),
+                target=dict(TARGET),
+            )
+        )
+        await stack.delivery.start()
+        await stack.sink.wait_for(lambda: bool(stack.sink.ready))
+        assert stack.sink.ready[0].content == fake.mp4_bytes
+        assert stack.sink.ready[0].video.page_url == fake.page_url(video_id)
+        assert fake.faults.requests("get_video_v3")  # asked HeyGen again
+        assert (await settled(store, "job-resumed")).video_url != stale
