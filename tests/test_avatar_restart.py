@@ -36,23 +36,26 @@ def _no_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+async def replica(module: str, *args: object) -> asyncio.subprocess.Process:
+    """A bot replica in its own OS process (`module` is its script), the state key last."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *map(str, args),
+        KEY.decode(),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
 async def test_a_replica_killed_mid_render_still_delivers_exactly_once(tmp_path) -> None:
     fake = FakeHeyGen(polls_to_complete=None)
     db = tmp_path / "state.db"
     async with serve(fake.app()) as vendor_url:
         fake.file_base = vendor_url
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.avatar_worker_proc",
-            str(db),
-            vendor_url,
-            str(tmp_path / "doomed"),
-            KEY.decode(),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        proc = await replica("tests.avatar_worker_proc", db, vendor_url, tmp_path / "doomed")
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), 60)
         finally:
@@ -120,18 +123,8 @@ async def test_a_replica_killed_between_the_upload_and_its_record_posts_the_vide
     db = tmp_path / "state.db"
     async with serve(fake.app()) as vendor_url, serve(slack.app()) as slack_url:
         fake.file_base, slack.base_url = vendor_url, slack_url
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.video_upload_proc",
-            str(db),
-            vendor_url,
-            slack_url,
-            str(tmp_path / "doomed"),
-            KEY.decode(),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        proc = await replica(
+            "tests.video_upload_proc", db, vendor_url, slack_url, tmp_path / "doomed"
         )
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), 60)

@@ -35,6 +35,28 @@ async def bot_with_videos(tmp_path: Path, fake: FakeHeyGen, **settings: Any) -> 
             yield bot
 
 
+def live_settings(vendor_url: str) -> dict[str, Any]:
+    return {
+        "liveavatar_api_base": vendor_url,
+        "liveavatar_api_key": LIVE_KEY,
+        "live_avatar_id": AVATAR_ID,
+        "live_voice_id": VOICE_ID,
+        "public_base_url": "https://bot.example",
+    }
+
+
+def make_video_click(answer: dict[str, Any]) -> dict[str, Any]:
+    """The "Make a video" button of a posted answer, as its click arrives."""
+    actions = next(b for b in answer["blocks"] if b["type"] == "actions")
+    button = next(e for e in actions["elements"] if e["action_id"] == "make_video")
+    return {
+        "type": "button",
+        "action_id": "make_video",
+        "block_id": actions["block_id"],
+        "value": button["value"],
+    }
+
+
 def completed(bot: Bot) -> list[dict[str, Any]]:
     return [c.args for c in bot.slack.calls("files.completeUploadExternal")]
 
@@ -131,16 +153,7 @@ async def test_make_a_video_button_renders_that_answer(tmp_path: Path) -> None:
     async with bot_with_videos(tmp_path, fake) as bot:
         await bot.event(mention())
         [answer] = await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
-        actions = next(b for b in answer["blocks"] if b["type"] == "actions")
-        button = next(e for e in actions["elements"] if e["action_id"] == "make_video")
-        resp = await bot.action(
-            {
-                "type": "button",
-                "action_id": "make_video",
-                "block_id": actions["block_id"],
-                "value": button["value"],
-            }
-        )
+        resp = await bot.action(make_video_click(answer))
         assert resp.status == 200
         [done] = await bot.slack.wait_for(lambda: completed(bot))
         assert done["thread_ts"] == "1700000000.000100"
@@ -151,14 +164,7 @@ async def test_answers_get_a_watch_live_link_served_by_the_same_server(tmp_path:
     live = FakeLiveAvatar()
     async with (
         serve(live.app()) as vendor_url,
-        running_bot(
-            tmp_path,
-            liveavatar_api_base=vendor_url,
-            liveavatar_api_key=LIVE_KEY,
-            live_avatar_id=AVATAR_ID,
-            live_voice_id=VOICE_ID,
-            public_base_url="https://bot.example",
-        ) as bot,
+        running_bot(tmp_path, **live_settings(vendor_url)) as bot,
     ):
         await bot.event(mention())
         [answer] = await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
@@ -195,14 +201,7 @@ async def test_repeated_make_a_video_clicks_leave_one_progress_message(tmp_path:
     async with bot_with_videos(tmp_path, fake) as bot:
         await bot.event(mention())
         [answer] = await bot.slack.wait_for(lambda: bot.slack.posted("C1"))
-        actions = next(b for b in answer["blocks"] if b["type"] == "actions")
-        button = next(e for e in actions["elements"] if e["action_id"] == "make_video")
-        click = {
-            "type": "button",
-            "action_id": "make_video",
-            "block_id": actions["block_id"],
-            "value": button["value"],
-        }
+        click = make_video_click(answer)
         for user in ("U1", "U1", "U2"):
             assert (await bot.action(click, user=user)).status == 200
         await bot.slack.wait_for(lambda: len(bot.slack.calls("chat.postEphemeral")) == 3)
@@ -225,14 +224,10 @@ async def test_a_non_answer_gets_no_avatar_buttons_and_is_not_spoken(tmp_path: P
         serve(fake.app()) as vendor_url,
         running_bot(
             tmp_path,
-            liveavatar_api_base=live_url,
-            liveavatar_api_key=LIVE_KEY,
-            live_avatar_id=AVATAR_ID,
-            live_voice_id=VOICE_ID,
+            **live_settings(live_url),
             heygen_api_base=vendor_url,
             heygen_api_key=API_KEY,
             heygen_avatar_id="Angela-inblackskirt-20220820",
-            public_base_url="https://bot.example",
         ) as bot,
     ):
         await bot.event(mention("<@UBOT> What is the capital of France?"))

@@ -19,6 +19,12 @@ from tests.fakes.heygen import API_KEY, FakeHeyGen
 from tests.fakes.heygen_streaming import AVATAR_ID as STREAMING_AVATAR
 
 SCOPE = LiveScope(team="T1", channel="C1", user="U1")
+STREAMING = {
+    "heygen_api_key": API_KEY,
+    "heygen_live_api": "streaming",
+    "heygen_avatar_id": STREAMING_AVATAR,
+    "liveavatar_api_key": None,
+}
 
 
 async def said(*sentences: str) -> AsyncIterator[str]:
@@ -30,16 +36,7 @@ async def test_a_heygen_5xx_while_speaking_is_an_avatar_error_in_plain_words(
     store, clock, tmp_path
 ) -> None:
     fake = FakeHeyGen()
-    async with avatar_stack(
-        fake.app(),
-        store,
-        clock,
-        tmp_path / "data",
-        heygen_api_key=API_KEY,
-        heygen_live_api="streaming",
-        heygen_avatar_id=STREAMING_AVATAR,
-        liveavatar_api_key=None,
-    ) as stack:
+    async with avatar_stack(fake.app(), store, clock, tmp_path / "data", **STREAMING) as stack:
         live = stack.delivery.live
         assert live is not None
         await live.viewer_session(stack.delivery.scope_key(SCOPE), None)  # a viewer watches
