@@ -225,6 +225,13 @@ async def test_failure_is_delivered_and_a_wrong_secret_is_refused(clients, fake)
     assert delivery.event["event_data"]["msg"] == "Avatar rendering timed out"
 
 
+def test_a_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
+    # how aiohttp hands over bytes that are not UTF-8 (surrogateescape)
+    headers = {**headers_for(BODY), SIGNATURE_HEADER: b"\xe9\xff".decode(errors="surrogateescape")}
+    with pytest.raises(WebhookVerificationError, match="does not match"):
+        verify_webhook(BODY, headers, SECRET, now=1000)
+
+
 def test_an_oversized_body_is_refused_even_when_correctly_signed() -> None:
     padded = BODY[:-1] + b" " * MAX_BODY_BYTES + b"}"  # a valid event, signed, but huge
     with pytest.raises(WebhookVerificationError, match="body too large") as info:

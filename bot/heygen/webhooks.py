@@ -222,6 +222,8 @@ def verify_webhook(
     signature = _header(headers, SIGNATURE_HEADER)
     if not signature:
         raise WebhookVerificationError(f"missing {SIGNATURE_HEADER} header")
+    if not signature.isascii():  # a hex digest is ASCII; anything else cannot match
+        raise WebhookVerificationError("signature does not match the body")
     expected = sign(body, secret)
     if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
         raise WebhookVerificationError("signature does not match the body")

@@ -3,6 +3,7 @@ state in a real SQLite store, results in a recording sink (where Slack would pos
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -365,3 +366,21 @@ async def test_a_job_resumed_while_downloading_fetches_a_fresh_link(store, clock
         assert stack.sink.ready[0].video.page_url == fake.page_url(video_id)
         assert fake.faults.requests("get_video_v3")  # asked HeyGen again
         assert (await settled(store, "job-resumed")).video_url != stale
+
+
+async def test_a_non_ascii_signature_header_is_a_401_not_a_500(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    async with avatar_stack(fake.app(), store, clock, tmp_path / "data", **VIDEO) as stack:
+        host, port = stack.web_url.removeprefix("http://").split(":")
+        body = b'{"event_type": "avatar_video.success", "event_data": {"video_id": "v1"}}'
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /heygen/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + b"Heygen-Signature: \xe9\xff\xfe\r\n"  # not even UTF-8
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+        assert status_line.split()[1] == b"401"
