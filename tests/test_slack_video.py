@@ -95,6 +95,15 @@ async def test_ask_video_acks_then_uploads_the_video_into_its_thread(tmp_path: P
             assert "queued… Queued" not in text and text.count("Rendering") <= 1, text
         [job] = fake.videos.values()
         assert "avatarbot knowledge add" in str(job)
+        # the video's length (HeyGen's `duration`, 4.2 s in the fake) reaches the metric
+        async with bot.http.get(f"{bot.url}/metrics") as resp:
+            metrics = await resp.text()
+        minutes = next(
+            float(line.split()[-1])
+            for line in metrics.splitlines()
+            if line.startswith("avatarbot_heygen_video_minutes_total ")
+        )
+        assert minutes >= 4.2 / 60
 
 
 async def test_ask_video_checks_come_before_any_public_post(tmp_path: Path) -> None:
