@@ -150,7 +150,8 @@ async def completion(tmp: Path, mode: str, samples: int) -> list[float]:
     if mode == "webhook":
         settings.update(heygen_webhook_secret=CALLBACK_SECRET, video_poll_seconds=3600)
     else:
-        settings.update(heygen_webhook_secret=None)  # production poll defaults
+        # production poll defaults; no PUBLIC_BASE_URL, so no per-video callback either
+        settings.update(heygen_webhook_secret=None, public_base_url=None)
     out: list[float] = []
     async with (
         sql_state(tmp / f"video-{mode}.db", time.time) as store,
