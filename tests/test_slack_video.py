@@ -152,9 +152,23 @@ async def test_a_failed_render_is_told_in_the_thread(tmp_path: Path) -> None:
     fake = FakeHeyGen(polls_to_complete=1, fail_renders=True)
     async with bot_with_videos(tmp_path, fake) as bot:
         await bot.command("/ask-video", "how do I add documents?")
-        await bot.slack.wait_for(lambda: any("could not be made" in t for t in progress_texts(bot)))
-        failed = next(t for t in progress_texts(bot) if "could not be made" in t)
-        assert "Avatar rendering timed out" in failed and not completed(bot)
+        await bot.slack.wait_for(lambda: any("⚠️" in t for t in progress_texts(bot)))
+        failed = next(t for t in progress_texts(bot) if "⚠️" in t)
+        assert failed == "⚠️ HeyGen could not render the video: Avatar rendering timed out."
+        assert not completed(bot)
+
+
+async def test_a_video_slack_will_not_take_is_told_with_its_heygen_page(tmp_path: Path) -> None:
+    fake = FakeHeyGen(polls_to_complete=1)
+    async with bot_with_videos(tmp_path, fake) as bot:
+        refused = Fault.raw(200, {"ok": False, "error": "missing_scope"})
+        bot.slack.faults.add("files.getUploadURLExternal", refused, times=10)
+        await bot.command("/ask-video", "how do I add documents?")
+        await bot.slack.wait_for(lambda: any("⚠️" in t for t in progress_texts(bot)))
+        [video_id] = fake.videos
+        failed = next(t for t in progress_texts(bot) if "⚠️" in t)
+        assert "posting it here failed (Slack refused the upload (missing_scope))" in failed
+        assert fake.page_url(video_id) in failed and not completed(bot)
 
 
 async def test_make_a_video_button_renders_that_answer(tmp_path: Path) -> None:

@@ -55,8 +55,8 @@ def progress_words(progress: VideoProgress) -> str:
             return f"🎬 Rendering the video… ({detail} so far)" if detail else "🎬 Rendering…"
         case VideoJobState.DOWNLOADING | VideoJobState.DELIVERING:
             return f"🎬 {detail}; posting it…" if detail else "🎬 Posting the video…"
-        case VideoJobState.FAILED:
-            return f"⚠️ The video could not be made. {detail}".strip()
+        case VideoJobState.FAILED:  # the reason is a whole sentence of its own
+            return f"⚠️ {detail}" if detail else "⚠️ The video could not be made."
     return "🎬 Working on the video…"
 
 
@@ -97,6 +97,15 @@ class SlackVideoSink:
     # --- the upload, exactly once -----------------------------------------------------------
 
     async def video_ready(
+        self, target: dict[str, Any], video: RenderedVideo, save: SaveTarget
+    ) -> None:
+        try:
+            await self._upload_once(target, video, save)
+        except SlackApiError as exc:  # in words the job can tell the user
+            code = exc.response.get("error", "unknown") if exc.response is not None else "unknown"
+            raise AvatarError(f"Slack refused the upload ({code})", kind="slack") from exc
+
+    async def _upload_once(
         self, target: dict[str, Any], video: RenderedVideo, save: SaveTarget
     ) -> None:
         """Upload the MP4 into the thread once, whatever crashes in between.

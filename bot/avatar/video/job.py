@@ -26,7 +26,7 @@ import aiohttp
 from bot.avatar.delivery import AvatarError, RenderedVideo, VideoProgress
 from bot.heygen.errors import HeyGenError
 from bot.heygen.video import Orientation, Render, RenderRequest, VideoStatus
-from bot.store.base import VideoJobRecord, VideoJobState
+from bot.store.base import LeaseLost, VideoJobRecord, VideoJobState
 
 if TYPE_CHECKING:
     from bot.avatar.video.worker import VideoWorker
@@ -38,6 +38,15 @@ EXPIRED_LINK_STATUSES = (401, 403, 404, 410)
 
 class VideoTooLarge(AvatarError):
     pass
+
+
+DELIVERY_TRIES = 4  # the sink is tried again after 1, 2, 4 poll intervals, then the job fails
+
+
+def _not_posted(exc: Exception, page_url: str | None) -> str:
+    why = exc.sentence.rstrip(".") if isinstance(exc, AvatarError) else "an unexpected error"
+    where = f" It is on HeyGen: {page_url}" if page_url else ""
+    return f"The video was made, but posting it here failed ({why}).{where}"
 
 
 def elapsed_words(seconds: float) -> str:
@@ -225,7 +234,21 @@ class VideoJob:
         async def save(target: dict) -> None:
             await self._update(target=target)
 
-        await self.w.sink.video_ready(job.target, video, save)
+        s = self.w.settings
+        for attempt in range(DELIVERY_TRIES):
+            try:  # safe to repeat: the sink posts exactly once (see DeliverySink.video_ready)
+                await self.w.sink.video_ready(self.record.target, video, save)
+                break
+            except (LeaseLost, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                self.w.log.warning("posting video job %s failed: %s", job.id, exc)
+                if attempt == DELIVERY_TRIES - 1:
+                    await self.fail(_not_posted(exc, render.page_url))
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                    return
+                await asyncio.sleep(s.video_poll_seconds * 2**attempt)
         self.w.delivered_at[job.id] = time.perf_counter()
         await self._update(state=VideoJobState.DELIVERED)
         with contextlib.suppress(OSError):
