@@ -43,11 +43,22 @@ async def _probe(_request: web.Request) -> web.Response:
     return web.Response(status=200, headers={"Allow": "OPTIONS, POST"})
 
 
+async def _read_capped(request: web.Request) -> bytes:
+    """The body, read up to one byte past MAX_BODY (a chunked body declares no length)."""
+    body = bytearray()
+    while len(body) <= MAX_BODY:
+        chunk = await request.content.read(MAX_BODY + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)
+
+
 async def _webhook(request: web.Request) -> web.Response:
     delivery = request.app[DELIVERY_KEY]
     if (request.content_length or 0) > MAX_BODY:
         return web.json_response({"error": "body too large"}, status=413)
-    body = await request.content.read(MAX_BODY + 1)
+    body = await _read_capped(request)
     secret = delivery.settings.heygen_webhook_secret
     secret_value = secret.get_secret_value() if secret is not None else ""
     try:
