@@ -73,8 +73,10 @@ def live_off(settings: Settings) -> FeatureOff | None:
     key = "LIVEAVATAR_API_KEY" if liveavatar else "HEYGEN_API_KEY"
     if not is_set(s.liveavatar_api_key if liveavatar else s.heygen_api_key):
         return FeatureOff(LIVE, key)
-    if not (s.live_avatar_id or s.heygen_avatar_id):
-        return FeatureOff(LIVE, "LIVE_AVATAR_ID")
+    # LiveAvatar's avatars are its own (UUIDs from its catalogue): a HEYGEN_AVATAR_ID is never
+    # valid there, so only the legacy streaming API may fall back to it.
+    if not (s.live_avatar_id or (not liveavatar and s.heygen_avatar_id)):
+        return FeatureOff(LIVE, "LIVE_AVATAR_ID", "an avatar from your LiveAvatar account")
     if not s.public_base_url:
         return FeatureOff(LIVE, "PUBLIC_BASE_URL", "this server's public address")
     return None

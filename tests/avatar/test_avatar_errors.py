@@ -10,7 +10,7 @@ import pytest
 
 from bot.avatar.delivery import LiveScope
 from bot.avatar.errors import AvatarError, AvatarUnavailable
-from bot.avatar.service import video_off
+from bot.avatar.service import live_off, video_off
 from bot.config import load_settings
 from bot.heygen.errors import HeyGenError
 from tests.avatar_stack import avatar_stack
@@ -78,3 +78,13 @@ def test_a_v2_template_needs_no_avatar_and_v3_with_an_avatar_is_on() -> None:
     template = {"heygen_video_api": "v2", "video_template_id": "tpl_welcome"}
     assert video_off(load_settings(heygen_api_key=API_KEY, **template)) is None
     assert video_off(load_settings(heygen_api_key=API_KEY, heygen_avatar_id="a1")) is None
+
+
+def test_liveavatar_never_takes_a_heygen_avatar_id() -> None:
+    base = {"liveavatar_api_key": "la-key", "public_base_url": "https://bot.example"}
+    only_heygen = load_settings(**base, heygen_avatar_id="Angela-inblackskirt-20220820")
+    off = live_off(only_heygen)
+    assert off is not None and off.variable == "LIVE_AVATAR_ID"
+    assert live_off(load_settings(**base, live_avatar_id="a1b2")) is None
+    streaming = {"heygen_api_key": API_KEY, "heygen_live_api": "streaming", **base}
+    assert live_off(load_settings(**streaming, heygen_avatar_id="Wayne_20240711")) is None
