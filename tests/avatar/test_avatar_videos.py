@@ -384,3 +384,33 @@ async def test_a_non_ascii_signature_header_is_a_401_not_a_500(store, clock, tmp
         status_line = await reader.readline()
         writer.close()
         assert status_line.split()[1] == b"401"
+
+
+async def test_a_chunked_callback_is_read_whole(store, clock, tmp_path) -> None:
+    fake = FakeHeyGen(polls_to_complete=None)
+    async with avatar_stack(
+        fake.app(), store, clock, tmp_path / "data", video_poll_seconds=3600, **VIDEO
+    ) as stack:
+        fake.file_base = stack.vendor_url
+        job_id = await stack.delivery.request_video(request(), TARGET)
+        await stack.sink.wait_for(lambda: phases(stack).count(VideoJobState.SUBMITTED) >= 2)
+        [video_id] = fake.videos
+        fake.videos[video_id].status = "completed"  # HeyGen is done; only a callback says so
+        body = json.dumps(
+            {
+                "event_type": "avatar_video.success",
+                "event_data": {"video_id": video_id, "callback_id": job_id},
+            }
+        ).encode()
+
+        async def pieces() -> AsyncIterator[bytes]:
+            for i in range(0, len(body), 7):  # no Content-Length: chunked, in small pieces
+                yield body[i : i + 7]
+
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{stack.web_url}/heygen/webhook", data=pieces()) as resp,
+        ):
+            assert resp.status == 200
+        await stack.sink.wait_for(lambda: bool(stack.sink.ready))
+        assert [d.video.job_id for d in stack.sink.ready] == [job_id]
