@@ -53,6 +53,13 @@ async def polling_stack(
         yield stack
 
 
+def webhook_stack(fake: FakeHeyGen, store: Any, clock: FakeClock, tmp_path: Path) -> Any:
+    """Polling so slow (an hour) that only a webhook or callback can finish a job in a test."""
+    return avatar_stack(
+        fake.app(), store, clock, tmp_path / "data", video_poll_seconds=3600, **VIDEO
+    )
+
+
 def phases(stack: Stack) -> list[VideoJobState]:
     return [p.state for _, p in stack.sink.progress]
 
@@ -99,9 +106,7 @@ async def test_the_same_question_in_the_thread_reuses_the_pending_job(
 async def test_webhook_completion_is_confirmed_and_delivered(store, clock, tmp_path) -> None:
     fake = FakeHeyGen(polls_to_complete=None)
     # Polling so slow that only the webhook can finish this job within the test.
-    async with avatar_stack(
-        fake.app(), store, clock, tmp_path / "data", video_poll_seconds=3600, **VIDEO
-    ) as stack:
+    async with webhook_stack(fake, store, clock, tmp_path) as stack:
         fake.file_base = stack.vendor_url
         job_id = await stack.delivery.request_video(request(), TARGET)
         await stack.sink.wait_for(lambda: len(fake.videos) == 1)
@@ -131,9 +136,7 @@ async def test_webhook_completion_is_confirmed_and_delivered(store, clock, tmp_p
 
 async def test_a_forged_webhook_is_refused_and_changes_nothing(store, clock, tmp_path) -> None:
     fake = FakeHeyGen(polls_to_complete=None)
-    async with avatar_stack(
-        fake.app(), store, clock, tmp_path / "data", video_poll_seconds=3600, **VIDEO
-    ) as stack:
+    async with webhook_stack(fake, store, clock, tmp_path) as stack:
         await stack.delivery.request_video(request(), TARGET)
         await stack.sink.wait_for(lambda: VideoJobState.SUBMITTED in phases(stack))
         [video_id] = fake.videos
@@ -281,9 +284,7 @@ async def test_an_unsigned_callback_naming_another_video_wakes_nothing(
     store, clock, tmp_path
 ) -> None:
     fake = FakeHeyGen(polls_to_complete=None)
-    async with avatar_stack(
-        fake.app(), store, clock, tmp_path / "data", video_poll_seconds=3600, **VIDEO
-    ) as stack:
+    async with webhook_stack(fake, store, clock, tmp_path) as stack:
         job_id = await stack.delivery.request_video(request(), TARGET)
         # the first status check is done and its progress shown: the job now waits an hour
         await stack.sink.wait_for(lambda: phases(stack).count(VideoJobState.SUBMITTED) >= 2)
@@ -388,9 +389,7 @@ async def test_a_non_ascii_signature_header_is_a_401_not_a_500(store, clock, tmp
 
 async def test_a_chunked_callback_is_read_whole(store, clock, tmp_path) -> None:
     fake = FakeHeyGen(polls_to_complete=None)
-    async with avatar_stack(
-        fake.app(), store, clock, tmp_path / "data", video_poll_seconds=3600, **VIDEO
-    ) as stack:
+    async with webhook_stack(fake, store, clock, tmp_path) as stack:
         fake.file_base = stack.vendor_url
         job_id = await stack.delivery.request_video(request(), TARGET)
         await stack.sink.wait_for(lambda: phases(stack).count(VideoJobState.SUBMITTED) >= 2)
