@@ -16,6 +16,7 @@ from bot.heygen.video import RenderRequest
 from bot.store.base import VideoJobRecord, VideoJobState
 from tests.avatar_stack import avatar_stack, settled
 from tests.avatar_state import KEY, sql_state, state_clock
+from tests.fakes.faults import Fault
 from tests.fakes.heygen import API_KEY, FakeHeyGen
 from tests.fakes.server import serve
 from tests.fakes.slack import FakeSlack
@@ -110,16 +111,21 @@ async def test_a_resubmit_after_a_crash_returns_the_same_render(tmp_path) -> Non
         assert len(stack.sink.ready) == 1
 
 
-async def test_a_replica_killed_between_the_upload_and_its_record_posts_the_video_once(
-    tmp_path,
+@pytest.mark.parametrize("took_effect", [True, False], ids=["after-sharing", "before-sharing"])
+async def test_a_replica_killed_while_completing_the_upload_posts_the_video_once(
+    tmp_path, took_effect: bool
 ) -> None:
-    """SIGKILL after Slack shared the file (files.completeUploadExternal took effect) but
-    before "delivered" was written: the replica that resumes finds the shared file and does
-    not upload the video a second time."""
+    """SIGKILL during files.completeUploadExternal, after Slack shared the file (its answer
+    never came) or before the call reached Slack: the replica that resumes looks for the
+    shared file (files.info), and either only records it or completes the same file id;
+    never a second upload."""
     fake = FakeHeyGen(polls_to_complete=1)
     slack = FakeSlack()
-    completing = asyncio.Event()  # never set: the doomed replica never hears back
-    slack.hold_after["files.completeUploadExternal"] = completing
+    never = asyncio.Event()  # the doomed replica never hears back
+    if took_effect:
+        slack.hold_after["files.completeUploadExternal"] = never
+    else:
+        slack.faults.add("files.completeUploadExternal", Fault.stall_until(never))
     db = tmp_path / "state.db"
     async with serve(fake.app()) as vendor_url, serve(slack.app()) as slack_url:
         fake.file_base, slack.base_url = vendor_url, slack_url
@@ -129,13 +135,18 @@ async def test_a_replica_killed_between_the_upload_and_its_record_posts_the_vide
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), 60)
             assert line.startswith(b"REQUESTED "), line
-            # the file is shared in the thread; the replica is still waiting for the answer
-            await slack.wait_for(lambda: shared_in(slack, "C1"), within=60)
+            # the replica is inside the completing call, waiting for an answer
+            await slack.wait_for(
+                lambda: slack.faults.requests("files.completeUploadExternal"), within=60
+            )
+            if took_effect:
+                await slack.wait_for(lambda: shared_in(slack, "C1"), within=60)
         finally:
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
         job_id = line.split()[1].decode()
-        del slack.hold_after["files.completeUploadExternal"]
+        slack.hold_after.clear()
+        slack.faults.clear()
 
         clock = state_clock()
         clock.advance(300)  # the dead replica's lease has run out
@@ -147,9 +158,10 @@ async def test_a_replica_killed_between_the_upload_and_its_record_posts_the_vide
         ):
             job = await settled(store, job_id)
             assert job.state is VideoJobState.DELIVERED and job.attempts == 2
-        assert len(slack.calls("files.completeUploadExternal")) == 1  # no second upload
-        assert len(slack.calls("files.getUploadURLExternal")) == 1
-        assert len(shared_in(slack, "C1")) == 1
+        assert len(slack.calls("files.completeUploadExternal")) == 1  # the applied one
+        assert len(slack.calls("files.getUploadURLExternal")) == 1  # one file id, ever
+        [shared] = shared_in(slack, "C1")
+        assert slack.uploads[shared["id"]] == fake.mp4_bytes
         assert slack.calls("files.info")  # the resumed replica looked for the earlier effect
         [progress] = [c for c in slack.calls("chat.update")][-1:]
         assert "video is ready" in progress.args["text"]

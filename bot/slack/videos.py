@@ -126,7 +126,12 @@ class SlackVideoSink:
                 await self._complete(upload["file_id"], target, video)
                 await self._posted(target, video)
                 return
-            except SlackApiError as exc:  # the reserved id expired: upload afresh
+            except SlackApiError as exc:
+                # Refused: either the share had just not shown up yet (look once more), or
+                # the reserved id was never filled and has expired (upload afresh).
+                if await self._shared(upload["file_id"], target["channel"]):
+                    await self._posted(target, video)
+                    return
                 log.info("re-uploading video %s: %s", video.job_id, exc.response.get("error"))
         reserved = await self.s.client.files_getUploadURLExternal(
             filename=video.filename, length=await asyncio.to_thread(_size, video.path)
