@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bot.avatar.delivery import LiveScope, VideoPhase, VideoRequest
+from bot.avatar.delivery import LiveScope, VideoJobState, VideoRequest
 from bot.heygen.live import LiveSession
 from bot.heygen.liveavatar import AgentControlEvent, SpeakText
 from tests.avatar_stack import avatar_stack
@@ -150,7 +150,8 @@ async def completion(tmp: Path, mode: str, samples: int) -> list[float]:
     if mode == "webhook":
         settings.update(heygen_webhook_secret=CALLBACK_SECRET, video_poll_seconds=3600)
     else:
-        settings.update(heygen_webhook_secret=None)  # production poll defaults
+        # production poll defaults; no PUBLIC_BASE_URL, so no per-video callback either
+        settings.update(heygen_webhook_secret=None, public_base_url=None)
     out: list[float] = []
     async with (
         sql_state(tmp / f"video-{mode}.db", time.time) as store,
@@ -170,7 +171,7 @@ async def completion(tmp: Path, mode: str, samples: int) -> list[float]:
             )
             await stack.sink.wait_for(
                 lambda j=job_id: any(
-                    p.job_id == j and p.phase is VideoPhase.RENDERING
+                    p.job_id == j and p.state is VideoJobState.SUBMITTED
                     for _, p in stack.sink.progress
                 ),
                 limit=30,

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     video_aspect_ratio: str = Field(default="16:9", pattern="^(16:9|9:16|1:1|4:5|5:4)$")
     video_resolution: str = Field(default="720p", pattern="^(720p|1080p|4k)$")
     video_captions: bool = False
+    # HeyGen caption style burnt into the picture when VIDEO_CAPTIONS=true (v3 `caption.style`,
+    # v2 `caption_mode=burn_in`); empty = a subtitle file only, the picture stays plain.
+    video_caption_style: str = "default"
     video_template_id: str | None = None
     video_template_variable: str = "script"
     video_timeout_seconds: float = Field(default=1800.0, gt=0)

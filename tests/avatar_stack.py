@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.avatar.delivery import RenderedVideo, VideoProgress
+from bot.avatar.delivery import RenderedVideo, SaveTarget, VideoProgress
 from bot.avatar.service import AvatarDelivery
 from bot.config import Settings, load_settings
 from bot.heygen.clients import heygen_clients
@@ -56,7 +56,9 @@ class RecordingSink:
         # like Slack: the first progress message's ts is kept with the job
         return None if "progress_ts" in target else {**target, "progress_ts": "1700.0001"}
 
-    async def video_ready(self, target: dict[str, Any], video: RenderedVideo) -> None:
+    async def video_ready(
+        self, target: dict[str, Any], video: RenderedVideo, save: SaveTarget
+    ) -> None:
         content = await asyncio.to_thread(video.path.read_bytes)
         self.ready.append(Delivered(target, video, content))
         self.changed.set()

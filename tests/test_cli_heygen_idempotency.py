@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def test_an_explicit_key_names_the_render(server, fake) -> None:
 
 
 def test_webhook_register_prints_where_the_secret_goes(server, fake) -> None:
+    fake.validate_endpoints = False  # bot.example.com is not served here
     code, out, err = run(server, "webhook", "register", "https://bot.example.com/heygen/webhook")
     assert code == 0, err
     [endpoint] = fake.endpoints.values()
@@ -73,6 +75,23 @@ def test_webhook_register_prints_where_the_secret_goes(server, fake) -> None:
     # a retried registration of the same URL does not create a second endpoint
     assert run(server, "webhook", "register", "https://bot.example.com/heygen/webhook")[0] == 0
     assert len(fake.endpoints) == 1
+
+
+def test_registering_again_later_reuses_the_endpoint_and_its_secret(server, fake) -> None:
+    fake.validate_endpoints = False  # bot.example.com is not served here
+    url = "https://bot.example.com/heygen/webhook"
+    assert run(server, "webhook", "register", url)[0] == 0
+    [endpoint] = fake.endpoints.values()
+    first_secret = endpoint.secret
+    fake._replays.clear()  # a day later: HeyGen no longer remembers the Idempotency-Key
+    code, out, err = run(server, "webhook", "register", url + "/")
+    assert code == 0, err
+    assert list(fake.endpoints.values()) == [endpoint] and endpoint.secret == first_secret
+    assert "already registered" in out and "HEYGEN_WEBHOOK_SECRET=" not in out
+    code, out, _ = run(server, "webhook", "register", url, "--rotate-secret", "--json")
+    assert code == 0 and len(fake.endpoints) == 1
+    shown = json.loads(out)
+    assert shown["reused"] and shown["secret"] == endpoint.secret != first_secret
 
 
 def test_webhook_register_refuses_a_relative_url(server, fake) -> None:

@@ -20,12 +20,13 @@ from bot.heygen.webhooks import (
     VIDEO_EVENTS,
     WebhookEvent,
     WebhookVerificationError,
+    parse_event,
     sign,
     verify_webhook,
 )
 from tests.fakes.clients import served_clients
 from tests.fakes.faults import Fault
-from tests.fakes.heygen import API_KEY, CALLBACK_SECRET, FakeHeyGen
+from tests.fakes.heygen import API_KEY, FakeHeyGen
 from tests.fakes.server import serve
 from tests.fakes.sleeps import Sleeps
 
@@ -98,6 +99,7 @@ def test_bad_deliveries_are_rejected(
 
 
 async def test_register_list_rotate_delete_endpoint(clients, fake) -> None:
+    fake.validate_endpoints = False  # bot.example is not served here
     hooks = clients.webhooks
     ep = await hooks.create_endpoint("https://bot.example/heygen/webhook", list(VIDEO_EVENTS))
     assert ep.secret is not None and ep.secret.get_secret_value().startswith("whsec_")
@@ -116,6 +118,7 @@ async def test_register_list_rotate_delete_endpoint(clients, fake) -> None:
 
 
 async def test_register_retried_on_500_creates_one_endpoint(clients, fake) -> None:
+    fake.validate_endpoints = False  # bot.example is not served here
     fake.faults.add("create_endpoint", Fault.server_error())
     await clients.webhooks.create_endpoint("https://bot.example/hook")
     assert len(fake.faults.requests("create_endpoint")) == 2
@@ -131,24 +134,56 @@ async def test_unknown_event_type_is_rejected(clients) -> None:
 # --- signed deliveries end to end -----------------------------------------------------------
 
 
-async def test_completion_is_delivered_signed_to_callback_and_endpoint(clients, fake) -> None:
-    received: asyncio.Queue[tuple[str, WebhookEvent | str]] = asyncio.Queue()
-    secrets_by_path: dict[str, str] = {"/callback": CALLBACK_SECRET}
+async def test_an_endpoint_is_validated_with_options_before_it_is_added(clients, fake) -> None:
+    receiver = web.Application()
+    receiver.router.add_post("/no-options", _ok)
+    receiver.router.add_route("OPTIONS", "/hook", _ok)
+    async with serve(receiver) as base:
+        with pytest.raises(HeyGenError) as info:
+            await clients.webhooks.create_endpoint(base + "/no-options")
+        assert info.value.status == 400 and "OPTIONS" in info.value.message
+        ep = await clients.webhooks.create_endpoint(base + "/hook")
+    assert [e.endpoint_id for e in fake.endpoints.values()] == [ep.endpoint_id]
+    assert fake.probes == [(base + "/no-options", 405), (base + "/hook", 200)]
+    assert await clients.webhooks.find_endpoint(base + "/hook/") == ep.model_copy(
+        update={"secret": None}
+    )
+
+
+async def _ok(_request: web.Request) -> web.Response:
+    return web.Response()
+
+
+def _receiver(received: asyncio.Queue, secrets_by_path: dict[str, str]) -> web.Application:
+    """Takes a delivery on any path: verified when the path has a secret, else unsigned."""
 
     async def receive(request: web.Request) -> web.Response:
         raw = await request.read()
         try:
-            event = verify_webhook(raw, request.headers, secrets_by_path[request.path])
+            secret = secrets_by_path.get(request.path)
+            event = (
+                verify_webhook(raw, request.headers, secret)
+                if secret
+                else parse_event(raw, request.headers)
+            )
         except WebhookVerificationError as exc:
             await received.put((request.path, exc.reason))
             return web.Response(status=401)
         await received.put((request.path, event))
         return web.Response(text="ok")
 
-    receiver = web.Application()
-    receiver.router.add_post("/callback", receive)
-    receiver.router.add_post("/endpoint", receive)
-    async with serve(receiver) as base:
+    app = web.Application()
+    app.router.add_post("/{path}", receive)
+    app.router.add_route("OPTIONS", "/{path}", _ok)
+    return app
+
+
+async def test_completion_goes_unsigned_to_the_callback_and_signed_to_the_endpoint(
+    clients, fake
+) -> None:
+    received: asyncio.Queue[tuple[str, WebhookEvent | str]] = asyncio.Queue()
+    secrets_by_path: dict[str, str] = {}
+    async with serve(_receiver(received, secrets_by_path)) as base:
         ep = await clients.webhooks.create_endpoint(base + "/endpoint", list(VIDEO_EVENTS))
         assert ep.secret is not None
         secrets_by_path["/endpoint"] = ep.secret.get_secret_value()
@@ -168,33 +203,33 @@ async def test_completion_is_delivered_signed_to_callback_and_endpoint(clients, 
         assert event.succeeded and event.event_data.video_id == video_id
         assert event.event_data.callback_id == "job-9"
         assert event.event_data.url == fake.video_url(video_id)
-        assert event.event_id and event.event_id.startswith("evt_")
+    assert got["/endpoint"].signed and got["/endpoint"].event_id.startswith("evt_")
+    assert not got["/callback"].signed and got["/callback"].event_id is None
 
 
 async def test_failure_is_delivered_and_a_wrong_secret_is_refused(clients, fake) -> None:
-    outcomes: asyncio.Queue[str] = asyncio.Queue()
-
-    async def receive(request: web.Request) -> web.Response:
-        try:
-            event = verify_webhook(await request.read(), request.headers, "whsec_not_it")
-        except WebhookVerificationError as exc:
-            await outcomes.put(exc.reason)
-            return web.Response(status=401)
-        await outcomes.put(event.event_type)
-        return web.Response()
-
-    receiver = web.Application()
-    receiver.router.add_post("/cb", receive)
-    async with serve(receiver) as base:
+    received: asyncio.Queue[tuple[str, WebhookEvent | str]] = asyncio.Queue()
+    async with serve(_receiver(received, {"/cb": "whsec_not_it"})) as base:
+        await clients.webhooks.create_endpoint(base + "/cb", list(VIDEO_EVENTS))
         video_id = await clients.video.submit(
-            RenderRequest(script="Hi", avatar_id="Wayne_20240711", callback_url=base + "/cb")
+            RenderRequest(script="Hi", avatar_id="Wayne_20240711")
         )
         fake.fail(video_id)
-        assert await asyncio.wait_for(outcomes.get(), 5) == "signature does not match the body"
+        assert await asyncio.wait_for(received.get(), 5) == (
+            "/cb",
+            "signature does not match the body",
+        )
         delivery = await asyncio.wait_for(fake.deliveries.get(), 5)
     assert delivery.status == 401
     assert delivery.event["event_type"] == "avatar_video.fail"
     assert delivery.event["event_data"]["msg"] == "Avatar rendering timed out"
+
+
+def test_a_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
+    # how aiohttp hands over bytes that are not UTF-8 (surrogateescape)
+    headers = {**headers_for(BODY), SIGNATURE_HEADER: b"\xe9\xff".decode(errors="surrogateescape")}
+    with pytest.raises(WebhookVerificationError, match="does not match"):
+        verify_webhook(BODY, headers, SECRET, now=1000)
 
 
 def test_an_oversized_body_is_refused_even_when_correctly_signed() -> None:

@@ -17,26 +17,29 @@ message ts); it is persisted with the job so a restarted replica can still deliv
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from enum import StrEnum
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from bot.avatar.errors import AvatarError  # the layer's base; also importable from here
+from bot.avatar.errors import AvatarError, AvatarLimitReached, AvatarUnavailable
+from bot.store.base import VideoJobState
 
-
-class AvatarUnavailable(AvatarError):
-    """The feature is not configured; `variable` names what turns it on."""
-
-    def __init__(self, message: str, variable: str | None = None) -> None:
-        super().__init__(message)
-        self.variable = variable
-
-
-class AvatarLimitReached(AvatarError):
-    """A budget or concurrency cap was reached (daily minutes, videos per user, sessions)."""
+__all__ = [
+    "AvatarError",
+    "AvatarLimitReached",
+    "AvatarUnavailable",
+    "DeliverySink",
+    "LiveDelivery",
+    "LiveScope",
+    "RenderedVideo",
+    "SaveTarget",
+    "VideoDelivery",
+    "VideoJobState",
+    "VideoProgress",
+    "VideoRequest",
+]
 
 
 class LiveScope(BaseModel):
@@ -59,18 +62,10 @@ class VideoRequest(BaseModel):
     dedupe_key: str
 
 
-class VideoPhase(StrEnum):
-    QUEUED = "queued"
-    RENDERING = "rendering"
-    DONE = "done"
-    FAILED = "failed"
-
-
 class VideoProgress(BaseModel):
     job_id: str
-    phase: VideoPhase
-    elapsed_seconds: float = 0.0
-    message: str = ""  # plain words ("Rendering… 1 min 20 s", HeyGen's failure reason)
+    state: VideoJobState  # the job's state (one vocabulary: bot.store.base.VideoJobState)
+    message: str = ""  # plain words ("1 min 20 s so far", HeyGen's failure reason)
 
 
 class RenderedVideo(BaseModel):
@@ -78,9 +73,14 @@ class RenderedVideo(BaseModel):
     path: Path  # the downloaded MP4 (size-capped); the sink uploads it, then it is removed
     filename: str = "answer.mp4"
     title: str = ""
-    video_url: str | None = None  # HeyGen's link
+    # The video's page in the HeyGen app (`video_page_url`): the link to show people; the
+    # download URL is presigned and expires (https://developers.heygen.com/reference/get-video).
+    page_url: str | None = None
     thumbnail_url: str | None = None
     duration_seconds: float | None = None
+
+
+SaveTarget = Callable[[dict[str, Any]], Awaitable[None]]  # persists the job's target now
 
 
 class DeliverySink(Protocol):
@@ -93,7 +93,12 @@ class DeliverySink(Protocol):
         """Show progress. Return an updated target to persist (e.g. with the progress
         message's ts), or None to keep it."""
 
-    async def video_ready(self, target: dict[str, Any], video: RenderedVideo) -> None: ...
+    async def video_ready(
+        self, target: dict[str, Any], video: RenderedVideo, save: SaveTarget
+    ) -> None:
+        """Post the video exactly once, across crashes: persist the intent with `save(target)`
+        before the call that shows it, and on a retry (the same target comes back) look for
+        that earlier effect before repeating it."""
 
     async def video_failed(self, target: dict[str, Any], progress: VideoProgress) -> None: ...
 

@@ -17,25 +17,23 @@ import contextlib
 import importlib.util
 import logging
 import os
-import re
 import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
+
 from bot.avatar.budgets import Budgets
-from bot.avatar.delivery import (
-    AvatarUnavailable,
-    DeliverySink,
-    LiveScope,
-    VideoRequest,
-)
+from bot.avatar.delivery import DeliverySink, LiveScope, VideoRequest
+from bot.avatar.errors import FeatureOff, vendor_failure
 from bot.avatar.live.events import LiveBus
 from bot.avatar.live.sessions import LiveSessions, scope_key
-from bot.avatar.video.jobs import VideoJobs
-from bot.config import LiveApi, Settings
+from bot.avatar.video.worker import VideoWorker
+from bot.config import LiveApi, Settings, VideoApi, is_set
 from bot.heygen.clients import HeyGenClients
+from bot.heygen.errors import HeyGenError
 from bot.heygen.live import AgentControlChannel, LiveKitAgentControl, build_live_backend
 from bot.heygen.webhooks import WebhookEvent
 from bot.store.base import LiveLink, Store
@@ -45,11 +43,43 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 10.0
 WEBHOOK_DEDUPE_SECONDS = 7 * 24 * 3600.0
 BUS_VIDEO = "avatar-video"
+LIVE = "the live avatar"
+VIDEOS = "avatar videos"
 
 
-def _has_key(settings: Settings, name: str) -> bool:
-    value = getattr(settings, name)
-    return value is not None and bool(value.get_secret_value().strip())
+def video_off(settings: Settings) -> FeatureOff | None:
+    """Why avatar videos are off (the first missing setting), or None when they are on."""
+    s = settings
+    if not is_set(s.heygen_api_key):
+        return FeatureOff(VIDEOS, "HEYGEN_API_KEY", "your HeyGen API key")
+    if s.heygen_video_api is VideoApi.V2 and s.video_template_id:
+        return None  # a v2 template brings its own avatar and voice
+    if not s.heygen_avatar_id:
+        return FeatureOff(
+            VIDEOS,
+            "HEYGEN_AVATAR_ID",
+            "an avatar from `avatarbot heygen avatars`, or VIDEO_TEMPLATE_ID with "
+            "HEYGEN_VIDEO_API=v2",
+        )
+    if s.heygen_video_api is VideoApi.V2 and not s.heygen_voice_id:
+        return FeatureOff(VIDEOS, "HEYGEN_VOICE_ID", "the v2 API has no default voice")
+    return None
+
+
+def live_off(settings: Settings) -> FeatureOff | None:
+    """Why the live avatar is off (the first missing setting), or None when it is on."""
+    s = settings
+    liveavatar = s.heygen_live_api is LiveApi.LIVEAVATAR
+    key = "LIVEAVATAR_API_KEY" if liveavatar else "HEYGEN_API_KEY"
+    if not is_set(s.liveavatar_api_key if liveavatar else s.heygen_api_key):
+        return FeatureOff(LIVE, key)
+    # LiveAvatar's avatars are its own (UUIDs from its catalogue): a HEYGEN_AVATAR_ID is never
+    # valid there, so only the legacy streaming API may fall back to it.
+    if not (s.live_avatar_id or (not liveavatar and s.heygen_avatar_id)):
+        return FeatureOff(LIVE, "LIVE_AVATAR_ID", "an avatar from your LiveAvatar account")
+    if not s.public_base_url:
+        return FeatureOff(LIVE, "PUBLIC_BASE_URL", "this server's public address")
+    return None
 
 
 class AvatarDelivery:
@@ -81,15 +111,10 @@ class AvatarDelivery:
             clock=clock,
         )
         self.bus = LiveBus(store, self.owner)
-        self.live_reason = self._live_off_reason()
-        self.video_reason = (
-            None
-            if _has_key(settings, "heygen_api_key")
-            and (settings.heygen_avatar_id or settings.video_template_id)
-            else "set HEYGEN_API_KEY and HEYGEN_AVATAR_ID to turn on avatar videos"
-        )
+        self.live_off = live_off(settings)
+        self.video_off = video_off(settings)
         self.live: LiveSessions | None = None
-        if self.live_reason is None:
+        if self.live_off is None:
             server_publishing = agent_control is not None or (
                 importlib.util.find_spec("livekit") is not None
             )
@@ -105,7 +130,7 @@ class AvatarDelivery:
                 server_publishing=server_publishing,
                 clock=clock,
             )
-        self.videos = VideoJobs(
+        self.videos = VideoWorker(
             settings,
             store,
             lambda: clients.video,
@@ -117,16 +142,15 @@ class AvatarDelivery:
         )
         self._tasks: list[asyncio.Task[None]] = []
 
-    def _live_off_reason(self) -> str | None:
-        s = self.settings
-        key = "liveavatar_api_key" if s.heygen_live_api is LiveApi.LIVEAVATAR else "heygen_api_key"
-        if not _has_key(s, key):
-            return f"set {key.upper()} to turn on the live avatar"
-        if not (s.live_avatar_id or s.heygen_avatar_id):
-            return "set LIVE_AVATAR_ID (or HEYGEN_AVATAR_ID) to turn on the live avatar"
-        if not s.public_base_url:
-            return "set PUBLIC_BASE_URL (this server's public address) to offer live links"
-        return None
+    @property
+    def live_reason(self) -> str | None:
+        """What turns the live avatar on, as one clause (None when it is on)."""
+        return self.live_off.hint if self.live_off else None
+
+    @property
+    def video_reason(self) -> str | None:
+        """What turns avatar videos on, as one clause (None when they are on)."""
+        return self.video_off.hint if self.video_off else None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -138,7 +162,7 @@ class AvatarDelivery:
         self.bus.start()
         if self.live is not None:
             self._tasks.append(asyncio.create_task(self._upkeep(), name="live-upkeep"))
-        if self.video_reason is None:
+        if self.video_off is None:
             self.videos.start()
             self._tasks.append(asyncio.create_task(self._video_hints(), name="video-hints"))
 
@@ -184,12 +208,12 @@ class AvatarDelivery:
 
     async def speak(self, scope: LiveScope, answer_id: str, sentences: AsyncIterator[str]) -> None:
         if self.live is None:
-            variable = re.search(r"\b[A-Z][A-Z_]+\b", self.live_reason or "")
-            raise AvatarUnavailable(
-                f"The live avatar is off: {self.live_reason}.",
-                variable=variable.group(0) if variable else None,
-            )
-        await self.live.speak(self.scope_key(scope), answer_id, sentences)
+            raise (self.live_off or FeatureOff(LIVE, "LIVE_AVATAR_ID")).error()
+        try:
+            await self.live.speak(self.scope_key(scope), answer_id, sentences)
+        except (HeyGenError, aiohttp.ClientError, TimeoutError) as exc:
+            # One error contract: nothing from the vendor leaves the façade unconverted.
+            raise vendor_failure(exc, "speaking the answer live") from exc
 
     # --- for the viewer page ------------------------------------------------------------
 
@@ -200,32 +224,33 @@ class AvatarDelivery:
 
     @property
     def video_enabled(self) -> bool:
-        return self.video_reason is None
+        return self.video_off is None
 
     async def request_video(self, request: VideoRequest, target: dict[str, Any]) -> str:
-        if self.video_reason is not None:
-            raise AvatarUnavailable(
-                f"Avatar videos are off: {self.video_reason}.", variable="HEYGEN_API_KEY"
-            )
+        if self.video_off is not None:
+            raise self.video_off.error()
         return await self.videos.request(request, target)
 
     # --- webhook ------------------------------------------------------------------------
 
     async def video_webhook(self, event: WebhookEvent) -> str:
-        """A verified delivery: a hint for the job holding the video. Returns what was done
+        """A delivery (signed webhook or unsigned per-video callback): only a hint for the job
+        holding the video, which confirms it with GET. Returns what was done
         (for the access log): "hint", "duplicate" or "unknown"."""
         data = event.event_data
         if not data.video_id:
+            return "unknown"
+        job = await self.store.get_video_job(data.callback_id) if data.callback_id else None
+        if job is None:
+            job = await self.store.find_video_job(data.video_id)
+        # An unsigned delivery names both ids; they must agree with what we stored, so a
+        # stranger who knows one id cannot wake (or, below, de-duplicate away) another job.
+        if job is None or (job.heygen_video_id and job.heygen_video_id != data.video_id):
             return "unknown"
         if not await self.store.claim_once(
             "heygen-webhook", f"{data.video_id}:{event.event_type}", WEBHOOK_DEDUPE_SECONDS
         ):
             return "duplicate"
-        job = await self.store.get_video_job(data.callback_id) if data.callback_id else None
-        if job is None:
-            job = await self.store.find_video_job(data.video_id)
-        if job is None:
-            return "unknown"
         self.videos.hint(job.id)
         await self.store.notify(BUS_VIDEO, {"job_id": job.id, "origin": self.owner})
         return "hint"

@@ -20,8 +20,11 @@ from bot.cli.output import console, fail, settings
 from bot.config import VideoApi
 from bot.failures import describe
 from bot.heygen.clients import HeyGenClients, heygen_clients
-from bot.heygen.errors import HeyGenError, MissingApiKeyError
-from bot.heygen.video import RenderRequest, VideoJob, VideoStatus, wait_until_done
+from bot.heygen.errors import (
+    HeyGenError,
+    MissingApiKeyError,
+)
+from bot.heygen.video import Render, RenderRequest, VideoStatus, wait_until_done
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -152,7 +155,7 @@ def render(
         problem = exc.errors()[0]
         fail(f"invalid {problem['loc'][0]}: {problem['msg']}", code=2)
 
-    async def work(clients: HeyGenClients) -> tuple[str, VideoJob | None]:
+    async def work(clients: HeyGenClients) -> tuple[str, Render | None]:
         renderer = clients.renderer(api)
         video_id = await renderer.submit(request)
         if not wait:
@@ -161,7 +164,7 @@ def render(
             console.print(f"video id: {video_id}", highlight=False)
         with console.status("Rendering: queued…") as status:
 
-            def progress(job: VideoJob) -> None:
+            def progress(job: Render) -> None:
                 status.update(f"Rendering: {job.status.value}…")
 
             job = await wait_until_done(
@@ -206,33 +209,50 @@ app.add_typer(webhook_app, name="webhook", help="HeyGen webhook endpoints (rende
 @webhook_app.command("register")
 def webhook_register(
     url: str = typer.Argument(..., help="Public URL of this bot's /heygen/webhook route."),
+    rotate: bool = typer.Option(
+        False,
+        "--rotate-secret",
+        help="When URL is already registered, give it a new signing secret (the old one "
+        "stops working at once).",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Register URL for video success/failure events (POST /v3/webhooks/endpoints)."""
+    """Register URL for video success/failure events (POST /v3/webhooks/endpoints).
+
+    An endpoint already registered for URL is reused, never doubled (HeyGen shows a secret
+    only when it creates or rotates one, so a second endpoint would mean a second secret)."""
     from bot.heygen.webhooks import VIDEO_EVENTS
 
     if not url.startswith("https://") and not url.startswith("http://"):
         fail("the URL must be absolute, e.g. https://bot.example.com/heygen/webhook", code=2)
     if not url.rstrip("/").endswith("/heygen/webhook"):
         console.print("note: the bot serves its webhook at /heygen/webhook", highlight=False)
-    # One key per URL: registering the same URL twice (a retry) does not add a second one.
+    # One key per URL: a retried create of the same URL does not add a second endpoint.
     idem = hashlib.sha256(url.encode()).hexdigest()[:32]
-    endpoint = _run(
-        lambda c: c.webhooks.create_endpoint(
-            url, [e.value for e in VIDEO_EVENTS], idempotency_key=idem
-        )
-    )
-    secret = endpoint.secret.get_secret_value() if endpoint.secret else None
+
+    async def work(c: HeyGenClients) -> tuple[str, str, str | None, bool]:
+        existing = await c.webhooks.find_endpoint(url)
+        if existing is None:
+            created = await c.webhooks.create_endpoint(
+                url, [e.value for e in VIDEO_EVENTS], idempotency_key=idem
+            )
+            secret = created.secret.get_secret_value() if created.secret else None
+            return created.endpoint_id, created.url, secret, False
+        if rotate:
+            rotated = await c.webhooks.rotate_secret(existing.endpoint_id)
+            return existing.endpoint_id, existing.url, rotated.secret.get_secret_value(), True
+        return existing.endpoint_id, existing.url, None, True
+
+    endpoint_id, registered, secret, reused = _run(work)
     if as_json:
         typer.echo(
-            json.dumps({"endpoint_id": endpoint.endpoint_id, "url": endpoint.url, "secret": secret})
+            json.dumps(
+                {"endpoint_id": endpoint_id, "url": registered, "secret": secret, "reused": reused}
+            )
         )
         return
-    console.print(
-        f"registered {endpoint.url} (endpoint {endpoint.endpoint_id})",
-        highlight=False,
-        soft_wrap=True,
-    )
+    what = "already registered" if reused else "registered"
+    console.print(f"{what}: {registered} (endpoint {endpoint_id})", highlight=False, soft_wrap=True)
     if secret:
         # The secret is shown once by HeyGen; printing it here is the only way to hand it over.
         console.print(
@@ -243,7 +263,7 @@ def webhook_register(
         typer.echo(f"HEYGEN_WEBHOOK_SECRET={secret}")
     else:
         console.print(
-            "HeyGen returned no secret (already registered?); rotate it with the "
-            "HeyGen dashboard and set HEYGEN_WEBHOOK_SECRET.",
+            "Keep the HEYGEN_WEBHOOK_SECRET you set when it was first registered; if it is "
+            "lost, run this again with --rotate-secret for a new one.",
             highlight=False,
         )

@@ -2,7 +2,7 @@
 
 Code above `bot.heygen` (video jobs, CLI, Slack) uses `VideoRenderer` and `Catalog` only and
 never learns which API version renders: statuses are normalised (`VideoStatus`), v2's
-"waiting" counts as pending, and failure details land in `VideoJob.error_*`.
+"waiting" counts as pending, and failure details land in `Render.error_*`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from pydantic import BaseModel, Field
 
 from bot.config import VideoApi
 from bot.heygen.errors import HeyGenTimeout
+from bot.heygen.video_status import VideoStatus
 from bot.heygen.videos_v2 import (
+    CaptionMode,
     Character,
     ColorBackground,
     Dimension,
     GenerateVideoRequest,
     TemplateGenerateRequest,
     TextVoice,
-    V2VideoStatus,
     VideoInput,
     VideosV2,
 )
@@ -34,20 +35,8 @@ from bot.heygen.videos_v3 import (
     CaptionSetting,
     CreateVideoRequest,
     Resolution,
-    V3VideoStatus,
     VideosV3,
 )
-
-
-class VideoStatus(StrEnum):
-    PENDING = "pending"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-    @property
-    def done(self) -> bool:
-        return self in (VideoStatus.COMPLETED, VideoStatus.FAILED)
 
 
 class Orientation(StrEnum):
@@ -64,6 +53,9 @@ class RenderRequest(BaseModel):
     title: str | None = None
     orientation: Orientation = Orientation.LANDSCAPE
     captions: bool = False
+    # Burn captions into the picture in this HeyGen caption style (v3 `caption.style`; v2
+    # `caption_mode=burn_in`); None with captions on = a subtitle file only.
+    caption_style: str | None = None
     background_color: str | None = None  # e.g. "#FFFFFF"
     # v3 only; when set they win over `orientation` (v2 maps orientation to a dimension).
     aspect_ratio: str | None = None  # "16:9" | "9:16" | "1:1" | "4:5" | "5:4"
@@ -74,12 +66,15 @@ class RenderRequest(BaseModel):
     job_id: str | None = None
 
 
-class VideoJob(BaseModel):
-    """A render's state, the same whichever API version produced it."""
+class Render(BaseModel):
+    """A HeyGen render's state, the same whichever API version produced it (our job is
+    `bot.avatar.video.job.VideoJob`)."""
 
     video_id: str
     status: VideoStatus
-    video_url: str | None = None
+    video_url: str | None = None  # presigned: expires (ask `status` again for a fresh one)
+    captioned_video_url: str | None = None  # captions burnt in, when asked for
+    page_url: str | None = None  # the video's page in the HeyGen app (stays valid)
     thumbnail_url: str | None = None
     duration: float | None = None
     error_code: str | None = None
@@ -93,7 +88,7 @@ class VideoRenderer(Protocol):
         """Start a render; return HeyGen's video id."""
         ...
 
-    async def status(self, video_id: str) -> VideoJob: ...
+    async def status(self, video_id: str) -> Render: ...
 
 
 class V3Renderer:
@@ -116,7 +111,7 @@ class V3Renderer:
                 else AspectRatio.LANDSCAPE
             ),
             resolution=Resolution(request.resolution) if request.resolution else None,
-            caption=CaptionSetting() if request.captions else None,
+            caption=(CaptionSetting(style=request.caption_style) if request.captions else None),
             background=(
                 Background(value=request.background_color) if request.background_color else None
             ),
@@ -126,12 +121,14 @@ class V3Renderer:
         created = await self.client.create_video(body, idempotency_key=request.job_id)
         return created.video_id
 
-    async def status(self, video_id: str) -> VideoJob:
+    async def status(self, video_id: str) -> Render:
         d = await self.client.get_video(video_id)
-        return VideoJob(
+        return Render(
             video_id=d.id,
-            status=_V3_STATUS[d.status],
+            status=d.status,
             video_url=d.video_url,
+            captioned_video_url=d.captioned_video_url,
+            page_url=d.video_page_url,
             thumbnail_url=d.thumbnail_url,
             duration=d.duration,
             error_code=d.failure_code,
@@ -168,19 +165,21 @@ class V2Renderer:
             ],
             dimension=size,
             caption=request.captions,
+            caption_mode=_caption_mode(request),
             title=request.title,
             callback_id=request.job_id,
             callback_url=request.callback_url,
         )
         return (await self.client.generate_video(body)).video_id
 
-    async def status(self, video_id: str) -> VideoJob:
+    async def status(self, video_id: str) -> Render:
         s = await self.client.video_status(video_id)
         err = s.error
-        return VideoJob(
+        return Render(
             video_id=s.id,
-            status=_V2_STATUS[s.status],
+            status=s.status,
             video_url=s.video_url,
+            captioned_video_url=s.video_url_caption or None,
             thumbnail_url=s.thumbnail_url,
             duration=s.duration,
             error_code=str(err.code) if err and err.code is not None else None,
@@ -203,25 +202,17 @@ class TemplateRenderer(V2Renderer):
             {self.variable: request.script},
             title=request.title,
             caption=request.captions,
+            caption_mode=_caption_mode(request),
             callback_id=request.job_id,
             callback_url=request.callback_url,
         )
         return (await self.client.generate_from_template(self.template_id, body)).video_id
 
 
-_V3_STATUS = {
-    V3VideoStatus.PENDING: VideoStatus.PENDING,
-    V3VideoStatus.PROCESSING: VideoStatus.PROCESSING,
-    V3VideoStatus.COMPLETED: VideoStatus.COMPLETED,
-    V3VideoStatus.FAILED: VideoStatus.FAILED,
-}
-_V2_STATUS = {
-    V2VideoStatus.PENDING: VideoStatus.PENDING,
-    V2VideoStatus.WAITING: VideoStatus.PENDING,
-    V2VideoStatus.PROCESSING: VideoStatus.PROCESSING,
-    V2VideoStatus.COMPLETED: VideoStatus.COMPLETED,
-    V2VideoStatus.FAILED: VideoStatus.FAILED,
-}
+def _caption_mode(request: RenderRequest) -> CaptionMode | None:
+    if not request.captions:
+        return None
+    return CaptionMode.BURN_IN if request.caption_style else CaptionMode.FILE_ONLY
 
 
 async def wait_until_done(
@@ -230,10 +221,10 @@ async def wait_until_done(
     *,
     poll_interval: float = 5.0,
     max_wait: float = 30 * 60,
-    on_update: Callable[[VideoJob], None] | None = None,
+    on_update: Callable[[Render], None] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> VideoJob:
+) -> Render:
     """Poll `status` until the render completes or fails (polling is the webhook fallback)."""
     deadline = clock() + max_wait
     while True:

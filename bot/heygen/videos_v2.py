@@ -17,24 +17,15 @@ is raised, never resent (it may have started a render).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from bot.heygen.envelopes import data_v1, data_v3, parse
 from bot.heygen.http import ApiClient, path_segment
+from bot.heygen.video_status import VideoStatus
 
 # --- closed vocabularies --------------------------------------------------------------------
-
-
-class V2VideoStatus(StrEnum):
-    """`status` of GET /v1/video_status.get."""
-
-    PENDING = "pending"  # waiting in the render queue
-    WAITING = "waiting"  # waiting on a dependency (e.g. an avatar still training)
-    PROCESSING = "processing"  # rendering
-    COMPLETED = "completed"
-    FAILED = "failed"  # see `error`
 
 
 class AvatarStyle(StrEnum):
@@ -83,10 +74,19 @@ class Dimension(_Model):
     height: int = Field(default=720, gt=0)
 
 
+class CaptionMode(StrEnum):
+    """`caption_mode` of POST /v2/video/generate: "file_only or burn_in. When set, takes
+    precedence over caption." https://developers.heygen.com/studio-api"""
+
+    FILE_ONLY = "file_only"
+    BURN_IN = "burn_in"
+
+
 class GenerateVideoRequest(_Model):
     video_inputs: list[VideoInput] = Field(min_length=1, max_length=50)
     dimension: Dimension | None = None
     caption: bool = False
+    caption_mode: CaptionMode | None = None
     title: str | None = None
     callback_id: str | None = Field(
         default=None, description="Echoed back in the webhook and in video_status.get."
@@ -109,7 +109,8 @@ class VideoError(_Model):
 
 class VideoStatusV1(_Model):
     id: str
-    status: V2VideoStatus
+    # "waiting" (queued behind a dependency) reads as pending: one status vocabulary.
+    status: Annotated[VideoStatus, BeforeValidator(VideoStatus.from_wire)]
     video_url: str | None = None
     video_url_caption: str | None = None
     thumbnail_url: str | None = None
@@ -165,6 +166,7 @@ class TemplateGenerateRequest(_Model):
     variables: dict[str, TemplateVariable]
     title: str | None = None
     caption: bool = False
+    caption_mode: CaptionMode | None = None
     dimension: Dimension | None = None
     callback_id: str | None = None
     callback_url: str | None = None
@@ -240,6 +242,7 @@ class VideosV2:
 __all__ = [
     "AvatarStyle",
     "AvatarV2",
+    "CaptionMode",
     "Character",
     "ColorBackground",
     "Dimension",
@@ -249,7 +252,6 @@ __all__ = [
     "TemplateSummary",
     "TemplateVariable",
     "TextVoice",
-    "V2VideoStatus",
     "VideoError",
     "VideoIdResponse",
     "VideoInput",

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.heygen.envelopes import data_v3, parse
 from bot.heygen.http import ApiClient, path_segment
+from bot.heygen.video_status import VideoStatus
 
 # --- closed vocabularies --------------------------------------------------------------------
 
@@ -40,15 +41,6 @@ class Resolution(StrEnum):
     R720P = "720p"
     R1080P = "1080p"
     R4K = "4k"
-
-
-class V3VideoStatus(StrEnum):
-    """`status` of GET /v3/videos/{id}."""
-
-    PENDING = "pending"  # queued for processing
-    PROCESSING = "processing"  # being generated
-    COMPLETED = "completed"  # video_url is available
-    FAILED = "failed"  # see failure_code / failure_message
 
 
 class BackgroundType(StrEnum):
@@ -79,7 +71,10 @@ class Background(_Model):
 
 
 class CaptionSetting(_Model):
-    """A sidecar subtitle file is always produced (`subtitle_url`); `style` burns captions in."""
+    """`caption` of POST /v3/videos (https://developers.heygen.com/reference/create-video): a
+    sidecar subtitle file is always produced (`subtitle_url`); a `style` also burns the
+    captions into a second render, `captioned_video_url` (the plain `video_url` stays
+    caption-free)."""
 
     file_format: Literal["srt"] = "srt"
     style: str | None = None
@@ -121,10 +116,13 @@ class CreateVideoResponse(_Model):
 
 
 class VideoDetail(_Model):
-    """GET /v3/videos/{id}. Media URLs are presigned and expire; fetch again for fresh ones."""
+    """GET /v3/videos/{id} (https://developers.heygen.com/reference/get-video). Media URLs
+    (`video_url`, `captioned_video_url`, `thumbnail_url`…) are presigned and expire: fetch the
+    video again for fresh ones. `video_page_url` is the video's page in the HeyGen app, the
+    link to show people; `duration` is in seconds."""
 
     id: str
-    status: V3VideoStatus
+    status: VideoStatus
     title: str | None = None
     created_at: int | None = None
     completed_at: int | None = None

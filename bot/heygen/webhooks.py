@@ -11,6 +11,11 @@ the delivery for de-duplication (events can be redelivered). Payloads are
 `{"event_type": "avatar_video.success", "event_data": {"video_id", "url", "callback_id"}}` or
 `avatar_video.fail` with `event_data.msg`. https://docs.heygen.com/docs/using-heygens-webhook-events
 
+Per-video deliveries (the `callback_url` of a create) are NOT signed; only registered
+endpoints are, and HeyGen validates an endpoint with an `OPTIONS` request (1 s timeout) when
+it is added (https://docs.heygen.com/reference/add-a-webhook-endpoint). `parse_event` reads an
+unsigned delivery; the receiver treats it exactly like a signed one: a hint.
+
 Deliveries are hints, never proof: the HMAC covers the body only and the timestamp header is
 unsigned, so a captured delivery can be replayed with a fresh timestamp. A receiver therefore
 acts on an event only after confirming it with the API (`GET /v3/videos/{id}`) and de-duplicates
@@ -42,6 +47,7 @@ MAX_AGE_SECONDS = 300.0
 # Real deliveries are a few hundred bytes; anything near this is not from HeyGen. Receivers
 # should also cap the read itself (aiohttp `client_max_size`, or read up to this plus one).
 MAX_BODY_BYTES = 64 * 1024
+MAX_ENDPOINT_PAGES = 20  # 100 endpoints a page: an account has a handful
 
 
 class WebhookEventType(StrEnum):
@@ -96,6 +102,7 @@ class WebhookEvent(_Model):
     event_type: str
     event_data: WebhookEventData
     event_id: str | None = None  # from the Heygen-Event-Id header, for de-duplication
+    signed: bool = False  # True once verify_webhook checked the signature
 
     @property
     def succeeded(self) -> bool:
@@ -135,6 +142,21 @@ class Webhooks:
             idempotent=True,
         )
         return parse(Page[WebhookEndpoint], payload, "list endpoints")
+
+    async def find_endpoint(self, url: str) -> WebhookEndpoint | None:
+        """The registered endpoint for `url` (trailing slash ignored), paging through the list;
+        registering again reuses it instead of adding a second endpoint with a second secret."""
+        wanted = url.rstrip("/")
+        token: str | None = None
+        for _ in range(MAX_ENDPOINT_PAGES):
+            page = await self.list_endpoints(token=token)
+            for endpoint in page.data:
+                if endpoint.url.rstrip("/") == wanted:
+                    return endpoint
+            if not (page.has_more and page.next_token):
+                return None
+            token = page.next_token
+        return None
 
     async def delete_endpoint(self, endpoint_id: str) -> None:
         # Deleting is naturally idempotent: a repeat can only find it already gone.
@@ -201,7 +223,7 @@ def verify_webhook(
     if not signature:
         raise WebhookVerificationError(f"missing {SIGNATURE_HEADER} header")
     if not signature.isascii():  # aiohttp keeps undecodable bytes as surrogates: .encode() fails
-        raise WebhookVerificationError(f"malformed {SIGNATURE_HEADER} header")
+        raise WebhookVerificationError("signature does not match the body")
     expected = sign(body, secret)
     if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
         raise WebhookVerificationError("signature does not match the body")
@@ -214,6 +236,20 @@ def verify_webhook(
         current = time.time() if now is None else now
         if abs(current - sent) > max_age:
             raise WebhookVerificationError("delivery timestamp is too old (possible replay)")
+    event = parse_event(body, headers, max_body=max_body)
+    event.signed = True
+    return event
+
+
+def parse_event(
+    body: bytes, headers: Mapping[str, str], *, max_body: int = MAX_BODY_BYTES
+) -> WebhookEvent:
+    """Parse a delivery without checking a signature: a per-video `callback_url` delivery
+    is not signed (only registered endpoints are, https://developers.heygen.com/docs/webhooks),
+    so it is read as an unsigned hint. Raises WebhookVerificationError for a body that is too
+    large or not a webhook event."""
+    if len(body) > max_body:
+        raise WebhookVerificationError(f"body too large ({len(body)} > {max_body} bytes)")
     try:
         payload: Any = json.loads(body)
         event = WebhookEvent.model_validate(payload)
@@ -221,3 +257,8 @@ def verify_webhook(
         raise WebhookVerificationError("body is not a HeyGen webhook event") from None
     event.event_id = _header(headers, EVENT_ID_HEADER)
     return event
+
+
+def is_signed(headers: Mapping[str, str]) -> bool:
+    """Whether the delivery claims a signature (a registered endpoint's delivery)."""
+    return bool(_header(headers, SIGNATURE_HEADER))

@@ -114,22 +114,30 @@ class AskService:
             blocks=blocks.notice_blocks(text, error_id=error_id),
         )
 
-    async def answer(self, q: Question) -> str | None:
-        """Answer `q` in its thread; returns the answer id (None when refused or failed)."""
-        # Every check before any lookup: a flood costs Slack no `users.info` calls. Names
-        # only lengthen a mention ("@Ada" for "<@U1>"), so the length is checked without them.
-        question = clean_markup(q.text, bot_user_id=self.s.bot_user_id)
+    def refusal(self, question: str, user: str) -> str | None:
+        """Why a cleaned `question` is not answered (empty, too long, over the user's rate),
+        or None; an accepted question counts against the rate."""
         limit = self.s.settings.slack_max_question_chars
         if not question:
-            await self.say(q, EMPTY_QUESTION)
-            return None
+            return EMPTY_QUESTION
         if len(question) > limit:
-            await self.say(q, TOO_LONG.format(length=len(question), limit=limit))
-            return None
-        if not self.s.limiter.allow(q.user):
-            await self.say(q, RATE_LIMITED.format(limit=self.s.limiter.per_minute))
-            return None
-        question = await self.clean(q.text)
+            return TOO_LONG.format(length=len(question), limit=limit)
+        if not self.s.limiter.allow(user):
+            return RATE_LIMITED.format(limit=self.s.limiter.per_minute)
+        return None
+
+    async def answer(self, q: Question, *, admitted: str | None = None) -> str | None:
+        """Answer `q` in its thread; returns the answer id, or None when refused, failed or
+        nothing was found. `admitted`: the cleaned question, already checked by `refusal`."""
+        question = admitted
+        if question is None:
+            # Every check before any lookup: a flood costs Slack no `users.info` calls. Names
+            # only lengthen a mention ("@Ada" for "<@U1>"), so the length is checked without.
+            refusal = self.refusal(clean_markup(q.text, bot_user_id=self.s.bot_user_id), q.user)
+            if refusal is not None:
+                await self.say(q, refusal)
+                return None
+            question = await self.clean(q.text)
         try:
             async with self.s.gate.slot():
                 return await self._answer(q, question)
@@ -158,11 +166,19 @@ class AskService:
         )
         live_url = await self._live_link(scope, notes)
         # The avatar starts speaking as soon as the first sentence is complete, while the
-        # rest of the answer is still being written.
+        # rest of the answer is still being written. Each piece is held back until the next
+        # event: a non-answer ("I couldn't find anything…") is one piece followed by the end,
+        # and is never spoken.
         speech: asyncio.Queue[str | None] = asyncio.Queue()
-        speaking = (
-            asyncio.ensure_future(self._speak(q, scope, answer_id, speech)) if live_url else None
-        )
+        speaking: asyncio.Future[None] | None = None
+        held: str | None = None
+
+        def say(piece: str) -> None:
+            nonlocal speaking
+            if speaking is None and live_url:
+                speaking = asyncio.ensure_future(self._speak(q, scope, answer_id, speech))
+            speech.put_nowait(piece)
+
         writer = ThreadWriter(
             self.s.client,
             channel=q.channel,
@@ -177,17 +193,27 @@ class AskService:
                 question, history, datasources, asking=asking
             ):
                 if isinstance(event, TextDelta):
-                    speech.put_nowait(event.text)
+                    if held is not None:
+                        say(held)
+                    held = event.text
                     await writer.append(event.text)
                 elif isinstance(event, AnswerDone):
                     answer = event.answer
         finally:
+            answered = answer is not None and answer.status is AnswerStatus.ANSWERED
+            if held is not None and answered:
+                say(held)
             speech.put_nowait(None)
         assert answer is not None
         if answer.status is AnswerStatus.LLM_FAILED:
             f = failure(LLMError(answer.error or "it failed"), "the language model")
             notes.append(f"Error id {f.error_id}")
-        kw = dict(live_url=live_url, video_enabled=self.s.video_enabled, notes=notes)
+        # No avatar buttons on a non-answer: nothing to watch or render.
+        kw = dict(
+            live_url=live_url if answered else None,
+            video_enabled=self.s.video_enabled and answered,
+            notes=notes,
+        )
         # Saved before the buttons appear: pressing one always finds its answer.
         await self.s.store.save_answer(
             answer_record(
@@ -211,7 +237,7 @@ class AskService:
         ANSWER_SECONDS.observe(time.monotonic() - started)
         if speaking is not None:
             await speaking
-        return answer_id
+        return answer_id if answered else None
 
     async def resume(self, before: float, within_seconds: float = RESUME_WITHIN_SECONDS) -> int:
         """After a restart: answers saved (the intent) before `before` (this process's start)
@@ -277,7 +303,7 @@ class AskService:
         spoken = spoken_sentences(chunks(), self.s.settings.spoken_max_seconds)
         try:
             await self.s.avatar.speak(scope, answer_id, spoken)
-        except AvatarError as exc:
+        except Exception as exc:  # the text answer stands whatever happens to its speech
             f = failure(exc, "speaking the answer live")
             await self.say(q, f.sentence, error_id=f.error_id)
 

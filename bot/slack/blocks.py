@@ -208,9 +208,21 @@ def notice_blocks(text: str, *, error_id: str | None = None) -> list[Block]:
     return blocks
 
 
-def video_posted_text(title: str, video_url: str | None) -> str:
-    heygen = f" ({link(video_url, 'open on HeyGen')})" if video_url else ""
+def video_posted_text(title: str, page_url: str | None) -> str:
+    """The upload's comment; `page_url` is HeyGen's page for the video (it does not expire,
+    unlike the presigned file URL), linked only when it is a checked http(s) URL."""
+    heygen = f" ({link(page_url, 'open on HeyGen')})" if page_url else ""
     return f"🎬 Your video is ready: {escape(title)}{heygen}"
+
+
+def video_question_text(user: str, question: str) -> str:
+    return f"🎬 {mention(user)} asked for a video answer: {escape(question[:300])}"
+
+
+def video_question_blocks(user: str, question: str) -> list[Block]:
+    """The `/ask-video` message in the channel: the asker mentioned (a real mention, not
+    escaped), the question escaped; the answer and the video go into its thread."""
+    return [section(video_question_text(user, question))]
 
 
 # --- private answers ("/ask": only the asker sees it, until they share it) -----------------

@@ -12,14 +12,20 @@ It behaves like the documented service where tests can notice:
 - state: a video is pending on its first status read, processing until `polls_to_complete`
   reads, then completed (or failed when `fail_renders` is set); `polls_to_complete=None`
   keeps it processing until the test calls `complete()` / `fail()`. Nothing sleeps;
-- webhooks: on completion the fake POSTs `avatar_video.success|fail` to the video's
-  `callback_url` (signed with `callback_secret`) and to every registered v3 endpoint (signed
-  with that endpoint's secret), with `Heygen-Signature` / `Heygen-Timestamp` /
-  `Heygen-Event-Id` headers like https://developers.heygen.com/docs/webhooks; each attempt
-  lands in `deliveries` (an asyncio.Queue) so tests can await it;
+- webhooks: on completion the fake POSTs `avatar_video.success|fail` to every registered v3
+  endpoint, signed with that endpoint's secret (`Heygen-Signature` / `Heygen-Timestamp` /
+  `Heygen-Event-Id`, https://developers.heygen.com/docs/webhooks), and to the video's own
+  `callback_url` UNSIGNED (only registered endpoints are signed); each attempt lands in
+  `deliveries` (an asyncio.Queue) so tests can await it. Adding an endpoint first probes its
+  URL with `OPTIONS` and a 1-second timeout, and refuses the URL (400) when the probe does not
+  answer 2xx (https://docs.heygen.com/reference/add-a-webhook-endpoint); probes land in
+  `probes`. `validate_endpoints=False` skips the probe for tests of unreachable URLs;
 - files: with `file_base` set (the fake's own base URL, once served), finished videos link to
-  `GET /files/video/{id}.mp4` on the fake (no API key, like HeyGen's signed file URLs), which
-  serves `mp4_bytes`; thumbnails likewise under `/files/thumb/`.
+  `GET /files/video/{id}.mp4?sig=N` on the fake (no API key, like HeyGen's presigned URLs),
+  which serves `mp4_bytes`; `expire_links()` makes every link handed out so far answer 403,
+  as an expired presigned URL does. A v3 render asked for captions with a `style` also gets a
+  `captioned_video_url` (`captioned_mp4_bytes`; v2: `caption_mode=burn_in` ->
+  `video_url_caption`); every v3 video has a `video_page_url` on app.heygen.test.
 Faults (tests/fakes/faults.py) use these route names: create_video_v3, get_video_v3,
 list_avatars_v3, list_looks_v3, list_voices_v3, create_endpoint, list_endpoints,
 delete_endpoint, rotate_secret, generate_video_v2, video_status_v1, list_avatars_v2,
@@ -165,6 +171,7 @@ class FakeHeyGen:
         polls_to_complete: int | None = 2,
         fail_renders: bool = False,
         callback_secret: str = CALLBACK_SECRET,
+        validate_endpoints: bool = True,
         faults: Faults | None = None,
         streaming: Any = None,
     ) -> None:
@@ -174,7 +181,10 @@ class FakeHeyGen:
         self.templates = dict(TEMPLATES if templates is None else templates)
         self.polls_to_complete = polls_to_complete
         self.fail_renders = fail_renders
-        self.callback_secret = callback_secret
+        self.callback_secret = callback_secret  # kept for tests that sign by hand
+        self.validate_endpoints = validate_endpoints
+        self.probes: list[tuple[str, int | None]] = []  # (url, status) of OPTIONS probes
+        self.link_generation = 0  # bumped by expire_links()
         self.faults = faults or Faults()
         self.videos: dict[str, FakeVideo] = {}
         self.endpoints: dict[str, Endpoint] = {}
@@ -187,6 +197,7 @@ class FakeHeyGen:
         self.streaming = streaming
         self.file_base: str | None = None  # set to the served base URL to host the MP4s
         self.mp4_bytes = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 4096
+        self.captioned_mp4_bytes = b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 4096
         self.downloads: list[str] = []
 
     # --- what tests drive and read ---------------------------------------------------------
@@ -204,9 +215,23 @@ class FakeHeyGen:
         video.failure = (code, message)
         self._finish(video, failed=True)
 
-    def video_url(self, video_id: str) -> str:
+    def video_url(self, video_id: str, *, captioned: bool = False) -> str:
         base = f"{self.file_base}/files" if self.file_base else "https://files.heygen.test"
-        return f"{base}/video/{video_id}.mp4"
+        name = f"{video_id}-captioned" if captioned else video_id
+        return f"{base}/video/{name}.mp4?sig={self.link_generation}"
+
+    def page_url(self, video_id: str) -> str:
+        return f"https://app.heygen.test/videos/{video_id}"
+
+    def expire_links(self) -> None:
+        """Every file link handed out so far now answers 403 (presigned URLs expire)."""
+        self.link_generation += 1
+
+    def _captioned(self, video: FakeVideo) -> bool:
+        caption = video.body.get("caption")
+        if video.api == "v3":
+            return isinstance(caption, dict) and bool(caption.get("style"))
+        return video.body.get("caption_mode") == "burn_in"
 
     def thumbnail_url(self, video_id: str) -> str:
         base = f"{self.file_base}/files" if self.file_base else "https://files.heygen.test"
@@ -336,6 +361,12 @@ class FakeHeyGen:
                     if video.status in ("completed", "failed")
                     else None,
                     "video_url": self.video_url(video.video_id) if done else None,
+                    "captioned_video_url": (
+                        self.video_url(video.video_id, captioned=True)
+                        if done and self._captioned(video)
+                        else None
+                    ),
+                    "video_page_url": self.page_url(video.video_id),
                     "thumbnail_url": (self.thumbnail_url(video.video_id) if done else None),
                     "duration": video.duration if done else None,
                     "failure_code": video.failure[0] if video.failure else None,
@@ -345,12 +376,16 @@ class FakeHeyGen:
         )
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
-        video_id = request.match_info["name"].removesuffix(".mp4")
+        name = request.match_info["name"].removesuffix(".mp4")
+        video_id = name.removesuffix("-captioned")
         video = self.videos.get(video_id)
         if video is None or video.status != "completed":
             return web.Response(status=404, text="Not Found")
-        self.downloads.append(video_id)
-        return web.Response(body=self.mp4_bytes, content_type="video/mp4")
+        if request.query.get("sig") != str(self.link_generation):
+            return web.Response(status=403, text="Request has expired")  # like S3
+        self.downloads.append(name)
+        body = self.captioned_mp4_bytes if name != video_id else self.mp4_bytes
+        return web.Response(body=body, content_type="video/mp4")
 
     # --- v3 catalog ----------------------------------------------------------------------
 
@@ -415,6 +450,13 @@ class FakeHeyGen:
         events = body.get("events")
         if events is not None and (not isinstance(events, list) or not set(events) <= KNOWN_EVENTS):
             return _v3_error(400, "invalid_parameter", "unknown event type", "events")
+        if self.validate_endpoints and not await self._probe(url):
+            return _v3_error(
+                400,
+                "invalid_parameter",
+                "the URL did not answer the OPTIONS validation request",
+                "url",
+            )
         ep = Endpoint(
             endpoint_id="ep_" + uuid.uuid4().hex[:12],
             url=url,
@@ -426,6 +468,19 @@ class FakeHeyGen:
         if key:
             self._replays[("create_endpoint", key)] = (200, out)
         return web.json_response(out)
+
+    async def _probe(self, url: str) -> bool:
+        """HeyGen's endpoint validation: OPTIONS with a 1-second timeout, 2xx expected."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        status: int | None
+        try:
+            async with self._session.options(url, timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = None
+        self.probes.append((url, status))
+        return status is not None and 200 <= status < 300
 
     async def _list_endpoints(self, request: web.Request) -> web.Response:
         items = [_endpoint_json(ep, with_secret=False) for ep in self.endpoints.values()]
@@ -524,7 +579,11 @@ class FakeHeyGen:
                     "callback_id": video.callback_id,
                     "video_url": self.video_url(video.video_id) if done else None,
                     "thumbnail_url": (self.thumbnail_url(video.video_id) if done else None),
-                    "video_url_caption": None,
+                    "video_url_caption": (
+                        self.video_url(video.video_id, captioned=True)
+                        if done and self._captioned(video)
+                        else None
+                    ),
                     "gif_url": None,
                     "caption_url": None,
                     "duration": video.duration if done else None,
@@ -646,9 +705,9 @@ class FakeHeyGen:
             "event_type": "avatar_video.fail" if failed else "avatar_video.success",
             "event_data": event_data,
         }
-        targets: list[tuple[str, str]] = []
+        targets: list[tuple[str, str | None]] = []
         if video.callback_url:
-            targets.append((video.callback_url, self.callback_secret))
+            targets.append((video.callback_url, None))  # per-video callbacks are unsigned
         targets += [
             (ep.url, ep.secret)
             for ep in self.endpoints.values()
@@ -659,14 +718,15 @@ class FakeHeyGen:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, url: str, secret: str, event: dict[str, Any]) -> None:
+    async def _deliver(self, url: str, secret: str | None, event: dict[str, Any]) -> None:
         body = json.dumps(event).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "Heygen-Signature": sign(body, secret),
-            "Heygen-Timestamp": str(int(time.time())),
-            "Heygen-Event-Id": "evt_" + uuid.uuid4().hex,
-        }
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:  # a registered endpoint's delivery
+            headers |= {
+                "Heygen-Signature": sign(body, secret),
+                "Heygen-Timestamp": str(int(time.time())),
+                "Heygen-Event-Id": "evt_" + uuid.uuid4().hex,
+            }
         if self._session is None:
             self._session = aiohttp.ClientSession()
         status: int | None

@@ -69,6 +69,9 @@ class FakeSlack:
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _acks: dict[str, dict[str, Any]] = field(default_factory=dict)
     socket_connected: asyncio.Event = field(default_factory=asyncio.Event)
+    # method -> event: apply the call, then hold its answer until the event is set (a crash
+    # between a call's effect and the caller learning of it)
+    hold_after: dict[str, asyncio.Event] = field(default_factory=dict)
     # thread_ts -> monotonic times at which a finished bot message (blocks set) appeared in it
     finished: dict[str, list[float]] = field(default_factory=dict)
     # channel id -> conversations.info's `channel` (name, is_private, is_member); channels not
@@ -225,7 +228,13 @@ class FakeSlack:
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             if handler is None:
                 return web.json_response({"ok": False, "error": "unknown_method"})
-            return web.json_response(await handler(args))
+            result = await handler(args)
+            hold = self.hold_after.get(method)
+            if hold is not None:
+                # The call took effect; its answer never comes (the caller is killed here).
+                await self._notify()
+                await hold.wait()
+            return web.json_response(result)
         finally:
             await self._notify()
 
@@ -526,12 +535,18 @@ class FakeSlack:
         for f in files or []:
             if f["id"] not in self.uploads:
                 return {"ok": False, "error": "file_not_found"}
+            channel = args.get("channel_id")
+            share = {"ts": self._next_ts(), "thread_ts": args.get("thread_ts")}
+            shares = self.files[f["id"]].setdefault("shares", {}).setdefault("public", {})
             self.files[f["id"]].update(
                 title=f.get("title"),
-                channel=args.get("channel_id"),
+                channel=channel,
                 thread_ts=args.get("thread_ts"),
                 initial_comment=args.get("initial_comment"),
+                # files.info shows where a file is shared: https://docs.slack.dev/reference/objects/file-object
+                channels=sorted({*self.files[f["id"]].get("channels", []), channel}),
             )
+            shares.setdefault(channel, []).append(share)
             out.append({"id": f["id"], "title": f.get("title")})
         return {"ok": True, "files": out}
 

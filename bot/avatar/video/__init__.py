@@ -1,1 +1,2 @@
-"""Rendered avatar videos: persisted jobs, the worker that claims them, delivery (`jobs`)."""
+"""Rendered avatar videos: the worker that claims jobs (`worker`) and the job itself (`job`:
+state machine, delivery, exactly once)."""

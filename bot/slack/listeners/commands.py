@@ -28,7 +28,7 @@ def register(app: AsyncApp, services: SlackServices) -> None:
         if not text:
             await ack(ASK_VIDEO_USAGE)
             return
-        await ack(f"🎬 On it: a video answer to “{text[:150]}”. Progress shows in the channel.")
+        await ack()  # the checks come first; every reply until the answer is private
         async with services.work.track():
             try:
                 await videos.ask_video(
@@ -36,6 +36,7 @@ def register(app: AsyncApp, services: SlackServices) -> None:
                     user=command["user_id"],
                     channel=command["channel_id"],
                     team=command.get("team_id"),
+                    respond=respond,
                 )
             except Exception as exc:  # e.g. not_in_channel: tell the person, not only the log
                 await respond(text=failure(exc, "/ask-video").text, response_type="ephemeral")
