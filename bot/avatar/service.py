@@ -5,7 +5,7 @@
     ...
     await delivery.stop()       # workers stopped, live sessions this replica holds closed
 
-It implements both halves of `bot.avatar.delivery` (LiveDelivery, VideoDelivery) and the few
+It implements both halves of `bot.avatar.delivery` (LiveAnswers, VideoDelivery) and the few
 calls the web routes need (viewer page, webhook). Which vendor API runs underneath is a
 setting; nothing here imports Slack.
 """
@@ -31,12 +31,12 @@ from bot.avatar.delivery import (
     LiveScope,
     VideoRequest,
 )
-from bot.avatar.live.events import LiveBus
-from bot.avatar.live.sessions import LiveSessions, scope_key
+from bot.avatar.live.events import EventBus
+from bot.avatar.live.sessions import ScopeSessions, scope_key
 from bot.avatar.video.jobs import VideoJobs
 from bot.config import LiveApi, Settings
 from bot.heygen.clients import HeyGenClients
-from bot.heygen.live import AgentControlChannel, LiveKitAgentControl, build_live_backend
+from bot.heygen.live import AgentControlChannel, LiveKitAgentControl, build_room_api
 from bot.heygen.webhooks import WebhookEvent
 from bot.store.base import LiveLink, Store
 
@@ -80,7 +80,7 @@ class AvatarDelivery:
             videos_per_user=settings.video_daily_per_user,
             clock=clock,
         )
-        self.bus = LiveBus(store, self.owner)
+        self.bus = EventBus(store, self.owner)
         self.live_reason = self._live_off_reason()
         self.video_reason = (
             None
@@ -88,14 +88,14 @@ class AvatarDelivery:
             and (settings.heygen_avatar_id or settings.video_template_id)
             else "set HEYGEN_API_KEY and HEYGEN_AVATAR_ID to turn on avatar videos"
         )
-        self.live: LiveSessions | None = None
+        self.live: ScopeSessions | None = None
         if self.live_reason is None:
             server_publishing = agent_control is not None or (
                 importlib.util.find_spec("livekit") is not None
             )
             channel = agent_control or LiveKitAgentControl()
-            backend = build_live_backend(settings, clients, channel=channel)
-            self.live = LiveSessions(
+            backend = build_room_api(settings, clients, channel=channel)
+            self.live = ScopeSessions(
                 settings,
                 store,
                 backend,
@@ -166,7 +166,7 @@ class AvatarDelivery:
                 log.exception("live session upkeep failed; retrying")
             await asyncio.sleep(TICK_SECONDS)
 
-    # --- LiveDelivery -------------------------------------------------------------------
+    # --- LiveAnswers -------------------------------------------------------------------
 
     @property
     def live_enabled(self) -> bool:

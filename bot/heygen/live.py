@@ -1,32 +1,22 @@
 """One small interface over both live-avatar APIs, returning one session shape.
 
-    backend = build_live_backend(settings, clients)          # LIVEAVATAR or STREAMING
-    session = await backend.create_session(avatar_id, voice_id)
-    await backend.speak(session, "Hello!")                  # say it verbatim
-    await backend.keep_alive(session); await backend.stop(session)
-    await backend.list_open()                               # what the account has running
+    rooms = build_room_api(settings, clients)                # LIVEAVATAR or STREAMING
+    room = await rooms.create_session(avatar_id, voice_id)   # an `AvatarRoom`
+    await rooms.speak(room, "Hello!")                        # say it verbatim
+    await rooms.keep_alive(room); await rooms.stop(room)
+    await rooms.list_open()                                  # what the account has running
 
-The rest of the bot (bot/avatar/) only sees `LiveSession` and `LiveBackend`; which vendor API
+The rest of the bot (bot/avatar/) only sees `AvatarRoom` and `RoomApi`; which vendor API
 runs underneath is a setting (`HEYGEN_LIVE_API`).
 
 How speech travels differs:
 - HeyGen streaming v1: `speak` is `POST /v1/streaming.task` with task_type `repeat`.
 - LiveAvatar: there is no speak endpoint. The avatar obeys `avatar.speak_text` events
   published on the LiveKit data topic `agent-control` by a participant in the session's room
-  (https://docs.liveavatar.com/docs/full-mode/events). `LiveAvatarBackend` hands events to an
-  `AgentControlChannel` (transport apart from API). `LiveKitAgentControl` is the production
-  channel: it joins the room with the `livekit` package (imported lazily, an optional
-  dependency) using the session's agent token. Tests use a loopback channel into the fake.
-
-What a later session must wire for LiveAvatar speech in production:
-1. `pip install livekit` (the Python real-time SDK; 1.2 checked: a server process joins
-   a room as a participant with a token and `publish_data(..., topic=...)`). Add it to
-   pyproject when enabling this.
-2. An agent token: `POST /v1/sessions/start` returns `livekit_agent_token` (documented for
-   CUSTOM mode; if LiveAvatar does not grant it in FULL mode, `speak` raises
-   AgentControlError and the viewer page must publish the events itself with its client
-   token, e.g. the bot relays sentences to the page over its own websocket/SSE).
-3. Call `close()` on the channel (done by `stop`) so the room connection is not leaked.
+  (https://docs.liveavatar.com/docs/full-mode/events). The viewer page is that participant by
+  default (bot/avatar/live/speech.py says why); `LiveAvatarRooms.speak` publishes through an
+  `AgentControlChannel` only when the server can join the room itself: LiveAvatar granted an
+  agent token and the optional `livekit` package is installed (`LiveKitAgentControl`).
 """
 
 from __future__ import annotations
@@ -47,7 +37,7 @@ from bot.heygen.http import ApiClient
 Quality = Literal["low", "medium", "high"]
 
 
-class LiveSession(BaseModel):
+class AvatarRoom(BaseModel):
     """A running live-avatar session, the same shape from either backend.
 
     `access_token` is the LiveKit token for the viewer page (safe to hand to a browser;
@@ -76,7 +66,7 @@ class LiveSession(BaseModel):
         return record
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> LiveSession:
+    def from_record(cls, record: dict[str, Any]) -> AvatarRoom:
         return cls.model_validate(record)
 
 
@@ -153,7 +143,7 @@ async def _translated_errors() -> AsyncIterator[None]:
 
 
 @runtime_checkable
-class LiveBackend(Protocol):
+class RoomApi(Protocol):
     """What the bot needs from a live-avatar API."""
 
     name: LiveApi
@@ -165,15 +155,15 @@ class LiveBackend(Protocol):
         *,
         language: str = "en",
         quality: Quality | None = None,
-    ) -> LiveSession: ...
+    ) -> AvatarRoom: ...
 
-    async def speak(self, session: LiveSession, text: str) -> SpeakResult: ...
+    async def speak(self, session: AvatarRoom, text: str) -> SpeakResult: ...
 
-    async def interrupt(self, session: LiveSession) -> None: ...
+    async def interrupt(self, session: AvatarRoom) -> None: ...
 
-    async def keep_alive(self, session: LiveSession) -> None: ...
+    async def keep_alive(self, session: AvatarRoom) -> None: ...
 
-    async def stop(self, session: LiveSession) -> None: ...
+    async def stop(self, session: AvatarRoom) -> None: ...
 
     async def list_open(self) -> list[OpenSession]: ...
 
@@ -181,9 +171,9 @@ class LiveBackend(Protocol):
 class AgentControlChannel(Protocol):
     """Carries `agent-control` events into a LiveAvatar session's LiveKit room."""
 
-    async def publish(self, session: LiveSession, event: liveavatar.AgentControlEvent) -> None: ...
+    async def publish(self, session: AvatarRoom, event: liveavatar.AgentControlEvent) -> None: ...
 
-    async def close(self, session: LiveSession) -> None: ...
+    async def close(self, session: AvatarRoom) -> None: ...
 
 
 async def _stop_quietly(stop: Callable[[], Awaitable[None]]) -> None:
@@ -195,7 +185,7 @@ async def _stop_quietly(stop: Callable[[], Awaitable[None]]) -> None:
 # --- LiveAvatar ---------------------------------------------------------------------------
 
 
-class LiveAvatarBackend:
+class LiveAvatarRooms:
     """LiveAvatar FULL mode: HTTP for the lifecycle, LiveKit data events for speech."""
 
     name = LiveApi.LIVEAVATAR
@@ -220,7 +210,7 @@ class LiveAvatarBackend:
         *,
         language: str = "en",
         quality: Quality | None = None,
-    ) -> LiveSession:
+    ) -> AvatarRoom:
         request = liveavatar.SessionTokenRequest(
             avatar_id=avatar_id,
             avatar_persona=liveavatar.AvatarPersona(
@@ -245,7 +235,7 @@ class LiveAvatarBackend:
                         lambda: self.client.stop_session(minted.session_id, minted.session_token)
                     )
                 raise
-        return LiveSession(
+        return AvatarRoom(
             backend=self.name,
             session_id=started.session_id,
             livekit_url=started.livekit_url,
@@ -256,19 +246,19 @@ class LiveAvatarBackend:
             max_duration_seconds=started.max_session_duration,
         )
 
-    async def speak(self, session: LiveSession, text: str) -> SpeakResult:
+    async def speak(self, session: AvatarRoom, text: str) -> SpeakResult:
         event = liveavatar.SpeakText(session_id=session.session_id, text=text)
         await self.channel.publish(session, event)
         return SpeakResult(id=event.event_id)
 
-    async def interrupt(self, session: LiveSession) -> None:
+    async def interrupt(self, session: AvatarRoom) -> None:
         await self.channel.publish(session, liveavatar.Interrupt(session_id=session.session_id))
 
-    async def keep_alive(self, session: LiveSession) -> None:
+    async def keep_alive(self, session: AvatarRoom) -> None:
         async with _translated_errors():
             await self.client.keep_alive(session.session_id, session.session_token)
 
-    async def stop(self, session: LiveSession) -> None:
+    async def stop(self, session: AvatarRoom) -> None:
         """End the session; a session that is already gone counts as stopped."""
         try:
             async with _translated_errors():
@@ -301,7 +291,7 @@ class LiveKitAgentControl:
         self._rooms: dict[str, Any] = {}
         self._lock = asyncio.Lock()
 
-    async def _room(self, session: LiveSession) -> Any:
+    async def _room(self, session: AvatarRoom) -> Any:
         async with self._lock:
             room = self._rooms.get(session.session_id)
             if room is not None:
@@ -328,13 +318,13 @@ class LiveKitAgentControl:
             self._rooms[session.session_id] = room
             return room
 
-    async def publish(self, session: LiveSession, event: liveavatar.AgentControlEvent) -> None:
+    async def publish(self, session: AvatarRoom, event: liveavatar.AgentControlEvent) -> None:
         room = await self._room(session)
         await room.local_participant.publish_data(
             event.to_bytes(), reliable=True, topic=liveavatar.AGENT_CONTROL_TOPIC
         )
 
-    async def close(self, session: LiveSession) -> None:
+    async def close(self, session: AvatarRoom) -> None:
         async with self._lock:
             room = self._rooms.pop(session.session_id, None)
         if room is not None:
@@ -344,7 +334,7 @@ class LiveKitAgentControl:
 # --- HeyGen streaming v1 ------------------------------------------------------------------
 
 
-class StreamingBackend:
+class StreamingRooms:
     """HeyGen streaming v1 (LiveKit transport): every action is an HTTP call."""
 
     name = LiveApi.STREAMING
@@ -365,7 +355,7 @@ class StreamingBackend:
         *,
         language: str = "en",
         quality: Quality | None = None,
-    ) -> LiveSession:
+    ) -> AvatarRoom:
         request = streaming_v1.NewSessionRequest(
             avatar_id=avatar_id,
             voice=streaming_v1.VoiceSetting(voice_id=voice_id) if voice_id else None,
@@ -381,7 +371,7 @@ class StreamingBackend:
                 # streaming.new already holds a concurrency slot: give it back.
                 await _stop_quietly(lambda: self.client.stop_session(new.session_id))
                 raise
-        return LiveSession(
+        return AvatarRoom(
             backend=self.name,
             session_id=new.session_id,
             livekit_url=new.url,
@@ -391,20 +381,20 @@ class StreamingBackend:
             max_duration_seconds=new.session_duration_limit,
         )
 
-    async def speak(self, session: LiveSession, text: str) -> SpeakResult:
+    async def speak(self, session: AvatarRoom, text: str) -> SpeakResult:
         async with _translated_errors():
             result = await self.client.repeat(session.session_id, text)
         return SpeakResult(id=result.task_id, duration_ms=result.duration_ms)
 
-    async def interrupt(self, session: LiveSession) -> None:
+    async def interrupt(self, session: AvatarRoom) -> None:
         async with _translated_errors():
             await self.client.interrupt(session.session_id)
 
-    async def keep_alive(self, session: LiveSession) -> None:
+    async def keep_alive(self, session: AvatarRoom) -> None:
         async with _translated_errors():
             await self.client.keep_alive(session.session_id)
 
-    async def stop(self, session: LiveSession) -> None:
+    async def stop(self, session: AvatarRoom) -> None:
         """Close the session; a session that is already gone counts as stopped."""
         try:
             async with _translated_errors():
@@ -430,15 +420,15 @@ class _ApiFactory(Protocol):
     def liveavatar_api(self) -> ApiClient: ...
 
 
-def build_live_backend(
+def build_room_api(
     settings: Settings, clients: _ApiFactory, *, channel: AgentControlChannel | None = None
-) -> LiveBackend:
+) -> RoomApi:
     """The backend `HEYGEN_LIVE_API` selects, over the shared HTTP session in `clients`
     (a `bot.heygen.clients.HeyGenClients`). A missing key raises MissingApiKeyError naming
     the variable."""
     if settings.heygen_live_api is LiveApi.STREAMING:
-        return StreamingBackend(streaming_v1.StreamingClient(clients.heygen_api()))
-    return LiveAvatarBackend(
+        return StreamingRooms(streaming_v1.StreamingClient(clients.heygen_api()))
+    return LiveAvatarRooms(
         liveavatar.LiveAvatarClient(clients.liveavatar_api()),
         channel if channel is not None else LiveKitAgentControl(),
     )

@@ -36,7 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.avatar.delivery import AvatarError, AvatarLimitReached
-from bot.avatar.live.sessions import answer_sentences, item_json
+from bot.avatar.live.speech import answer_sentences, item_json
 from bot.heygen.errors import HeyGenError
 from bot.store.base import LiveLink, ScopeAnswer
 

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, LiveScope
-from bot.avatar.live.sessions import SERVER
+from bot.avatar.live.speech import Publisher
 from bot.store.base import AnswerRecord
 from tests.avatar_stack import Stack, avatar_stack
 from tests.avatar_state import sql_state
@@ -63,7 +63,7 @@ async def watch(stack: Stack, where: LiveScope) -> str:
     session, publisher = await stack.delivery.live.viewer_session(
         stack.delivery.scope_key(where), None
     )
-    assert publisher == SERVER
+    assert publisher is Publisher.SERVER
     return session.session_id
 
 

@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 
 from bot.avatar.delivery import LiveScope
+from bot.avatar.live.events import BusEvent
 from bot.heygen.live import AgentControlError
 from bot.store.base import AnswerRecord
 from tests.avatar_stack import avatar_stack
@@ -220,7 +221,7 @@ async def test_a_stopped_session_is_replaced_behind_the_same_link(store, clock, 
         assert page.url == link and room.problems == []
 
         # the bot closed the idle session: the page says so and offers to watch again
-        await d.bus.publish(d.scope_key(SCOPE), "ended", reason="idle")
+        await d.bus.publish(d.scope_key(SCOPE), BusEvent.ENDED, reason="idle")
         await expect(page.locator("#status")).to_have_attribute("data-status", "ended")
         await expect(page.locator("#rejoin")).to_be_visible()
 

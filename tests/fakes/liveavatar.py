@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.heygen.errors import CODE_CONCURRENT_LIMIT, CODE_SESSION_NOT_FOUND
-from bot.heygen.live import AgentControlError, LiveSession
+from bot.heygen.live import AgentControlError, AvatarRoom
 from bot.heygen.liveavatar import AGENT_CONTROL_TOPIC, AgentControlEvent
 from tests.fakes.clock import FakeClock
 from tests.fakes.faults import Faults, install_faults
@@ -380,7 +380,7 @@ class LoopbackAgentControl:
         self.fake = fake
         self.closed: list[str] = []
 
-    async def publish(self, session: LiveSession, event: AgentControlEvent) -> None:
+    async def publish(self, session: AvatarRoom, event: AgentControlEvent) -> None:
         if session.agent_token is None:
             raise AgentControlError("no agent token for this session")
         self.fake.deliver(
@@ -390,5 +390,5 @@ class LoopbackAgentControl:
             event.to_bytes(),
         )
 
-    async def close(self, session: LiveSession) -> None:
+    async def close(self, session: AvatarRoom) -> None:
         self.closed.append(session.session_id)
