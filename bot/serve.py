@@ -171,7 +171,7 @@ class Server:
         self.services.avatar = delivery
         reasons = [r for r in (delivery.live_reason, delivery.video_reason) if r]
         self.services.avatar_off_reason = "; ".join(reasons).capitalize() + ("." if reasons else "")
-        add_live_routes(self.web, delivery)
+        add_live_routes(self.web, delivery.viewer)
         add_webhook_routes(self.web, delivery)
 
     async def start(self) -> None:

@@ -118,7 +118,7 @@ async def avatar_stack(
                 clock=clock,
             )
             app = web.Application()
-            add_live_routes(app, delivery)
+            add_live_routes(app, delivery.viewer)
             add_webhook_routes(app, delivery)
             async with serve(app) as web_url:
                 if overrides.get("public_base_url", "") is not None:

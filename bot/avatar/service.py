@@ -33,12 +33,13 @@ from bot.avatar.delivery import (
 )
 from bot.avatar.live.events import EventBus
 from bot.avatar.live.sessions import ScopeSessions, scope_key
+from bot.avatar.live.viewer import ViewerApi
 from bot.avatar.video.jobs import VideoJobs
 from bot.config import LiveApi, Settings
 from bot.heygen.clients import HeyGenClients
 from bot.heygen.live import AgentControlChannel, LiveKitAgentControl, build_room_api
 from bot.heygen.webhooks import WebhookEvent
-from bot.store.base import LiveLink, Store
+from bot.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class AvatarDelivery:
                 server_publishing=server_publishing,
                 clock=clock,
             )
+        self.viewer = ViewerApi(settings, store, self.bus, self.live, clock=clock)
         self.videos = VideoJobs(
             settings,
             store,
@@ -122,8 +124,11 @@ class AvatarDelivery:
         key = "liveavatar_api_key" if s.heygen_live_api is LiveApi.LIVEAVATAR else "heygen_api_key"
         if not _has_key(s, key):
             return f"set {key.upper()} to turn on the live avatar"
-        if not (s.live_avatar_id or s.heygen_avatar_id):
-            return "set LIVE_AVATAR_ID (or HEYGEN_AVATAR_ID) to turn on the live avatar"
+        if not s.live_avatar_id:  # never HEYGEN_AVATAR_ID: live APIs have their own avatars
+            return (
+                "set LIVE_AVATAR_ID to an avatar of the live API's own catalogue to turn on "
+                "the live avatar (HEYGEN_AVATAR_ID is not used for live)"
+            )
         if not s.public_base_url:
             return "set PUBLIC_BASE_URL (this server's public address) to offer live links"
         return None
@@ -135,6 +140,9 @@ class AvatarDelivery:
             log.info("live avatar off: %s", self.live_reason)
         if self.video_reason:
             log.info("avatar videos off: %s", self.video_reason)
+        if self.live is not None and (reason := await self.live.check_avatar()):
+            log.warning("live avatar off: %s", reason)
+            self.live_reason, self.live, self.viewer.sessions = reason, None, None
         self.bus.start()
         if self.live is not None:
             self._tasks.append(asyncio.create_task(self._upkeep(), name="live-upkeep"))
@@ -190,11 +198,6 @@ class AvatarDelivery:
                 variable=variable.group(0) if variable else None,
             )
         await self.live.speak(self.scope_key(scope), answer_id, sentences)
-
-    # --- for the viewer page ------------------------------------------------------------
-
-    async def resolve_link(self, token: str) -> LiveLink | None:
-        return await self.store.resolve_live_link(token)
 
     # --- VideoDelivery ------------------------------------------------------------------
 

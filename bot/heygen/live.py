@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -31,10 +32,18 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.config import LiveApi, Settings
 from bot.heygen import liveavatar, streaming_v1
-from bot.heygen.errors import HeyGenError
+from bot.heygen.errors import (
+    CODE_AVATAR_NOT_FOUND,
+    CODE_SESSION_NOT_FOUND,
+    CODE_SESSION_STATE_WRONG,
+    HeyGenError,
+)
 from bot.heygen.http import ApiClient
 
 Quality = Literal["low", "medium", "high"]
+AVATAR_PAGES = 5  # of 100 avatars each, per catalogue, before giving up the search
+AVATAR_PARTICIPANT = "heygen"  # the avatar's LiveKit identity (the vendor web SDK's name)
+READY_TIMEOUT_SECONDS = 30.0  # for the avatar to join the room before speech is refused
 
 
 class AvatarRoom(BaseModel):
@@ -96,6 +105,10 @@ class LiveConcurrencyLimit(HeyGenError):
     """The account runs as many sessions as its plan allows; stop one or wait."""
 
 
+class LiveAvatarUnknown(HeyGenError):
+    """The live API does not know the configured avatar (LIVE_AVATAR_ID)."""
+
+
 class AgentControlError(HeyGenError):
     """An `agent-control` event could not be published into the session's LiveKit room."""
 
@@ -106,11 +119,36 @@ class AgentControlError(HeyGenError):
         return f"LiveKit: {self.message}"
 
 
-def _classified(exc: HeyGenError) -> HeyGenError:
-    """`exc` as LiveSessionGone / LiveConcurrencyLimit when it is one of those."""
-    if exc.is_concurrency_limit:
+# How each condition is recognised. Documented codes first: HeyGen streaming v1 answers
+# 10006 "session not found", 10005 "session state wrong: closed", 10007 "Concurrent limit
+# reached, please make sure you have closed other testing sessions", 10013 "avatar not
+# found" (docs.heygen.com reference/errors and its discussions). LiveAvatar documents no
+# codes for these, so its answers are also read by status and message: 404 on a session
+# call = gone, 404/422 naming the avatar on the token call = unknown avatar, a message
+# about concurrent sessions (any status, 429 included) = the concurrency limit.
+_GONE_CODES = {CODE_SESSION_NOT_FOUND, CODE_SESSION_STATE_WRONG}
+_AVATAR_CODES = {CODE_AVATAR_NOT_FOUND}
+_CONCURRENCY = re.compile(r"concurren|too many (active |open )?sessions", re.IGNORECASE)
+_GONE = re.compile(
+    r"session\b.*\b(not found|not active|closed|expired|ended|stopped|does not exist)",
+    re.IGNORECASE,
+)
+_AVATAR = re.compile(r"avatar", re.IGNORECASE)
+
+
+def _classified(exc: HeyGenError, *, creating: bool) -> HeyGenError:
+    """`exc` as LiveConcurrencyLimit / LiveAvatarUnknown / LiveSessionGone when it reads as
+    one of those. `creating`: the call makes a session (a 404 there is not "gone")."""
+    text = f"{exc.message} {exc.body}"
+    if exc.is_concurrency_limit or (exc.status != 401 and _CONCURRENCY.search(text)):
         cls: type[HeyGenError] = LiveConcurrencyLimit
-    elif exc.is_session_not_found or exc.status == 404:
+    elif creating and (
+        exc.code in _AVATAR_CODES or (exc.status in (400, 404, 422) and _AVATAR.search(text))
+    ):
+        cls = LiveAvatarUnknown
+    elif not creating and (
+        exc.code in _GONE_CODES or exc.status in (404, 410) or bool(_GONE.search(exc.message))
+    ):
         cls = LiveSessionGone
     else:
         return exc
@@ -127,13 +165,13 @@ def _classified(exc: HeyGenError) -> HeyGenError:
 
 
 @contextlib.asynccontextmanager
-async def _translated_errors() -> AsyncIterator[None]:
+async def _translated_errors(*, creating: bool = False) -> AsyncIterator[None]:
     try:
         yield
-    except (LiveSessionGone, LiveConcurrencyLimit, AgentControlError):
+    except (LiveSessionGone, LiveConcurrencyLimit, LiveAvatarUnknown, AgentControlError):
         raise
     except HeyGenError as exc:
-        new = _classified(exc)
+        new = _classified(exc, creating=creating)
         if new is exc:
             raise
         raise new from exc
@@ -164,6 +202,11 @@ class RoomApi(Protocol):
     async def keep_alive(self, session: AvatarRoom) -> None: ...
 
     async def stop(self, session: AvatarRoom) -> None: ...
+
+    async def has_avatar(self, avatar_id: str) -> bool:
+        """Whether the API's own catalogue lists `avatar_id` (raises HeyGenError when it
+        cannot be asked)."""
+        ...
 
     async def list_open(self) -> list[OpenSession]: ...
 
@@ -223,7 +266,7 @@ class LiveAvatarRooms:
             ),
             is_sandbox=self.sandbox,
         )
-        async with _translated_errors():
+        async with _translated_errors(creating=True):
             minted = await self.client.create_session_token(request)
             try:
                 started = await self.client.start_session(minted.session_token)
@@ -255,18 +298,30 @@ class LiveAvatarRooms:
         await self.channel.publish(session, liveavatar.Interrupt(session_id=session.session_id))
 
     async def keep_alive(self, session: AvatarRoom) -> None:
+        # The API key + session_id, not the short-lived session token (liveavatar.py, 4.).
         async with _translated_errors():
-            await self.client.keep_alive(session.session_id, session.session_token)
+            await self.client.keep_alive(session.session_id)
 
     async def stop(self, session: AvatarRoom) -> None:
         """End the session; a session that is already gone counts as stopped."""
         try:
             async with _translated_errors():
-                await self.client.stop_session(session.session_id, session.session_token)
+                await self.client.stop_session(session.session_id)
         except LiveSessionGone:
             pass
         finally:
             await self.channel.close(session)
+
+    async def has_avatar(self, avatar_id: str) -> bool:
+        """Whether `avatar_id` is in LiveAvatar's catalogue: the account's, then public."""
+        for public in (False, True):
+            for page in range(1, AVATAR_PAGES + 1):
+                found = await self.client.list_avatars(public=public, page=page)
+                if any(a.id == avatar_id for a in found.results):
+                    return True
+                if not found.next:
+                    break
+        return False
 
     async def list_open(self) -> list[OpenSession]:
         page = await self.client.list_sessions(liveavatar.SessionListType.ACTIVE)
@@ -311,10 +366,25 @@ class LiveKitAgentControl:
             # livekit 1.2 API: Room.connect(url, token); LocalParticipant.publish_data(
             # payload, *, reliable, topic); Room.disconnect() (all coroutines).
             room = rtc.Room()
+            joined = asyncio.Event()
+
+            def on_participant(participant: Any) -> None:
+                if participant.identity == AVATAR_PARTICIPANT:
+                    joined.set()
+
+            room.on("participant_connected", on_participant)
             try:
                 await room.connect(session.livekit_url, session.agent_token.get_secret_value())
             except rtc.ConnectError as exc:
                 raise AgentControlError(f"could not join the room ({exc.message})") from None
+            # Ready only once the avatar is in the room (FULL-mode lifecycle): events
+            # published earlier may be lost.
+            if AVATAR_PARTICIPANT not in room.remote_participants:
+                try:
+                    await asyncio.wait_for(joined.wait(), READY_TIMEOUT_SECONDS)
+                except TimeoutError:
+                    await room.disconnect()
+                    raise AgentControlError("the avatar did not join its room") from None
             self._rooms[session.session_id] = room
             return room
 
@@ -363,7 +433,7 @@ class StreamingRooms:
             language=language,
             activity_idle_timeout=self.idle_timeout_seconds,
         )
-        async with _translated_errors():
+        async with _translated_errors(creating=True):
             new = await self.client.new_session(request)
             try:
                 await self.client.start_session(new.session_id)
@@ -401,6 +471,9 @@ class StreamingRooms:
                 await self.client.stop_session(session.session_id)
         except LiveSessionGone:
             pass
+
+    async def has_avatar(self, avatar_id: str) -> bool:
+        return any(a.avatar_id == avatar_id for a in await self.client.list_avatars())
 
     async def list_open(self) -> list[OpenSession]:
         return [

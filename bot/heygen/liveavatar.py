@@ -14,13 +14,21 @@ A FULL-mode session is two HTTP calls and then events:
    data topic `agent-control` (`avatar.speak_text`, `avatar.interrupt`, ...).
    https://docs.liveavatar.com/docs/full-mode/events
 4. `POST /v1/sessions/keep-alive` resets the idle timer (5 minutes idle ends a session);
-   `POST /v1/sessions/stop` ends it. Both accept the session token or the API key plus the
-   session id. https://docs.liveavatar.com/api-reference/sessions/keep-session-alive
+   `POST /v1/sessions/stop` ends it. Both accept the session token (`HTTPBearer`) or the API
+   key (`APIKeyHeader`) plus `session_id` in the body
+   (https://docs.liveavatar.com/api-reference/sessions/keep-session-alive). We use the API
+   key: the session token is documented as a *short-lived* access token for a frontend
+   (https://docs.liveavatar.com/docs/quick-start-guide), and a session the bot keeps for up
+   to LIVE_MAX_SESSION_SECONDS must not depend on it still being valid.
+5. `GET /v1/avatars` (the account's avatars) and `GET /v1/avatars/public` list LiveAvatar's
+   own catalogue (UUIDs; HeyGen avatar ids are not valid here, docs.liveavatar.com FAQ
+   "heygen-comparison"): the bot checks LIVE_AVATAR_ID against them at start.
+   https://docs.liveavatar.com/api-reference/avatar/list-user-avatars
 
 Responses use the envelope `{code, data, message}`; the web SDK treats code 1000 as success
-and the OpenAPI schema defaults it to 100, so both are accepted. Error codes for a missing
-session and the concurrency limit are not documented for LiveAvatar; we classify them like
-HeyGen's streaming API (10006 / 10007) and also treat HTTP 404 as "session gone".
+and the OpenAPI schema defaults it to 100, so both are accepted. LiveAvatar documents no error
+code for a missing session or the concurrency limit; bot/heygen/live.py recognises them by
+status and message as well as by HeyGen streaming's codes (10006 / 10007).
 """
 
 from __future__ import annotations
@@ -170,6 +178,21 @@ class SessionPage(ApiModel):
     previous: str | None = None
 
 
+class AvatarEntry(ApiModel):
+    """One entry of `GET /v1/avatars` or `/v1/avatars/public`."""
+
+    id: str
+    name: str | None = None
+    status: str | None = None  # e.g. INIT, ACTIVE
+    is_expired: bool | None = None
+
+
+class AvatarPage(ApiModel):
+    count: int = 0
+    results: list[AvatarEntry] = Field(default_factory=list)
+    next: str | None = None
+
+
 class KeepAliveRequest(ApiModel):
     session_id: str | None = None  # needed only when authenticating with the API key
 
@@ -317,8 +340,8 @@ class LiveAvatarClient:
     ) -> None:
         """Reset the session's idle timer.
 
-        With the session token the call is scoped to that session; without it the API key
-        authenticates and the body names the session.
+        Without a session token (what the bot does) the API key authenticates and the body
+        names the session; with one, the call is scoped to that session.
         """
         body = KeepAliveRequest(session_id=session_id).model_dump(mode="json")
         headers = _bearer(session_token) if session_token is not None else None
@@ -352,3 +375,11 @@ class LiveAvatarClient:
             idempotent=True,
         )
         return _parse(SessionPage, _data(payload, method="GET", path=path), method="GET", path=path)
+
+    async def list_avatars(self, *, public: bool = False, page: int = 1) -> AvatarPage:
+        """`GET /v1/avatars` (this account's) or `/v1/avatars/public`: one page of 100."""
+        path = "/v1/avatars/public" if public else "/v1/avatars"
+        payload = await self.api.request(
+            "GET", path, params={"page": page, "page_size": 100}, idempotent=True
+        )
+        return _parse(AvatarPage, _data(payload, method="GET", path=path), method="GET", path=path)

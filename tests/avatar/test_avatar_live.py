@@ -319,7 +319,7 @@ async def test_a_replica_that_started_later_shows_the_whole_transcript(
             "answer_id": "a1",
             "question": "How do I add documents?",
             "text": "Run add.",
-            "sources": [{"title": "Handbook", "link": "https://docs.example.com/add"}],
+            "sources": [{"number": 1, "title": "Handbook", "link": "https://docs.example.com/add"}],
         },
         {"answer_id": "a2", "question": "", "text": "Still being said.", "sources": []},
     ]
@@ -334,7 +334,7 @@ async def test_streaming_v1_speaks_over_rest(store, clock, tmp_path) -> None:
         tmp_path / "data",
         heygen_api_key=HEYGEN_KEY,
         heygen_live_api="streaming",
-        heygen_avatar_id=STREAMING_AVATAR,
+        live_avatar_id=STREAMING_AVATAR,
         liveavatar_api_key=None,
     ) as stack:
         sid = await watch(stack, scope())

@@ -54,13 +54,15 @@ pytestmark = pytest.mark.skipif(
 class Room:
     """The test's side of the replaced LiveKit room: into the LiveAvatar fake."""
 
-    def __init__(self, fake: FakeLiveAvatar) -> None:
+    def __init__(self, fake: FakeLiveAvatar, *, avatar_joins: bool = True) -> None:
         self.fake = fake
+        self.avatar_joins = avatar_joins  # False: the test lets the avatar in itself
         self.joined: list[str] = []  # client tokens that joined
         self.problems: list[str] = []
 
     async def handle(self, route: Any, request: Any) -> None:
         body = json.loads(request.post_data or "{}")
+        reply: Any = None
         try:
             if request.url.endswith("/connect"):
                 session = next(
@@ -71,16 +73,21 @@ class Room:
                 if body["token"] != session.client_token:
                     raise AgentControlError("token not valid for this room")
                 self.joined.append(body["token"])
+                present = self.fake.connect(body["url"], body["token"])
+                reply = {"present": present, "avatar_joins": self.avatar_joins}
+            elif request.url.endswith("/avatar-join"):
+                self.fake.avatar_joins(body["url"])
+                reply = {}
             else:
                 assert body["reliable"] is True
-                self.fake.deliver(
+                reply = self.fake.deliver(
                     body["url"], body["token"], body["topic"], body["payload"].encode()
                 )
         except (AgentControlError, AssertionError) as exc:
             self.problems.append(str(exc))
             await route.fulfill(status=403, body=str(exc))
             return
-        await route.fulfill(status=200, body="ok")
+        await route.fulfill(status=200, body=json.dumps(reply), content_type="application/json")
 
 
 @asynccontextmanager

@@ -25,10 +25,11 @@ from bot.avatar.budgets import Budgets
 from bot.avatar.delivery import AvatarError, AvatarLimitReached, LiveScope
 from bot.avatar.live.events import BusEvent, EventBus
 from bot.avatar.live.speech import ScopeSpeech, live_session_of
-from bot.config import LiveReuse, Settings
+from bot.config import LiveApi, LiveReuse, Settings
 from bot.heygen.errors import HeyGenError
 from bot.heygen.live import (
     AvatarRoom,
+    LiveAvatarUnknown,
     LiveConcurrencyLimit,
     LiveSessionGone,
     RoomApi,
@@ -38,6 +39,9 @@ from bot.store.base import LeaseLost, ScopeRecord, ScopeState, Store
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60.0
+# A keep-alive goes out at least this long before the API's idle timeout: one upkeep tick
+# (10 s, bot/avatar/service.py) plus a slow or retried request still land in time.
+KEEPALIVE_MARGIN_SECONDS = 30.0
 VIEWER_FRESH_SECONDS = 45.0  # a page heartbeats every 15 s; three missed = gone
 RENEW_MARGIN_SECONDS = 60.0
 
@@ -52,6 +56,23 @@ def scope_key(scope: LiveScope, reuse: LiveReuse) -> str:
     if reuse is LiveReuse.OFF and scope.answer_id:
         return f"answer:{team}:{scope.answer_id}"
     return f"channel:{team}:{scope.channel}"
+
+
+def keepalive_interval(configured: float, room: AvatarRoom) -> float:
+    """Seconds between keep-alives: LIVE_KEEPALIVE_SECONDS, but never so late that the
+    vendor's idle timeout (streaming v1: 120 s; LiveAvatar: 5 min) could pass first."""
+    if room.idle_timeout_seconds:
+        return max(5.0, min(configured, room.idle_timeout_seconds - KEEPALIVE_MARGIN_SECONDS))
+    return configured
+
+
+def unknown_avatar_sentence(avatar_id: str, api: LiveApi) -> str:
+    where = "LiveAvatar's" if api is LiveApi.LIVEAVATAR else "HeyGen's interactive"
+    return (
+        f"The live avatar is not set up right: LIVE_AVATAR_ID ({avatar_id!r}) is not one of "
+        f"{where} avatars. Set LIVE_AVATAR_ID to an avatar from that catalogue "
+        "(HEYGEN_AVATAR_ID is a video avatar and is not used for live answers)."
+    )
 
 
 class ScopeSessions(ScopeSpeech):
@@ -78,7 +99,8 @@ class ScopeSessions(ScopeSpeech):
         self.owner = owner
         self.server_publishing = server_publishing
         self.clock = clock
-        self.avatar_id = settings.live_avatar_id or settings.heygen_avatar_id or ""
+        # Never HEYGEN_AVATAR_ID: the live APIs have their own avatar catalogues.
+        self.avatar_id = settings.live_avatar_id or ""
         self.sessions_started = 0  # read by the bench
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._pump_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -115,6 +137,17 @@ class ScopeSessions(ScopeSpeech):
             await self.pump(scope)
         elif kind in (BusEvent.SESSION, BusEvent.ENDED) and event.get("origin") != self.owner:
             self._known.pop(scope, None)
+
+    async def check_avatar(self) -> str | None:
+        """At start: why live is off when the API's catalogue lacks LIVE_AVATAR_ID, else
+        None. When the catalogue cannot be read, None: the first token call will tell."""
+        try:
+            if await self.backend.has_avatar(self.avatar_id):
+                return None
+        except HeyGenError as exc:
+            log.warning("could not list the live avatars to check LIVE_AVATAR_ID: %s", exc)
+            return None
+        return unknown_avatar_sentence(self.avatar_id, self.backend.name)
 
     # --- sessions -------------------------------------------------------------------------
 
@@ -167,6 +200,9 @@ class ScopeSessions(ScopeSpeech):
                 language=self.settings.live_language,
                 quality=self.settings.live_quality,  # type: ignore[arg-type]
             )
+        except LiveAvatarUnknown:
+            await self._mark_closed(scope)
+            raise AvatarError(unknown_avatar_sentence(self.avatar_id, self.backend.name)) from None
         except LiveConcurrencyLimit:
             await self._mark_closed(scope)
             raise AvatarLimitReached(
@@ -288,7 +324,7 @@ class ScopeSessions(ScopeSpeech):
             return
         pending = bool(await self.store.pending_speech(scope))
         if (viewer or pending) and now - self._keepalive_at.get(scope, 0.0) >= (
-            self.settings.live_keepalive_seconds
+            keepalive_interval(self.settings.live_keepalive_seconds, session)
         ):
             try:
                 await self.backend.keep_alive(session)
