@@ -140,3 +140,22 @@ async def settled(store: Store, job_id: str) -> VideoJobRecord:
             if job is not None and job.state.finished:
                 return job
             await asyncio.sleep(0.01)
+
+
+def liveavatar_stack(
+    fake: Any, store: Store, clock: Callable[[], float], data_dir: Path, **settings: Any
+):
+    """`avatar_stack` for the LiveAvatar fake, with its key and avatar, the server speaking
+    through the loopback LiveKit channel (`settings` override)."""
+    from tests.fakes.liveavatar import API_KEY, AVATAR_ID, VOICE_ID, LoopbackAgentControl
+
+    values = {
+        "liveavatar_api_key": API_KEY,
+        "live_avatar_id": AVATAR_ID,
+        "live_voice_id": VOICE_ID,
+        "heygen_api_key": None,
+        **settings,
+    }
+    return avatar_stack(
+        fake.app(), store, clock, data_dir, agent_control=LoopbackAgentControl(fake), **values
+    )

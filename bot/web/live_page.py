@@ -59,6 +59,7 @@ STATIC_FILES = {
 }
 VIEWER_KEY: web.AppKey[ViewerApi] = web.AppKey("avatar_viewer", ViewerApi)
 NO_STORE = {"Cache-Control": "no-store"}
+CLOSED_CHECK_SECONDS = 2.0  # how soon a stream notices its page left (frees its cap place)
 # LiveKit connects to the vendor's media servers (wss) and pings regions over https; media
 # plays from MediaStreams. Nothing inline: the page's script and styles are files.
 CSP = (
@@ -314,22 +315,28 @@ async def _events(request: web.Request) -> web.StreamResponse:
         }
     )
     expires_at = state.link.expires_at
+    loop = asyncio.get_running_loop()
     with viewer.watching(token, client, scope) as queue:
         try:
             await response.prepare(request)
             snapshot = await viewer.snapshot(scope)
             await response.write(_sse("snapshot", snapshot.model_dump(mode="json")))
             await viewer.heartbeat(scope)
+            beat_at = loop.time()
             while True:
                 left = expires_at - viewer.clock()
                 if left <= 0:  # the link expired while open: the stream ends with it
                     await response.write(_sse("expired", {}))
                     break
+                if request.transport is None or request.transport.is_closing():
+                    break  # the page went away: free its place now, not at the next beat
                 try:
-                    event = await asyncio.wait_for(queue.get(), min(HEARTBEAT_SECONDS, left))
+                    event = await asyncio.wait_for(queue.get(), min(CLOSED_CHECK_SECONDS, left))
                 except TimeoutError:
-                    await response.write(b": heartbeat\n\n")
-                    await viewer.heartbeat(scope)
+                    if loop.time() - beat_at >= HEARTBEAT_SECONDS:
+                        beat_at = loop.time()
+                        await response.write(b": heartbeat\n\n")
+                        await viewer.heartbeat(scope)
                     continue
                 kind = event["kind"]
                 if kind == BusEvent.ANSWER:

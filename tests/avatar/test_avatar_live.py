@@ -16,7 +16,7 @@ import pytest
 from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, LiveScope
 from bot.avatar.live.speech import Publisher
 from bot.store.base import AnswerRecord
-from tests.avatar_stack import Stack, avatar_stack
+from tests.avatar_stack import Stack, avatar_stack, liveavatar_stack
 from tests.avatar_state import sql_state
 from tests.fakes.heygen import API_KEY as HEYGEN_KEY
 from tests.fakes.heygen import FakeHeyGen
@@ -26,7 +26,6 @@ from tests.fakes.liveavatar import (
     AVATAR_ID,
     VOICE_ID,
     FakeLiveAvatar,
-    LoopbackAgentControl,
 )
 
 LIVE = {
@@ -47,14 +46,7 @@ async def said(*sentences: str) -> AsyncIterator[str]:
 
 
 def live_stack(fake: FakeLiveAvatar, store, clock, tmp_path: Path, **settings):
-    return avatar_stack(
-        fake.app(),
-        store,
-        clock,
-        tmp_path / "data",
-        agent_control=LoopbackAgentControl(fake),
-        **{**LIVE, **settings},
-    )
+    return liveavatar_stack(fake, store, clock, tmp_path / "data", **settings)
 
 
 async def watch(stack: Stack, where: LiveScope) -> str:

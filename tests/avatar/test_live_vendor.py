@@ -13,7 +13,7 @@ from bot.avatar.live.sessions import keepalive_interval
 from bot.config import LiveApi
 from bot.heygen.errors import CODE_CONCURRENT_LIMIT, CODE_SESSION_NOT_FOUND, HeyGenError
 from bot.heygen.live import LiveConcurrencyLimit, LiveSessionGone, build_room_api
-from tests.avatar_stack import avatar_stack
+from tests.avatar_stack import avatar_stack, liveavatar_stack
 from tests.fakes.clients import served_clients
 from tests.fakes.faults import Fault
 from tests.fakes.heygen import FakeHeyGen
@@ -41,15 +41,7 @@ async def said(*sentences: str) -> AsyncIterator[str]:
 
 
 def stack(fake: FakeLiveAvatar, store, clock, tmp_path: Path, **settings):
-    values = {"liveavatar_api_key": API_KEY, "heygen_api_key": None, **settings}
-    return avatar_stack(
-        fake.app(),
-        store,
-        clock,
-        tmp_path / "data",
-        agent_control=LoopbackAgentControl(fake),
-        **values,
-    )
+    return liveavatar_stack(fake, store, clock, tmp_path / "data", **settings)
 
 
 # --- the avatar id --------------------------------------------------------------------------
@@ -57,7 +49,9 @@ def stack(fake: FakeLiveAvatar, store, clock, tmp_path: Path, **settings):
 
 async def test_a_heygen_avatar_id_alone_never_reaches_liveavatar(store, clock, tmp_path) -> None:
     fake = FakeLiveAvatar(clock=clock)
-    async with stack(fake, store, clock, tmp_path, heygen_avatar_id=HEYGEN_VIDEO_AVATAR) as s:
+    async with stack(
+        fake, store, clock, tmp_path, heygen_avatar_id=HEYGEN_VIDEO_AVATAR, live_avatar_id=None
+    ) as s:
         d = s.delivery
         assert d.live is None and "LIVE_AVATAR_ID" in (d.live_reason or "")
         assert await d.live_link(scope()) is None  # no "Watch live" link is offered
