@@ -172,7 +172,7 @@ async def _page(request: web.Request) -> web.Response:
 <video id="avatar" autoplay playsinline muted poster="/live/static/poster.svg"></video>
 <audio id="voice" autoplay></audio>
 <div id="poster" class="poster"><div class="spinner" aria-hidden="true"></div>
-<p>Connecting to the avatar…</p></div>
+<p id="poster-text">Connecting to the avatar…</p></div>
 <p id="caption" class="caption" aria-live="polite" hidden></p>
 <button id="sound" class="control primary sound" type="button">
 <span aria-hidden="true">🔊</span> Click to start sound</button>

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -266,3 +267,146 @@ async def test_the_vendored_livekit_client_has_what_the_page_uses(store, clock, 
             "number",
             "function",
         ]
+
+
+async def test_speech_waits_for_the_avatar_and_a_lost_sentence_is_sent_once_more(
+    store, clock, tmp_path
+) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    room = Room(fake, avatar_joins=False)  # the avatar arrives when the test says
+    async with stack_for(fake, store, clock, tmp_path) as stack, browser(tmp_path, room) as ctx:
+        d: Any = stack.delivery
+        await d.speak(SCOPE, "a1", said("First words.", "Second words."))
+        page = await ctx.new_page()
+        await page.goto(await d.live_link(SCOPE))
+        await expect(page.locator("#status")).to_have_attribute("data-status", "waiting")
+        [sid] = live_session_ids(fake)
+        # connected, but the avatar is not in the room: nothing is claimed or published
+        assert fake.sessions[sid].ignored == [] and fake.spoken(sid) == []
+        assert len(await store.pending_speech(d.scope_key(SCOPE))) == 2
+        fake.lose_next_speech = 1  # the first publish vanishes on the way
+        await page.evaluate("window.__rooms.at(-1).avatarJoins()")
+        await expect(page.locator("#status")).to_have_attribute("data-status", "live")
+        await until(lambda: fake.spoken(sid) == ["First words.", "Second words."], limit=30)
+        assert fake.sessions[sid].ignored == [] and room.problems == []
+        # the re-sent sentence kept its event id: one utterance, said once
+        ids = [c["event_id"] for c in fake.sessions[sid].commands]
+        assert len(set(ids)) == 2
+
+
+async def test_the_page_people_see(store, clock, tmp_path) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    room = Room(fake, avatar_joins=False)
+    async with (
+        avatar_stack(
+            fake.app(), store, clock, tmp_path / "data", **{**LIVE, "live_link_ttl_hours": 2}
+        ) as stack,
+        browser(tmp_path, room) as ctx,
+    ):
+        d: Any = stack.delivery
+        await store.save_answer(
+            AnswerRecord(
+                id="a1",
+                question="How do I add documents?",
+                text="Run add [1].",
+                spoken="Run add.",
+                channel="C1",
+                sources=[
+                    {"number": 1, "title": "Handbook", "link": "https://docs.example.com/add"},
+                    {"number": 2, "title": "Notes (a file)", "link": ""},
+                ],
+            )
+        )
+        await d.speak(SCOPE, "a1", said("Run add."))
+        await d.speak(SCOPE, "a2", said("The newest answer."))
+        page = await ctx.new_page()
+        await page.goto(await d.live_link(SCOPE))
+        # while connecting: a poster, not a black box; autoplay rules: a click starts sound
+        await expect(page.locator("#poster")).to_be_visible()
+        await expect(page.locator("#sound")).to_have_text("🔊 Click to start sound")
+        await page.locator("#sound").click()
+        await expect(page.locator("#sound")).to_be_hidden()
+        # newest answer on top, numbered sources that link when they can
+        await expect(page.locator("#answers > li").first).to_have_attribute("data-answer-id", "a2")
+        sources = page.locator('li[data-answer-id="a1"] .sources li')
+        await expect(sources.nth(0)).to_have_text("[1] Handbook")
+        await expect(sources.nth(0).locator("a")).to_have_attribute(
+            "href", "https://docs.example.com/add"
+        )
+        await expect(sources.nth(1)).to_have_text("[2] Notes (a file)")
+        assert await sources.nth(1).locator("a").count() == 0
+        await expect(page.locator(".hint")).to_contain_text("works for 2 hours")
+        await expect(page.locator('li[data-answer-id="a1"] .replay')).to_have_text("↻ Replay")
+        # captions follow the agent's avatar.speak_started / speak_ended
+        [sid] = live_session_ids(fake)
+        fake.lose_next_speech = 5  # keep the sentence unconfirmed so the test drives the events
+        await page.evaluate("window.__rooms.at(-1).avatarJoins()")
+        await until(lambda: fake.sessions[sid].avatar_joined)
+        event_id = await page.evaluate(
+            """async () => { while (!window.__avatarPage.sent.size)
+                   await new Promise((r) => setTimeout(r, 20));
+               return [...window.__avatarPage.sent.keys()][0]; }"""
+        )
+        await page.evaluate(
+            "(id) => window.__rooms.at(-1).agentSays({event_type: 'avatar.speak_started',"
+            " event_id: 'x1', source_event_id: id})",
+            event_id,
+        )
+        await expect(page.locator("#caption")).to_have_text("The newest answer.")
+        await page.evaluate(
+            "(id) => window.__rooms.at(-1).agentSays({event_type: 'avatar.speak_ended',"
+            " event_id: 'x2', source_event_id: id})",
+            event_id,
+        )
+        await expect(page.locator("#caption")).to_be_hidden()
+        shots = os.environ.get("AVATARBOT_SCREENSHOTS")
+        if shots:  # `AVATARBOT_SCREENSHOTS=docs/img pytest -k page_people_see` refreshes them
+            await page.evaluate(
+                "window.__rooms.at(-1).agentSays({event_type: 'avatar.speak_started',"
+                " event_id: 'x3', source_event_id: [...window.__avatarPage.sent.keys()][0]})"
+            )
+            await page.set_viewport_size({"width": 1280, "height": 900})
+            await page.screenshot(path=f"{shots}/live-page-desktop.png", full_page=True)
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await page.screenshot(path=f"{shots}/live-page-phone.png", full_page=True)
+        # the phone layout does not scroll sideways
+        await page.set_viewport_size({"width": 390, "height": 844})
+        assert await page.evaluate("document.documentElement.scrollWidth <= 390")
+
+
+async def test_a_refused_stream_is_explained_on_the_page(store, clock, tmp_path) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    room = Room(fake)
+    async with (
+        avatar_stack(
+            fake.app(), store, clock, tmp_path / "data", **{**LIVE, "live_streams_per_link": 1}
+        ) as stack,
+        browser(tmp_path, room) as ctx,
+    ):
+        link = await stack.delivery.live_link(SCOPE)
+        first = await ctx.new_page()
+        await first.goto(link)
+        await expect(first.locator("#status")).to_have_attribute("data-status", "live")
+        second = await ctx.new_page()
+        await second.goto(link)
+        await expect(second.locator("#alert")).to_contain_text("too many windows")
+        await expect(page_title(second)).to_have_text("Avatar answers")
+
+
+def page_title(page: Any) -> Any:
+    return page.locator("h1")
+
+
+async def test_the_expired_page_says_how_long_links_last(store, clock, tmp_path) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    async with (
+        avatar_stack(
+            fake.app(), store, clock, tmp_path / "data", **{**LIVE, "live_link_ttl_hours": 2}
+        ) as stack,
+        browser(tmp_path, None) as ctx,
+    ):
+        link = await stack.delivery.live_link(SCOPE)
+        clock.advance(2 * 3600 + 1)
+        page = await ctx.new_page()
+        await page.goto(link)
+        await expect(page.locator("#notice p")).to_contain_text("Live links last 2 hours")

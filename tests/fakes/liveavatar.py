@@ -60,6 +60,7 @@ _COMMANDS = {
     "user.stop_push_to_talk",
 }
 _WITH_TEXT = {"avatar.speak_text", "avatar.speak_response"}
+_REPLIES = ("avatar.speak_started", "avatar.speak_ended")  # on agent-response, per speak_text
 
 
 def envelope(data: Any = None, *, code: int = SUCCESS, message: str = "success") -> dict:
@@ -198,7 +199,7 @@ class FakeLiveAvatar:
                 "session_id": session.session_id,
                 "source_event_id": event.get("event_id"),
             }
-            for kind in ("avatar.speak_started", "avatar.speak_ended")
+            for kind in _REPLIES
         ]
 
     # --- HTTP ----------------------------------------------------------------------------

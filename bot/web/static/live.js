@@ -22,7 +22,13 @@
   const statusEl = $("status"), answersEl = $("answers"), emptyEl = $("empty");
   const videoEl = $("avatar"), audioEl = $("voice"), rejoinEl = $("rejoin");
   const posterEl = $("poster"), captionEl = $("caption"), soundEl = $("sound");
-  const alertEl = $("alert");
+  const alertEl = $("alert"), posterTextEl = $("poster-text");
+  const POSTER = {
+    connecting: "Connecting to the avatar…", waiting: "The avatar is joining…",
+    live: "Starting the avatar's video…", reconnecting: "Reconnecting…",
+    ended: "The avatar left after a quiet while.", elsewhere: "Playing in another window.",
+    error: "The avatar is not available right now.",
+  };
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
   const LABELS = {
@@ -47,6 +53,7 @@
     statusEl.textContent = detail ? LABELS[kind] + ": " + detail : LABELS[kind];
     rejoinEl.hidden = !(kind === "ended" || kind === "elsewhere" || kind === "error");
     posterEl.hidden = kind === "live" && videoEl.dataset.playing === "yes";
+    posterTextEl.textContent = POSTER[kind] || POSTER.connecting;
   }
 
   function say(message) {
