@@ -26,7 +26,7 @@ from bot.avatar.service import AvatarDelivery
 from bot.config import Settings, load_settings
 from bot.heygen.clients import heygen_clients
 from bot.heygen.live import AgentControlChannel
-from bot.store.base import Store, VideoJobRecord
+from bot.store.base import AnswerRecord, Store, VideoJobRecord
 from bot.web.live_page import add_live_routes
 from bot.web.webhook import add_webhook_routes
 from tests.fakes.server import serve
@@ -159,3 +159,20 @@ def liveavatar_stack(
     return avatar_stack(
         fake.app(), store, clock, data_dir, agent_control=LoopbackAgentControl(fake), **values
     )
+
+
+HANDBOOK = {"number": 1, "title": "Handbook", "link": "https://docs.example.com/add"}
+
+
+def handbook_answer(**changes: Any) -> AnswerRecord:
+    """A saved answer citing one web source, as the chat surface stores it."""
+    values: dict[str, Any] = {
+        "id": "a1",
+        "question": "How do I add documents?",
+        "text": "Run add [1].",
+        "spoken": "Run add.",
+        "channel": "C1",
+        "sources": [HANDBOOK],
+        **changes,
+    }
+    return AnswerRecord(**values)

@@ -15,8 +15,7 @@ import pytest
 
 from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, LiveScope
 from bot.avatar.live.speech import Publisher
-from bot.store.base import AnswerRecord
-from tests.avatar_stack import Stack, avatar_stack, liveavatar_stack
+from tests.avatar_stack import Stack, avatar_stack, handbook_answer, liveavatar_stack
 from tests.avatar_state import sql_state
 from tests.fakes.heygen import API_KEY as HEYGEN_KEY
 from tests.fakes.heygen import FakeHeyGen
@@ -278,16 +277,7 @@ async def test_a_replica_that_started_later_shows_the_whole_transcript(
     store, clock, tmp_path
 ) -> None:
     fake = FakeLiveAvatar(clock=clock)
-    await store.save_answer(
-        AnswerRecord(
-            id="a1",
-            question="How do I add documents?",
-            text="Run add [1].",
-            spoken="Run add.",
-            channel="C1",
-            sources=[{"number": 1, "title": "Handbook", "link": "https://docs.example.com/add"}],
-        )
-    )
+    await store.save_answer(handbook_answer())
     async with live_stack(fake, store, clock, tmp_path, owner="replica-a") as a:
         await a.delivery.speak(scope(), "a1", said("Run add."))
         await a.delivery.speak(scope(), "a2", said("Still being said."))  # not saved yet

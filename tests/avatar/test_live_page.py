@@ -25,8 +25,7 @@ import pytest
 from bot.avatar.delivery import LiveScope
 from bot.avatar.live.events import BusEvent
 from bot.heygen.live import AgentControlError
-from bot.store.base import AnswerRecord
-from tests.avatar_stack import avatar_stack
+from tests.avatar_stack import HANDBOOK, avatar_stack, handbook_answer
 from tests.fakes.clock import FakeClock
 from tests.fakes.liveavatar import API_KEY, AVATAR_ID, FakeLiveAvatar
 
@@ -124,8 +123,8 @@ async def until(check: Any, limit: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
-def stack_for(fake: FakeLiveAvatar, store: Any, clock: FakeClock, tmp_path: Path):
-    return avatar_stack(fake.app(), store, clock, tmp_path / "data", **LIVE)
+def stack_for(fake: FakeLiveAvatar, store: Any, clock: FakeClock, tmp_path: Path, **settings):
+    return avatar_stack(fake.app(), store, clock, tmp_path / "data", **{**LIVE, **settings})
 
 
 def live_session_ids(fake: FakeLiveAvatar) -> list[str]:
@@ -137,19 +136,7 @@ async def test_queued_answer_transcript_sources_and_replay(store, clock, tmp_pat
     room = Room(fake)
     async with stack_for(fake, store, clock, tmp_path) as stack, browser(tmp_path, room) as ctx:
         d: Any = stack.delivery
-        await store.save_answer(
-            AnswerRecord(
-                id="a1",
-                question="How do I add documents?",
-                text="Run add [1].",
-                spoken="Run add. Then ask.",
-                channel="C1",
-                thread_ts="1.1",
-                sources=[
-                    {"number": 1, "title": "Handbook", "link": "https://docs.example.com/add"}
-                ],
-            )
-        )
+        await store.save_answer(handbook_answer(spoken="Run add. Then ask.", thread_ts="1.1"))
         # asked before anybody watches: queued, no session started
         await d.speak(SCOPE, "a1", said("Run add.", "Then ask."))
         assert not fake.sessions
@@ -297,24 +284,15 @@ async def test_speech_waits_for_the_avatar_and_a_lost_sentence_is_sent_once_more
 async def test_the_page_people_see(store, clock, tmp_path) -> None:
     fake = FakeLiveAvatar(clock=clock)
     room = Room(fake, avatar_joins=False)
+    settings = {"live_link_ttl_hours": 2}
     async with (
-        avatar_stack(
-            fake.app(), store, clock, tmp_path / "data", **{**LIVE, "live_link_ttl_hours": 2}
-        ) as stack,
+        stack_for(fake, store, clock, tmp_path, **settings) as stack,
         browser(tmp_path, room) as ctx,
     ):
         d: Any = stack.delivery
         await store.save_answer(
-            AnswerRecord(
-                id="a1",
-                question="How do I add documents?",
-                text="Run add [1].",
-                spoken="Run add.",
-                channel="C1",
-                sources=[
-                    {"number": 1, "title": "Handbook", "link": "https://docs.example.com/add"},
-                    {"number": 2, "title": "Notes (a file)", "link": ""},
-                ],
+            handbook_answer(
+                sources=[HANDBOOK, {"number": 2, "title": "Notes (a file)", "link": ""}]
             )
         )
         await d.speak(SCOPE, "a1", said("Run add."))
@@ -377,10 +355,9 @@ async def test_the_page_people_see(store, clock, tmp_path) -> None:
 async def test_a_refused_stream_is_explained_on_the_page(store, clock, tmp_path) -> None:
     fake = FakeLiveAvatar(clock=clock)
     room = Room(fake)
+    settings = {"live_streams_per_link": 1}
     async with (
-        avatar_stack(
-            fake.app(), store, clock, tmp_path / "data", **{**LIVE, "live_streams_per_link": 1}
-        ) as stack,
+        stack_for(fake, store, clock, tmp_path, **settings) as stack,
         browser(tmp_path, room) as ctx,
     ):
         link = await stack.delivery.live_link(SCOPE)
@@ -399,10 +376,9 @@ def page_title(page: Any) -> Any:
 
 async def test_the_expired_page_says_how_long_links_last(store, clock, tmp_path) -> None:
     fake = FakeLiveAvatar(clock=clock)
+    settings = {"live_link_ttl_hours": 2}
     async with (
-        avatar_stack(
-            fake.app(), store, clock, tmp_path / "data", **{**LIVE, "live_link_ttl_hours": 2}
-        ) as stack,
+        stack_for(fake, store, clock, tmp_path, **settings) as stack,
         browser(tmp_path, None) as ctx,
     ):
         link = await stack.delivery.live_link(SCOPE)
