@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from bench import answer, answer_quality, avatar, index_bench, slack_bench, store_bench, writers
+from bench import (
+    answer,
+    answer_quality,
+    avatar,
+    index_bench,
+    live_sse,
+    slack_bench,
+    store_bench,
+    writers,
+)
 
 BENCHES = {
     "index": index_bench.run,
@@ -13,6 +22,7 @@ BENCHES = {
     "quality": lambda quick: answer_quality.run(None, show=False),
     "store": store_bench.run,
     "avatar": avatar.run,
+    "live_sse": live_sse.run,
     "slack": slack_bench.run,
 }
 
