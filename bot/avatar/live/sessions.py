@@ -42,6 +42,7 @@ LEASE_SECONDS = 60.0
 # A keep-alive goes out at least this long before the API's idle timeout: one upkeep tick
 # (10 s, bot/avatar/service.py) plus a slow or retried request still land in time.
 KEEPALIVE_MARGIN_SECONDS = 30.0
+AVATAR_CHECK_SECONDS = 15.0  # for the catalogue check at start, retries included
 VIEWER_FRESH_SECONDS = 45.0  # a page heartbeats every 15 s; three missed = gone
 RENEW_MARGIN_SECONDS = 60.0
 
@@ -142,9 +143,10 @@ class ScopeSessions(ScopeSpeech):
         """At start: why live is off when the API's catalogue lacks LIVE_AVATAR_ID, else
         None. When the catalogue cannot be read, None: the first token call will tell."""
         try:
-            if await self.backend.has_avatar(self.avatar_id):
-                return None
-        except HeyGenError as exc:
+            async with asyncio.timeout(AVATAR_CHECK_SECONDS):  # never hold up the start
+                if await self.backend.has_avatar(self.avatar_id):
+                    return None
+        except (HeyGenError, TimeoutError) as exc:
             log.warning("could not list the live avatars to check LIVE_AVATAR_ID: %s", exc)
             return None
         return unknown_avatar_sentence(self.avatar_id, self.backend.name)
