@@ -36,6 +36,7 @@ from bot.slack.services import Avatar, SlackServices, web_client
 from bot.slack.videos import SlackVideoSink
 from bot.store.base import Store
 from bot.store.factory import retention_cutoff
+from bot.web.headers import install_security_headers
 from knowledge.answering.answer import Answerer
 from knowledge.index import KnowledgeBase
 
@@ -108,6 +109,7 @@ class Server:
 
     def _web_app(self) -> web.Application:
         web_app = web.Application(client_max_size=1024 * 1024)
+        install_security_headers(web_app)  # CSP, nosniff, no framing on every response
         web_app[SERVICES_KEY] = self.services
         if not self.socket_mode:
             web_app.router.add_post("/slack/events", self._slack_events)

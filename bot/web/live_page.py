@@ -47,6 +47,7 @@ from bot.avatar.delivery import AvatarError, AvatarLimitReached
 from bot.avatar.live.events import PAGE_EVENTS, BusEvent
 from bot.avatar.live.viewer import HEARTBEAT_SECONDS, LinkState, StreamRefused, ViewerApi
 from bot.heygen.errors import HeyGenError
+from bot.web.headers import install_security_headers
 
 log = logging.getLogger(__name__)
 
@@ -60,25 +61,12 @@ STATIC_FILES = {
 VIEWER_KEY: web.AppKey[ViewerApi] = web.AppKey("avatar_viewer", ViewerApi)
 NO_STORE = {"Cache-Control": "no-store"}
 CLOSED_CHECK_SECONDS = 2.0  # how soon a stream notices its page left (frees its cap place)
-# LiveKit connects to the vendor's media servers (wss) and pings regions over https; media
-# plays from MediaStreams. Nothing inline: the page's script and styles are files.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "media-src 'self' blob: mediastream:; connect-src 'self' wss: https:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
 
 
 def add_live_routes(app: web.Application, viewer: ViewerApi) -> None:
     """Mount the viewer page on `app` (and security headers on every response of it)."""
     app[VIEWER_KEY] = viewer
-    app.on_response_prepare.append(_security_headers)
+    install_security_headers(app)
     r = app.router
     r.add_get("/live/static/{name}", _static)
     r.add_get("/live/{token}", _page)
@@ -86,11 +74,6 @@ def add_live_routes(app: web.Application, viewer: ViewerApi) -> None:
     r.add_get("/live/{token}/events", _events)
     r.add_post("/live/{token}/claim/{item}", _claim)
     r.add_post("/live/{token}/replay/{answer}", _replay)
-
-
-async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
 
 
 # --- page -----------------------------------------------------------------------------------

@@ -193,3 +193,13 @@ async def test_every_response_carries_the_security_headers(store, clock, tmp_pat
                     assert "frame-ancestors 'none'" in h["Content-Security-Policy"], url
                     assert h["X-Content-Type-Options"] == "nosniff", url
                     assert h["X-Frame-Options"] == "DENY" and h["Referrer-Policy"] == "no-referrer"
+
+
+async def test_the_bot_without_an_avatar_still_sends_the_security_headers(tmp_path) -> None:
+    from tests.slack_harness import running_bot
+
+    async with running_bot(tmp_path) as bot:  # no HeyGen / LiveAvatar keys: no live routes
+        for path in ("/healthz", "/readyz", "/live/anything"):
+            async with bot.http.get(f"{bot.url}{path}") as resp:
+                assert resp.headers["X-Content-Type-Options"] == "nosniff", path
+                assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
