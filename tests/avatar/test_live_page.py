@@ -386,3 +386,24 @@ async def test_the_expired_page_says_how_long_links_last(store, clock, tmp_path)
         page = await ctx.new_page()
         await page.goto(link)
         await expect(page.locator("#notice p")).to_contain_text("Live links last 2 hours")
+
+
+async def test_confirmations_without_our_event_id_confirm_in_order(store, clock, tmp_path) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    fake.reply_source_ids = False  # `source_event_id` is documented as nullable
+    room = Room(fake)
+    async with stack_for(fake, store, clock, tmp_path) as stack, browser(tmp_path, room) as ctx:
+        d: Any = stack.delivery
+        await d.speak(SCOPE, "a1", said("One.", "Two.", "Three."))
+        page = await ctx.new_page()
+        await page.goto(await d.live_link(SCOPE))
+        await expect(page.locator("#status")).to_have_attribute("data-status", "live")
+        [sid] = live_session_ids(fake)
+        await until(lambda: fake.spoken(sid) == ["One.", "Two.", "Three."])
+        # every sentence is confirmed, so none is ever sent again
+        await page.wait_for_function(
+            """() => { const s = [...window.__avatarPage.sent.values()];
+                       return s.length === 3 && s.every((x) => x.confirmed); }""",
+            timeout=10000,
+        )
+        assert fake.spoken(sid) == ["One.", "Two.", "Three."]

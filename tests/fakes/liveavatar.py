@@ -124,6 +124,7 @@ class FakeLiveAvatar:
         self.gone_reply = gone_reply
         self.public_avatars = public_avatars if public_avatars is not None else {PUBLIC_AVATAR_ID}
         self.lose_next_speech = 0
+        self.reply_source_ids = True  # False: replies carry `source_event_id: null` (nullable)
         self.clock = clock or FakeClock()
         self.faults = Faults()
         self.sessions: dict[str, FakeSession] = {}
@@ -197,7 +198,7 @@ class FakeLiveAvatar:
                 "event_type": kind,
                 "event_id": uuid.uuid4().hex,
                 "session_id": session.session_id,
-                "source_event_id": event.get("event_id"),
+                "source_event_id": event.get("event_id") if self.reply_source_ids else None,
             }
             for kind in _REPLIES
         ]

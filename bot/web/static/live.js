@@ -9,7 +9,8 @@
 //   (https://docs.liveavatar.com/docs/full-mode/lifecycle). Nothing is claimed before that.
 // - One sentence at a time, each claimed first (POST .../claim/<id>: exactly one tab or
 //   replica publishes it), sent with its own event id and tracked until the agent's
-//   `avatar.speak_started` names that id (`source_event_id`). Unconfirmed after CONFIRM_MS
+//   `avatar.speak_started` names that id (`source_event_id`; one without an id confirms the
+//   oldest sentence in flight, as the avatar speaks in order). Unconfirmed after CONFIRM_MS
 //   while the avatar is silent, it is sent once more with the same event id (so it is one
 //   utterance to whoever dedupes); then the page moves on rather than say anything twice.
 (function () {
@@ -240,7 +241,12 @@
     let event;
     try { event = JSON.parse(decoder.decode(payload)); } catch (e) { return; }
     lastAgentEvent = Date.now();
-    const source = sent.get(event.source_event_id) || sent.get(event.event_id);
+    let source = sent.get(event.source_event_id) || sent.get(event.event_id);
+    if (!source && event.event_type === "avatar.speak_started") {
+      // No id we sent (source_event_id is documented as nullable): the avatar speaks in
+      // order, so it is the oldest unconfirmed sentence; never re-send that one.
+      source = [...sent.values()].find((s) => !s.confirmed);
+    }
     if (event.event_type === "session.stopped") {
       // The avatar's session ended (idle, max duration, ...): the bot starts a new one
       // behind this same link; queued speech is kept.
