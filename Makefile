@@ -10,6 +10,10 @@ QUESTION ?= How do I add documents to the knowledge base?
 # The viewer page's LiveKit client, from npm at this pinned version (see bot/web/live_page.py).
 LIVEKIT_CLIENT_VERSION := 2.15.7
 LIVEKIT_JS := bot/web/static/vendor/livekit-client.umd.js
+# LiveAvatar's own web SDK, pinned: tests/test_liveavatar_sdk.py checks the topics, event names
+# and session fields the page and the fakes use against it (it is not served to browsers).
+LIVEAVATAR_SDK_VERSION := 0.0.18
+LIVEAVATAR_SDK := build/npm/liveavatar-web-sdk/package.json
 
 .PHONY: demo test lint bench eval clean postgres
 
@@ -41,6 +45,12 @@ $(LIVEKIT_JS):
 		package/dist/livekit-client.umd.js
 	cp build/npm/package/dist/livekit-client.umd.js $@
 
+$(LIVEAVATAR_SDK):
+	mkdir -p $(@D)
+	cd build/npm && npm pack --silent @heygen/liveavatar-web-sdk@$(LIVEAVATAR_SDK_VERSION) >/dev/null
+	tar -xzf build/npm/heygen-liveavatar-web-sdk-$(LIVEAVATAR_SDK_VERSION).tgz -C $(@D) \
+		--strip-components=1 package/package.json package/lib
+
 # Headless Chromium for the viewer page's browser tests (Debian package).
 /usr/bin/chromium:
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
@@ -49,7 +59,7 @@ demo: $(STAMP)
 	@$(BIN)/avatarbot knowledge add knowledge/sample --if-empty
 	@$(BIN)/avatarbot ask "$(QUESTION)"
 
-test: $(TEST_STAMP) postgres
+test: $(TEST_STAMP) postgres $(LIVEAVATAR_SDK)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.avatar.delivery import LiveScope, VideoJobState, VideoRequest
-from bot.heygen.live import LiveSession
+from bot.heygen.live import AvatarRoom
 from bot.heygen.liveavatar import AgentControlEvent, SpeakText
 from tests.avatar_stack import avatar_stack
 from tests.avatar_state import sql_state
@@ -48,7 +48,7 @@ class TimedChannel(LoopbackAgentControl):
         super().__init__(fake)
         self.sent: dict[str, float] = {}
 
-    async def publish(self, session: LiveSession, event: AgentControlEvent) -> None:
+    async def publish(self, session: AvatarRoom, event: AgentControlEvent) -> None:
         if isinstance(event, SpeakText):
             self.sent[event.text] = time.perf_counter()
         await super().publish(session, event)

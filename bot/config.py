@@ -114,9 +114,10 @@ class Settings(BaseSettings):
     # link is offered (the reason is logged once at start).
     public_base_url: str | None = None
     live_reuse: LiveReuse = LiveReuse.CHANNEL
-    live_avatar_id: str | None = Field(
-        default=None, description="Live avatar id; default HEYGEN_AVATAR_ID"
-    )
+    # The live avatar's id in the live API's own catalogue (LiveAvatar: a UUID from
+    # app.liveavatar.com; streaming v1: an interactive avatar). Never HEYGEN_AVATAR_ID: a
+    # HeyGen video avatar is not valid there.
+    live_avatar_id: str | None = None
     live_voice_id: str | None = None
     live_quality: str = Field(default="medium", pattern="^(low|medium|high)$")
     live_language: str = "en"
@@ -126,6 +127,11 @@ class Settings(BaseSettings):
     live_max_sessions: int = Field(default=2, ge=1)
     live_daily_minutes: float = Field(default=120.0, ge=0)
     live_link_ttl_hours: float = Field(default=24.0, gt=0)
+    # --- viewer page limits (live engineer; per replica) ---
+    live_streams_per_link: int = Field(default=20, ge=1)  # open pages of one link
+    live_streams_per_client: int = Field(default=20, ge=1)  # open pages from one address
+    live_streams_total: int = Field(default=500, ge=1)  # open pages in this process
+    live_replay_seconds: float = Field(default=5.0, gt=0)  # one replay per scope per window
     video_aspect_ratio: str = Field(default="16:9", pattern="^(16:9|9:16|1:1|4:5|5:4)$")
     video_resolution: str = Field(default="720p", pattern="^(720p|1080p|4k)$")
     video_captions: bool = False

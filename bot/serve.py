@@ -40,6 +40,7 @@ from bot.slack.verification import headers_plausible, signature_valid
 from bot.slack.videos import SlackVideoSink
 from bot.store.base import Store
 from bot.store.factory import retention_cutoff
+from bot.web.headers import install_security_headers
 from knowledge.answering.answer import Answerer
 from knowledge.index import KnowledgeBase
 
@@ -148,6 +149,7 @@ class Server:
 
     def _web_app(self) -> web.Application:
         web_app = web.Application(client_max_size=1024 * 1024)
+        install_security_headers(web_app)  # CSP, nosniff, no framing on every response
         web_app[SERVICES_KEY] = self.services
         if not self.socket_mode:
             web_app.router.add_post("/slack/events", self._slack_events)
@@ -225,7 +227,7 @@ class Server:
         self.services.avatar = delivery
         reasons = [r for r in (delivery.live_reason, delivery.video_reason) if r]
         self.services.avatar_off_reason = "; ".join(reasons).capitalize() + ("." if reasons else "")
-        add_live_routes(self.web, delivery)
+        add_live_routes(self.web, delivery.viewer)
         add_webhook_routes(self.web, delivery)
 
     async def start(self) -> None:

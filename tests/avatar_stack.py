@@ -26,7 +26,7 @@ from bot.avatar.service import AvatarDelivery
 from bot.config import Settings, load_settings
 from bot.heygen.clients import heygen_clients
 from bot.heygen.live import AgentControlChannel
-from bot.store.base import Store, VideoJobRecord
+from bot.store.base import AnswerRecord, Store, VideoJobRecord
 from bot.web.live_page import add_live_routes
 from bot.web.webhook import add_webhook_routes
 from tests.fakes.server import serve
@@ -120,7 +120,7 @@ async def avatar_stack(
                 clock=clock,
             )
             app = web.Application()
-            add_live_routes(app, delivery)
+            add_live_routes(app, delivery.viewer)
             add_webhook_routes(app, delivery)
             async with serve(app) as web_url:
                 if overrides.get("public_base_url", "") is not None:
@@ -142,3 +142,39 @@ async def settled(store: Store, job_id: str) -> VideoJobRecord:
             if job is not None and job.state.finished:
                 return job
             await asyncio.sleep(0.01)
+
+
+def liveavatar_stack(
+    fake: Any, store: Store, clock: Callable[[], float], data_dir: Path, **settings: Any
+):
+    """`avatar_stack` for the LiveAvatar fake, with its key and avatar, the server speaking
+    through the loopback LiveKit channel (`settings` override)."""
+    from tests.fakes.liveavatar import API_KEY, AVATAR_ID, VOICE_ID, LoopbackAgentControl
+
+    values = {
+        "liveavatar_api_key": API_KEY,
+        "live_avatar_id": AVATAR_ID,
+        "live_voice_id": VOICE_ID,
+        "heygen_api_key": None,
+        **settings,
+    }
+    return avatar_stack(
+        fake.app(), store, clock, data_dir, agent_control=LoopbackAgentControl(fake), **values
+    )
+
+
+HANDBOOK = {"number": 1, "title": "Handbook", "link": "https://docs.example.com/add"}
+
+
+def handbook_answer(**changes: Any) -> AnswerRecord:
+    """A saved answer citing one web source, as the chat surface stores it."""
+    values: dict[str, Any] = {
+        "id": "a1",
+        "question": "How do I add documents?",
+        "text": "Run add [1].",
+        "spoken": "Run add.",
+        "channel": "C1",
+        "sources": [HANDBOOK],
+        **changes,
+    }
+    return AnswerRecord(**values)

@@ -21,14 +21,14 @@ from bot.heygen.clients import heygen_clients
 from bot.heygen.errors import HeyGenError, MissingApiKeyError
 from bot.heygen.live import (
     AgentControlError,
-    LiveAvatarBackend,
-    LiveBackend,
+    AvatarRoom,
+    LiveAvatarRooms,
     LiveConcurrencyLimit,
     LiveKitAgentControl,
-    LiveSession,
     LiveSessionGone,
-    StreamingBackend,
-    build_live_backend,
+    RoomApi,
+    StreamingRooms,
+    build_room_api,
 )
 from bot.heygen.liveavatar import SpeakText
 from tests.fakes import heygen_streaming, liveavatar
@@ -43,7 +43,7 @@ from tests.fakes.sleeps import Sleeps
 class Stack:
     """A backend built by the factory, and a uniform view of the fake behind it."""
 
-    backend: LiveBackend
+    backend: RoomApi
     kind: LiveApi
     fake: FakeLiveAvatar | FakeStreaming
     avatar_id: str
@@ -106,7 +106,7 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         liveavatar_api_key=liveavatar.API_KEY,
     ) as clients:
         channel = LoopbackAgentControl(fake) if isinstance(fake, FakeLiveAvatar) else None
-        backend = build_live_backend(clients.settings, clients, channel=channel)
+        backend = build_room_api(clients.settings, clients, channel=channel)
         yield Stack(backend, kind, fake, avatar, voice, channel)
 
 
@@ -114,15 +114,15 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 async def test_the_factory_picks_the_backend_the_setting_names(stack: Stack) -> None:
-    expected = LiveAvatarBackend if stack.kind is LiveApi.LIVEAVATAR else StreamingBackend
+    expected = LiveAvatarRooms if stack.kind is LiveApi.LIVEAVATAR else StreamingRooms
     assert isinstance(stack.backend, expected)
-    assert isinstance(stack.backend, LiveBackend)
+    assert isinstance(stack.backend, RoomApi)
     assert stack.backend.name is stack.kind
 
 
 async def test_create_session_gives_the_standard_shape(stack: Stack) -> None:
     session = await stack.backend.create_session(stack.avatar_id, stack.voice_id)
-    assert isinstance(session, LiveSession)
+    assert isinstance(session, AvatarRoom)
     assert session.backend is stack.kind
     assert session.session_id in stack.fake.sessions
     assert stack.state(session.session_id) == "started"
@@ -136,7 +136,7 @@ async def test_create_session_gives_the_standard_shape(stack: Stack) -> None:
 async def test_a_stored_session_keeps_working_after_a_restart(stack: Stack) -> None:
     session = await stack.backend.create_session(stack.avatar_id, stack.voice_id)
     record = json.loads(json.dumps(session.to_record()))  # what a store would keep
-    restored = LiveSession.from_record(record)
+    restored = AvatarRoom.from_record(record)
     assert restored == session
     await stack.backend.speak(restored, "Back after a restart.")
     await stack.backend.stop(restored)
@@ -230,7 +230,7 @@ async def test_liveavatar_speech_is_a_speak_text_event_in_the_room(tmp_path: Pat
     async with served_clients(
         fake.app(), liveavatar_api_key=liveavatar.API_KEY, avatarbot_data_dir=tmp_path
     ) as clients:
-        backend = build_live_backend(clients.settings, clients, channel=LoopbackAgentControl(fake))
+        backend = build_room_api(clients.settings, clients, channel=LoopbackAgentControl(fake))
         session = await backend.create_session(liveavatar.AVATAR_ID, liveavatar.VOICE_ID)
         await backend.speak(session, "Hello from the bot.")
     command = fake.sessions[session.session_id].commands[0]
@@ -246,7 +246,7 @@ async def test_liveavatar_without_an_agent_token_says_why_it_cannot_speak(tmp_pa
     async with served_clients(
         fake.app(), liveavatar_api_key=liveavatar.API_KEY, avatarbot_data_dir=tmp_path
     ) as clients:
-        backend = build_live_backend(clients.settings, clients, channel=LiveKitAgentControl())
+        backend = build_room_api(clients.settings, clients, channel=LiveKitAgentControl())
         session = await backend.create_session(liveavatar.AVATAR_ID)
         with pytest.raises(AgentControlError) as info:
             await backend.speak(session, "Hello?")
@@ -259,7 +259,7 @@ async def test_liveavatar_without_an_agent_token_says_why_it_cannot_speak(tmp_pa
     reason="livekit is installed; this checks the message when it is not",
 )
 async def test_the_livekit_channel_names_the_missing_package() -> None:
-    session = LiveSession(
+    session = AvatarRoom(
         backend=LiveApi.LIVEAVATAR,
         session_id="s",
         livekit_url="wss://127.0.0.1:1/room",
@@ -286,5 +286,5 @@ async def test_a_missing_key_names_the_variable(
     )
     async with heygen_clients(settings) as clients:
         with pytest.raises(MissingApiKeyError) as info:
-            build_live_backend(settings, clients)
+            build_room_api(settings, clients)
     assert variable in str(info.value)

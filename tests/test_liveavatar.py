@@ -25,7 +25,7 @@ from bot.heygen.liveavatar import (
 )
 from tests.fakes.clients import served_clients
 from tests.fakes.faults import Fault
-from tests.fakes.liveavatar import API_KEY, AVATAR_ID, VOICE_ID, FakeLiveAvatar
+from tests.fakes.liveavatar import API_KEY, AVATAR_ID, PUBLIC_AVATAR_ID, VOICE_ID, FakeLiveAvatar
 from tests.fakes.sleeps import Sleeps
 
 
@@ -163,8 +163,22 @@ async def test_keep_alive_extends_the_session_past_the_idle_timeout(
     minted, _ = await started(client)
     for _ in range(3):  # 3 x 200 s = 600 s alive, twice the idle timeout
         fake.clock.advance(200)
-        await client.keep_alive(minted.session_id, minted.session_token)
+        await client.keep_alive(minted.session_id)  # the API key: it does not expire
     assert fake.sessions[minted.session_id].state == "started"
+
+
+async def test_the_short_lived_session_token_stops_working_for_keep_alive(
+    client: LiveAvatarClient, fake: FakeLiveAvatar
+) -> None:
+    # Why the bot keeps sessions alive with the API key: the session token is short-lived.
+    minted, _ = await started(client)
+    fake.clock.advance(200)
+    await client.keep_alive(minted.session_id, minted.session_token)
+    fake.clock.advance(200)
+    with pytest.raises(HeyGenError) as info:
+        await client.keep_alive(minted.session_id, minted.session_token)
+    assert info.value.status == 401
+    await client.keep_alive(minted.session_id)
 
 
 async def test_an_idle_session_expires_with_session_not_found(
@@ -173,7 +187,7 @@ async def test_an_idle_session_expires_with_session_not_found(
     minted, _ = await started(client)
     fake.clock.advance(301)
     with pytest.raises(HeyGenError) as info:
-        await client.keep_alive(minted.session_id, minted.session_token)
+        await client.keep_alive(minted.session_id)
     assert info.value.is_session_not_found
     assert fake.sessions[minted.session_id].end_reason == "IDLE_TIMEOUT"
 
@@ -250,9 +264,25 @@ async def test_a_session_token_echoed_in_an_error_body_is_redacted(
 async def test_unknown_avatar_is_rejected_with_its_id_in_the_message(
     client: LiveAvatarClient,
 ) -> None:
+    nobody = "11111111-2222-4333-8444-555555555555"
     with pytest.raises(HeyGenError) as info:
-        await client.create_session_token(SessionTokenRequest(avatar_id="nobody"))
-    assert info.value.status == 404 and "nobody" in str(info.value)
+        await client.create_session_token(SessionTokenRequest(avatar_id=nobody))
+    assert info.value.status == 404 and nobody in str(info.value)
+
+
+async def test_a_heygen_avatar_id_is_refused_by_liveavatar(client: LiveAvatarClient) -> None:
+    with pytest.raises(HeyGenError) as info:
+        await client.create_session_token(SessionTokenRequest(avatar_id="Wayne_20240711"))
+    assert info.value.status == 422 and "avatar_id" in str(info.value)
+
+
+async def test_the_avatar_catalogue_lists_account_and_public_avatars(
+    client: LiveAvatarClient,
+) -> None:
+    mine = await client.list_avatars()
+    public = await client.list_avatars(public=True)
+    assert [a.id for a in mine.results] == [AVATAR_ID]
+    assert [a.id for a in public.results] == [PUBLIC_AVATAR_ID]
 
 
 async def test_unknown_voice_is_rejected(client: LiveAvatarClient) -> None:

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.avatar.live.viewer import answer_entry
 from bot.store.base import AnswerRecord, ScopeAnswer
-from bot.web.live_page import entry_json
 from knowledge import KnowledgeBase, KnowledgeConfig
 from knowledge.answering.answer import Answer, Answerer, TextDelta
 from knowledge.answering.spoken import spoken_sentences
@@ -88,5 +88,5 @@ def test_a_record_saved_without_a_script_is_shown_in_the_writers_words() -> None
     # Records saved by older versions may hold an empty script: the viewer transcript
     # gets the writer's script of the text, never the raw markdown.
     record = AnswerRecord(id="a1", question="q", text=HOSTILE, spoken="", channel="C1")
-    entry = entry_json(ScopeAnswer(answer_id="a1", answer=record, sentences=[]))
-    assert entry["text"] == SAID
+    entry = answer_entry(ScopeAnswer(answer_id="a1", answer=record, sentences=[]))
+    assert entry.text == SAID

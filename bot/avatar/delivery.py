@@ -31,7 +31,7 @@ __all__ = [
     "AvatarLimitReached",
     "AvatarUnavailable",
     "DeliverySink",
-    "LiveDelivery",
+    "LiveAnswers",
     "LiveScope",
     "RenderedVideo",
     "SaveTarget",
@@ -103,7 +103,7 @@ class DeliverySink(Protocol):
     async def video_failed(self, target: dict[str, Any], progress: VideoProgress) -> None: ...
 
 
-class LiveDelivery(Protocol):
+class LiveAnswers(Protocol):
     """The live half of `AvatarDelivery`, as the chat surface sees it."""
 
     @property

@@ -5,7 +5,7 @@
     ...
     await delivery.stop()       # workers stopped, live sessions this replica holds closed
 
-It implements both halves of `bot.avatar.delivery` (LiveDelivery, VideoDelivery) and the few
+It implements both halves of `bot.avatar.delivery` (LiveAnswers, VideoDelivery) and the few
 calls the web routes need (viewer page, webhook). Which vendor API runs underneath is a
 setting; nothing here imports Slack.
 """
@@ -28,15 +28,16 @@ import aiohttp
 from bot.avatar.budgets import Budgets
 from bot.avatar.delivery import DeliverySink, LiveScope, VideoRequest
 from bot.avatar.errors import FeatureOff, vendor_failure
-from bot.avatar.live.events import LiveBus
-from bot.avatar.live.sessions import LiveSessions, scope_key
+from bot.avatar.live.events import EventBus
+from bot.avatar.live.sessions import ScopeSessions, scope_key
+from bot.avatar.live.viewer import ViewerApi
 from bot.avatar.video.worker import VideoWorker
 from bot.config import LiveApi, Settings, VideoApi, is_set
 from bot.heygen.clients import HeyGenClients
 from bot.heygen.errors import HeyGenError
-from bot.heygen.live import AgentControlChannel, LiveKitAgentControl, build_live_backend
+from bot.heygen.live import AgentControlChannel, LiveKitAgentControl, build_room_api
 from bot.heygen.webhooks import WebhookEvent
-from bot.store.base import LiveLink, Store
+from bot.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,9 @@ def live_off(settings: Settings) -> FeatureOff | None:
     key = "LIVEAVATAR_API_KEY" if liveavatar else "HEYGEN_API_KEY"
     if not is_set(s.liveavatar_api_key if liveavatar else s.heygen_api_key):
         return FeatureOff(LIVE, key)
-    # LiveAvatar's avatars are its own (UUIDs from its catalogue): a HEYGEN_AVATAR_ID is never
-    # valid there, so only the legacy streaming API may fall back to it.
-    if not (s.live_avatar_id or (not liveavatar and s.heygen_avatar_id)):
+    # Live APIs have their own avatars (LiveAvatar: UUIDs from its catalogue; streaming v1:
+    # HeyGen's interactive avatars): a HEYGEN_AVATAR_ID (a video avatar) is never used live.
+    if not s.live_avatar_id:
         return FeatureOff(LIVE, "LIVE_AVATAR_ID", "an avatar from your LiveAvatar account")
     if not s.public_base_url:
         return FeatureOff(LIVE, "PUBLIC_BASE_URL", "this server's public address")
@@ -110,17 +111,17 @@ class AvatarDelivery:
             videos_per_user=settings.video_daily_per_user,
             clock=clock,
         )
-        self.bus = LiveBus(store, self.owner)
+        self.bus = EventBus(store, self.owner)
         self.live_off = live_off(settings)
         self.video_off = video_off(settings)
-        self.live: LiveSessions | None = None
+        self.live: ScopeSessions | None = None
         if self.live_off is None:
             server_publishing = agent_control is not None or (
                 importlib.util.find_spec("livekit") is not None
             )
             channel = agent_control or LiveKitAgentControl()
-            backend = build_live_backend(settings, clients, channel=channel)
-            self.live = LiveSessions(
+            backend = build_room_api(settings, clients, channel=channel)
+            self.live = ScopeSessions(
                 settings,
                 store,
                 backend,
@@ -130,6 +131,7 @@ class AvatarDelivery:
                 server_publishing=server_publishing,
                 clock=clock,
             )
+        self.viewer = ViewerApi(settings, store, self.bus, self.live, clock=clock)
         self.videos = VideoWorker(
             settings,
             store,
@@ -159,6 +161,11 @@ class AvatarDelivery:
             log.info("live avatar off: %s", self.live_reason)
         if self.video_reason:
             log.info("avatar videos off: %s", self.video_reason)
+        if self.live is not None and (reason := await self.live.check_avatar()):
+            log.warning("live avatar off: %s", reason)
+            # the catalogue lacks the id: live is off, the reason names the variable and the id
+            self.live_off = FeatureOff(LIVE, "LIVE_AVATAR_ID", reason.rstrip("."))
+            self.live, self.viewer.sessions = None, None
         self.bus.start()
         if self.live is not None:
             self._tasks.append(asyncio.create_task(self._upkeep(), name="live-upkeep"))
@@ -190,7 +197,7 @@ class AvatarDelivery:
                 log.exception("live session upkeep failed; retrying")
             await asyncio.sleep(TICK_SECONDS)
 
-    # --- LiveDelivery -------------------------------------------------------------------
+    # --- LiveAnswers -------------------------------------------------------------------
 
     @property
     def live_enabled(self) -> bool:
@@ -214,11 +221,6 @@ class AvatarDelivery:
         except (HeyGenError, aiohttp.ClientError, TimeoutError) as exc:
             # One error contract: nothing from the vendor leaves the façade unconverted.
             raise vendor_failure(exc, "speaking the answer live") from exc
-
-    # --- for the viewer page ------------------------------------------------------------
-
-    async def resolve_link(self, token: str) -> LiveLink | None:
-        return await self.store.resolve_live_link(token)
 
     # --- VideoDelivery ------------------------------------------------------------------
 

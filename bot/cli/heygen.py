@@ -190,10 +190,10 @@ def render(
 @app.command()
 def sessions(as_json: bool = JSON_OPT) -> None:
     """List the live avatar sessions open on the account (HEYGEN_LIVE_API picks the API)."""
-    from bot.heygen.live import build_live_backend
+    from bot.heygen.live import build_room_api
 
     cfg = settings()
-    found = _run(lambda c: build_live_backend(cfg, c).list_open())
+    found = _run(lambda c: build_room_api(cfg, c).list_open())
     _emit(
         [s.model_dump() for s in found],
         [("session_id", "Session ID"), ("status", "Status"), ("created_at", "Created")],

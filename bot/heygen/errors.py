@@ -13,8 +13,10 @@ from bot.redaction import REDACTED, redact
 __all__ = ["REDACTED", "redact"]  # re-exported: the rule itself lives in bot.redaction
 
 # HeyGen API error codes we act on (https://docs.heygen.com/reference/errors, streaming v1).
+CODE_SESSION_STATE_WRONG = 10005  # e.g. "session state wrong: closed"
 CODE_SESSION_NOT_FOUND = 10006
 CODE_CONCURRENT_LIMIT = 10007
+CODE_AVATAR_NOT_FOUND = 10013
 CODE_RATE_LIMITED = 10014  # "exceed rate limit" in the v1 envelope
 _NOT_FOUND_CODES = {CODE_SESSION_NOT_FOUND, 400116, "not_found", "video_not_found"}
 _AUTH_CODES = {400112, "invalid_api_key", "unauthorized", "authentication_error"}

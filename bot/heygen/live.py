@@ -1,38 +1,29 @@
 """One small interface over both live-avatar APIs, returning one session shape.
 
-    backend = build_live_backend(settings, clients)          # LIVEAVATAR or STREAMING
-    session = await backend.create_session(avatar_id, voice_id)
-    await backend.speak(session, "Hello!")                  # say it verbatim
-    await backend.keep_alive(session); await backend.stop(session)
-    await backend.list_open()                               # what the account has running
+    rooms = build_room_api(settings, clients)                # LIVEAVATAR or STREAMING
+    room = await rooms.create_session(avatar_id, voice_id)   # an `AvatarRoom`
+    await rooms.speak(room, "Hello!")                        # say it verbatim
+    await rooms.keep_alive(room); await rooms.stop(room)
+    await rooms.list_open()                                  # what the account has running
 
-The rest of the bot (bot/avatar/) only sees `LiveSession` and `LiveBackend`; which vendor API
+The rest of the bot (bot/avatar/) only sees `AvatarRoom` and `RoomApi`; which vendor API
 runs underneath is a setting (`HEYGEN_LIVE_API`).
 
 How speech travels differs:
 - HeyGen streaming v1: `speak` is `POST /v1/streaming.task` with task_type `repeat`.
 - LiveAvatar: there is no speak endpoint. The avatar obeys `avatar.speak_text` events
   published on the LiveKit data topic `agent-control` by a participant in the session's room
-  (https://docs.liveavatar.com/docs/full-mode/events). `LiveAvatarBackend` hands events to an
-  `AgentControlChannel` (transport apart from API). `LiveKitAgentControl` is the production
-  channel: it joins the room with the `livekit` package (imported lazily, an optional
-  dependency) using the session's agent token. Tests use a loopback channel into the fake.
-
-What a later session must wire for LiveAvatar speech in production:
-1. `pip install livekit` (the Python real-time SDK; 1.2 checked: a server process joins
-   a room as a participant with a token and `publish_data(..., topic=...)`). Add it to
-   pyproject when enabling this.
-2. An agent token: `POST /v1/sessions/start` returns `livekit_agent_token` (documented for
-   CUSTOM mode; if LiveAvatar does not grant it in FULL mode, `speak` raises
-   AgentControlError and the viewer page must publish the events itself with its client
-   token, e.g. the bot relays sentences to the page over its own websocket/SSE).
-3. Call `close()` on the channel (done by `stop`) so the room connection is not leaked.
+  (https://docs.liveavatar.com/docs/full-mode/events). The viewer page is that participant by
+  default (bot/avatar/live/speech.py says why); `LiveAvatarRooms.speak` publishes through an
+  `AgentControlChannel` only when the server can join the room itself: LiveAvatar granted an
+  agent token and the optional `livekit` package is installed (`LiveKitAgentControl`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -41,13 +32,21 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.config import LiveApi, Settings
 from bot.heygen import liveavatar, streaming_v1
-from bot.heygen.errors import HeyGenError
+from bot.heygen.errors import (
+    CODE_AVATAR_NOT_FOUND,
+    CODE_SESSION_NOT_FOUND,
+    CODE_SESSION_STATE_WRONG,
+    HeyGenError,
+)
 from bot.heygen.http import ApiClient
 
 Quality = Literal["low", "medium", "high"]
+AVATAR_PAGES = 5  # of 100 avatars each, per catalogue, before giving up the search
+AVATAR_PARTICIPANT = "heygen"  # the avatar's LiveKit identity (the vendor web SDK's name)
+READY_TIMEOUT_SECONDS = 30.0  # for the avatar to join the room before speech is refused
 
 
-class LiveSession(BaseModel):
+class AvatarRoom(BaseModel):
     """A running live-avatar session, the same shape from either backend.
 
     `access_token` is the LiveKit token for the viewer page (safe to hand to a browser;
@@ -76,7 +75,7 @@ class LiveSession(BaseModel):
         return record
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> LiveSession:
+    def from_record(cls, record: dict[str, Any]) -> AvatarRoom:
         return cls.model_validate(record)
 
 
@@ -106,6 +105,10 @@ class LiveConcurrencyLimit(HeyGenError):
     """The account runs as many sessions as its plan allows; stop one or wait."""
 
 
+class LiveAvatarUnknown(HeyGenError):
+    """The live API does not know the configured avatar (LIVE_AVATAR_ID)."""
+
+
 class AgentControlError(HeyGenError):
     """An `agent-control` event could not be published into the session's LiveKit room."""
 
@@ -116,11 +119,36 @@ class AgentControlError(HeyGenError):
         return f"LiveKit: {self.message}"
 
 
-def _classified(exc: HeyGenError) -> HeyGenError:
-    """`exc` as LiveSessionGone / LiveConcurrencyLimit when it is one of those."""
-    if exc.is_concurrency_limit:
+# How each condition is recognised. Documented codes first: HeyGen streaming v1 answers
+# 10006 "session not found", 10005 "session state wrong: closed", 10007 "Concurrent limit
+# reached, please make sure you have closed other testing sessions", 10013 "avatar not
+# found" (docs.heygen.com reference/errors and its discussions). LiveAvatar documents no
+# codes for these, so its answers are also read by status and message: 404 on a session
+# call = gone, 404/422 naming the avatar on the token call = unknown avatar, a message
+# about concurrent sessions (any status, 429 included) = the concurrency limit.
+_GONE_CODES = {CODE_SESSION_NOT_FOUND, CODE_SESSION_STATE_WRONG}
+_AVATAR_CODES = {CODE_AVATAR_NOT_FOUND}
+_CONCURRENCY = re.compile(r"concurren|too many (active |open )?sessions", re.IGNORECASE)
+_GONE = re.compile(
+    r"session\b.*\b(not found|not active|closed|expired|ended|stopped|does not exist)",
+    re.IGNORECASE,
+)
+_AVATAR = re.compile(r"avatar", re.IGNORECASE)
+
+
+def _classified(exc: HeyGenError, *, creating: bool) -> HeyGenError:
+    """`exc` as LiveConcurrencyLimit / LiveAvatarUnknown / LiveSessionGone when it reads as
+    one of those. `creating`: the call makes a session (a 404 there is not "gone")."""
+    text = f"{exc.message} {exc.body}"
+    if exc.is_concurrency_limit or (exc.status != 401 and _CONCURRENCY.search(text)):
         cls: type[HeyGenError] = LiveConcurrencyLimit
-    elif exc.is_session_not_found or exc.status == 404:
+    elif creating and (
+        exc.code in _AVATAR_CODES or (exc.status in (400, 404, 422) and _AVATAR.search(text))
+    ):
+        cls = LiveAvatarUnknown
+    elif not creating and (
+        exc.code in _GONE_CODES or exc.status in (404, 410) or bool(_GONE.search(exc.message))
+    ):
         cls = LiveSessionGone
     else:
         return exc
@@ -137,13 +165,13 @@ def _classified(exc: HeyGenError) -> HeyGenError:
 
 
 @contextlib.asynccontextmanager
-async def _translated_errors() -> AsyncIterator[None]:
+async def _translated_errors(*, creating: bool = False) -> AsyncIterator[None]:
     try:
         yield
-    except (LiveSessionGone, LiveConcurrencyLimit, AgentControlError):
+    except (LiveSessionGone, LiveConcurrencyLimit, LiveAvatarUnknown, AgentControlError):
         raise
     except HeyGenError as exc:
-        new = _classified(exc)
+        new = _classified(exc, creating=creating)
         if new is exc:
             raise
         raise new from exc
@@ -153,7 +181,7 @@ async def _translated_errors() -> AsyncIterator[None]:
 
 
 @runtime_checkable
-class LiveBackend(Protocol):
+class RoomApi(Protocol):
     """What the bot needs from a live-avatar API."""
 
     name: LiveApi
@@ -165,15 +193,20 @@ class LiveBackend(Protocol):
         *,
         language: str = "en",
         quality: Quality | None = None,
-    ) -> LiveSession: ...
+    ) -> AvatarRoom: ...
 
-    async def speak(self, session: LiveSession, text: str) -> SpeakResult: ...
+    async def speak(self, session: AvatarRoom, text: str) -> SpeakResult: ...
 
-    async def interrupt(self, session: LiveSession) -> None: ...
+    async def interrupt(self, session: AvatarRoom) -> None: ...
 
-    async def keep_alive(self, session: LiveSession) -> None: ...
+    async def keep_alive(self, session: AvatarRoom) -> None: ...
 
-    async def stop(self, session: LiveSession) -> None: ...
+    async def stop(self, session: AvatarRoom) -> None: ...
+
+    async def has_avatar(self, avatar_id: str) -> bool:
+        """Whether the API's own catalogue lists `avatar_id` (raises HeyGenError when it
+        cannot be asked)."""
+        ...
 
     async def list_open(self) -> list[OpenSession]: ...
 
@@ -181,9 +214,9 @@ class LiveBackend(Protocol):
 class AgentControlChannel(Protocol):
     """Carries `agent-control` events into a LiveAvatar session's LiveKit room."""
 
-    async def publish(self, session: LiveSession, event: liveavatar.AgentControlEvent) -> None: ...
+    async def publish(self, session: AvatarRoom, event: liveavatar.AgentControlEvent) -> None: ...
 
-    async def close(self, session: LiveSession) -> None: ...
+    async def close(self, session: AvatarRoom) -> None: ...
 
 
 async def _stop_quietly(stop: Callable[[], Awaitable[None]]) -> None:
@@ -195,7 +228,7 @@ async def _stop_quietly(stop: Callable[[], Awaitable[None]]) -> None:
 # --- LiveAvatar ---------------------------------------------------------------------------
 
 
-class LiveAvatarBackend:
+class LiveAvatarRooms:
     """LiveAvatar FULL mode: HTTP for the lifecycle, LiveKit data events for speech."""
 
     name = LiveApi.LIVEAVATAR
@@ -220,7 +253,7 @@ class LiveAvatarBackend:
         *,
         language: str = "en",
         quality: Quality | None = None,
-    ) -> LiveSession:
+    ) -> AvatarRoom:
         request = liveavatar.SessionTokenRequest(
             avatar_id=avatar_id,
             avatar_persona=liveavatar.AvatarPersona(
@@ -233,7 +266,7 @@ class LiveAvatarBackend:
             ),
             is_sandbox=self.sandbox,
         )
-        async with _translated_errors():
+        async with _translated_errors(creating=True):
             minted = await self.client.create_session_token(request)
             try:
                 started = await self.client.start_session(minted.session_token)
@@ -245,7 +278,7 @@ class LiveAvatarBackend:
                         lambda: self.client.stop_session(minted.session_id, minted.session_token)
                     )
                 raise
-        return LiveSession(
+        return AvatarRoom(
             backend=self.name,
             session_id=started.session_id,
             livekit_url=started.livekit_url,
@@ -256,27 +289,39 @@ class LiveAvatarBackend:
             max_duration_seconds=started.max_session_duration,
         )
 
-    async def speak(self, session: LiveSession, text: str) -> SpeakResult:
+    async def speak(self, session: AvatarRoom, text: str) -> SpeakResult:
         event = liveavatar.SpeakText(session_id=session.session_id, text=text)
         await self.channel.publish(session, event)
         return SpeakResult(id=event.event_id)
 
-    async def interrupt(self, session: LiveSession) -> None:
+    async def interrupt(self, session: AvatarRoom) -> None:
         await self.channel.publish(session, liveavatar.Interrupt(session_id=session.session_id))
 
-    async def keep_alive(self, session: LiveSession) -> None:
+    async def keep_alive(self, session: AvatarRoom) -> None:
+        # The API key + session_id, not the short-lived session token (liveavatar.py, 4.).
         async with _translated_errors():
-            await self.client.keep_alive(session.session_id, session.session_token)
+            await self.client.keep_alive(session.session_id)
 
-    async def stop(self, session: LiveSession) -> None:
+    async def stop(self, session: AvatarRoom) -> None:
         """End the session; a session that is already gone counts as stopped."""
         try:
             async with _translated_errors():
-                await self.client.stop_session(session.session_id, session.session_token)
+                await self.client.stop_session(session.session_id)
         except LiveSessionGone:
             pass
         finally:
             await self.channel.close(session)
+
+    async def has_avatar(self, avatar_id: str) -> bool:
+        """Whether `avatar_id` is in LiveAvatar's catalogue: the account's, then public."""
+        for public in (False, True):
+            for page in range(1, AVATAR_PAGES + 1):
+                found = await self.client.list_avatars(public=public, page=page)
+                if any(a.id == avatar_id for a in found.results):
+                    return True
+                if not found.next:
+                    break
+        return False
 
     async def list_open(self) -> list[OpenSession]:
         page = await self.client.list_sessions(liveavatar.SessionListType.ACTIVE)
@@ -301,7 +346,7 @@ class LiveKitAgentControl:
         self._rooms: dict[str, Any] = {}
         self._lock = asyncio.Lock()
 
-    async def _room(self, session: LiveSession) -> Any:
+    async def _room(self, session: AvatarRoom) -> Any:
         async with self._lock:
             room = self._rooms.get(session.session_id)
             if room is not None:
@@ -321,20 +366,35 @@ class LiveKitAgentControl:
             # livekit 1.2 API: Room.connect(url, token); LocalParticipant.publish_data(
             # payload, *, reliable, topic); Room.disconnect() (all coroutines).
             room = rtc.Room()
+            joined = asyncio.Event()
+
+            def on_participant(participant: Any) -> None:
+                if participant.identity == AVATAR_PARTICIPANT:
+                    joined.set()
+
+            room.on("participant_connected", on_participant)
             try:
                 await room.connect(session.livekit_url, session.agent_token.get_secret_value())
             except rtc.ConnectError as exc:
                 raise AgentControlError(f"could not join the room ({exc.message})") from None
+            # Ready only once the avatar is in the room (FULL-mode lifecycle): events
+            # published earlier may be lost.
+            if AVATAR_PARTICIPANT not in room.remote_participants:
+                try:
+                    await asyncio.wait_for(joined.wait(), READY_TIMEOUT_SECONDS)
+                except TimeoutError:
+                    await room.disconnect()
+                    raise AgentControlError("the avatar did not join its room") from None
             self._rooms[session.session_id] = room
             return room
 
-    async def publish(self, session: LiveSession, event: liveavatar.AgentControlEvent) -> None:
+    async def publish(self, session: AvatarRoom, event: liveavatar.AgentControlEvent) -> None:
         room = await self._room(session)
         await room.local_participant.publish_data(
             event.to_bytes(), reliable=True, topic=liveavatar.AGENT_CONTROL_TOPIC
         )
 
-    async def close(self, session: LiveSession) -> None:
+    async def close(self, session: AvatarRoom) -> None:
         async with self._lock:
             room = self._rooms.pop(session.session_id, None)
         if room is not None:
@@ -344,7 +404,7 @@ class LiveKitAgentControl:
 # --- HeyGen streaming v1 ------------------------------------------------------------------
 
 
-class StreamingBackend:
+class StreamingRooms:
     """HeyGen streaming v1 (LiveKit transport): every action is an HTTP call."""
 
     name = LiveApi.STREAMING
@@ -365,7 +425,7 @@ class StreamingBackend:
         *,
         language: str = "en",
         quality: Quality | None = None,
-    ) -> LiveSession:
+    ) -> AvatarRoom:
         request = streaming_v1.NewSessionRequest(
             avatar_id=avatar_id,
             voice=streaming_v1.VoiceSetting(voice_id=voice_id) if voice_id else None,
@@ -373,7 +433,7 @@ class StreamingBackend:
             language=language,
             activity_idle_timeout=self.idle_timeout_seconds,
         )
-        async with _translated_errors():
+        async with _translated_errors(creating=True):
             new = await self.client.new_session(request)
             try:
                 await self.client.start_session(new.session_id)
@@ -381,7 +441,7 @@ class StreamingBackend:
                 # streaming.new already holds a concurrency slot: give it back.
                 await _stop_quietly(lambda: self.client.stop_session(new.session_id))
                 raise
-        return LiveSession(
+        return AvatarRoom(
             backend=self.name,
             session_id=new.session_id,
             livekit_url=new.url,
@@ -391,26 +451,29 @@ class StreamingBackend:
             max_duration_seconds=new.session_duration_limit,
         )
 
-    async def speak(self, session: LiveSession, text: str) -> SpeakResult:
+    async def speak(self, session: AvatarRoom, text: str) -> SpeakResult:
         async with _translated_errors():
             result = await self.client.repeat(session.session_id, text)
         return SpeakResult(id=result.task_id, duration_ms=result.duration_ms)
 
-    async def interrupt(self, session: LiveSession) -> None:
+    async def interrupt(self, session: AvatarRoom) -> None:
         async with _translated_errors():
             await self.client.interrupt(session.session_id)
 
-    async def keep_alive(self, session: LiveSession) -> None:
+    async def keep_alive(self, session: AvatarRoom) -> None:
         async with _translated_errors():
             await self.client.keep_alive(session.session_id)
 
-    async def stop(self, session: LiveSession) -> None:
+    async def stop(self, session: AvatarRoom) -> None:
         """Close the session; a session that is already gone counts as stopped."""
         try:
             async with _translated_errors():
                 await self.client.stop_session(session.session_id)
         except LiveSessionGone:
             pass
+
+    async def has_avatar(self, avatar_id: str) -> bool:
+        return any(a.avatar_id == avatar_id for a in await self.client.list_avatars())
 
     async def list_open(self) -> list[OpenSession]:
         return [
@@ -430,15 +493,15 @@ class _ApiFactory(Protocol):
     def liveavatar_api(self) -> ApiClient: ...
 
 
-def build_live_backend(
+def build_room_api(
     settings: Settings, clients: _ApiFactory, *, channel: AgentControlChannel | None = None
-) -> LiveBackend:
+) -> RoomApi:
     """The backend `HEYGEN_LIVE_API` selects, over the shared HTTP session in `clients`
     (a `bot.heygen.clients.HeyGenClients`). A missing key raises MissingApiKeyError naming
     the variable."""
     if settings.heygen_live_api is LiveApi.STREAMING:
-        return StreamingBackend(streaming_v1.StreamingClient(clients.heygen_api()))
-    return LiveAvatarBackend(
+        return StreamingRooms(streaming_v1.StreamingClient(clients.heygen_api()))
+    return LiveAvatarRooms(
         liveavatar.LiveAvatarClient(clients.liveavatar_api()),
         channel if channel is not None else LiveKitAgentControl(),
     )

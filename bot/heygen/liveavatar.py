@@ -14,13 +14,21 @@ A FULL-mode session is two HTTP calls and then events:
    data topic `agent-control` (`avatar.speak_text`, `avatar.interrupt`, ...).
    https://docs.liveavatar.com/docs/full-mode/events
 4. `POST /v1/sessions/keep-alive` resets the idle timer (5 minutes idle ends a session);
-   `POST /v1/sessions/stop` ends it. Both accept the session token or the API key plus the
-   session id. https://docs.liveavatar.com/api-reference/sessions/keep-session-alive
+   `POST /v1/sessions/stop` ends it. Both accept the session token (`HTTPBearer`) or the API
+   key (`APIKeyHeader`) plus `session_id` in the body
+   (https://docs.liveavatar.com/api-reference/sessions/keep-session-alive). We use the API
+   key: the session token is documented as a *short-lived* access token for a frontend
+   (https://docs.liveavatar.com/docs/quick-start-guide), and a session the bot keeps for up
+   to LIVE_MAX_SESSION_SECONDS must not depend on it still being valid.
+5. `GET /v1/avatars` (the account's avatars) and `GET /v1/avatars/public` list LiveAvatar's
+   own catalogue (UUIDs; HeyGen avatar ids are not valid here, docs.liveavatar.com FAQ
+   "heygen-comparison"): the bot checks LIVE_AVATAR_ID against them at start.
+   https://docs.liveavatar.com/api-reference/avatar/list-user-avatars
 
 Responses use the envelope `{code, data, message}`; the web SDK treats code 1000 as success
-and the OpenAPI schema defaults it to 100, so both are accepted. Error codes for a missing
-session and the concurrency limit are not documented for LiveAvatar; we classify them like
-HeyGen's streaming API (10006 / 10007) and also treat HTTP 404 as "session gone".
+and the OpenAPI schema defaults it to 100, so both are accepted. LiveAvatar documents no error
+code for a missing session or the concurrency limit; bot/heygen/live.py recognises them by
+status and message as well as by HeyGen streaming's codes (10006 / 10007).
 """
 
 from __future__ import annotations
@@ -31,9 +39,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr
 
-from bot.heygen.errors import HeyGenError, HeyGenProtocolError
+from bot.heygen.envelopes import ApiModel, parse, unwrap
 from bot.heygen.http import ApiClient
 
 SERVICE = "LiveAvatar"
@@ -92,12 +100,7 @@ class SessionEndReason(StrEnum):
 # --- request / response models --------------------------------------------------------------
 
 
-class _Model(BaseModel):
-    # Responses may grow fields; requests are built by us.
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
-class AvatarPersona(_Model):
+class AvatarPersona(ApiModel):
     """Who the FULL-mode avatar is: its voice, its context (prompt) and its language.
 
     Without a `context_id` the avatar does not answer users on its own, which is what we
@@ -109,12 +112,12 @@ class AvatarPersona(_Model):
     language: str = "en"
 
 
-class VideoSettings(_Model):
+class VideoSettings(ApiModel):
     quality: VideoQuality = VideoQuality.HIGH
     encoding: VideoEncoding = VideoEncoding.VP8
 
 
-class SessionTokenRequest(_Model):
+class SessionTokenRequest(ApiModel):
     """Body of `POST /v1/sessions/token` for a FULL-mode session."""
 
     mode: Literal[SessionMode.FULL] = SessionMode.FULL
@@ -131,14 +134,14 @@ class SessionTokenRequest(_Model):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-class SessionToken(_Model):
+class SessionToken(ApiModel):
     """`data` of `POST /v1/sessions/token`: the session id and its bearer token."""
 
     session_id: str
     session_token: SecretStr
 
 
-class StartedSession(_Model):
+class StartedSession(ApiModel):
     """`data` of `POST /v1/sessions/start`: how to join the LiveKit room."""
 
     session_id: str
@@ -155,7 +158,7 @@ class SessionListType(StrEnum):
     HISTORIC = "historic"
 
 
-class SessionEntry(_Model):
+class SessionEntry(ApiModel):
     """One entry of `GET /v1/sessions`
     (https://docs.liveavatar.com/api-reference/sessions/list-sessions)."""
 
@@ -168,18 +171,33 @@ class SessionEntry(_Model):
     credits_consumed: float | None = None
 
 
-class SessionPage(_Model):
+class SessionPage(ApiModel):
     count: int = 0
-    results: list[SessionEntry] = []
+    results: list[SessionEntry] = Field(default_factory=list)
     next: str | None = None
     previous: str | None = None
 
 
-class KeepAliveRequest(_Model):
+class AvatarEntry(ApiModel):
+    """One entry of `GET /v1/avatars` or `/v1/avatars/public`."""
+
+    id: str
+    name: str | None = None
+    status: str | None = None  # e.g. INIT, ACTIVE
+    is_expired: bool | None = None
+
+
+class AvatarPage(ApiModel):
+    count: int = 0
+    results: list[AvatarEntry] = Field(default_factory=list)
+    next: str | None = None
+
+
+class KeepAliveRequest(ApiModel):
     session_id: str | None = None  # needed only when authenticating with the API key
 
 
-class StopSessionRequest(_Model):
+class StopSessionRequest(ApiModel):
     session_id: str | None = None
     reason: SessionEndReason = SessionEndReason.USER_CLOSED
 
@@ -187,7 +205,7 @@ class StopSessionRequest(_Model):
 # --- agent-control events -------------------------------------------------------------------
 
 
-class AgentControlEvent(_Model):
+class AgentControlEvent(ApiModel):
     """A command published on the LiveKit data topic `agent-control`.
 
     Wire shape (https://docs.liveavatar.com/docs/full-mode/events):
@@ -255,40 +273,19 @@ def parse_agent_control(payload: bytes | str) -> AgentControlEvent:
 # --- the client -----------------------------------------------------------------------------
 
 
-def unwrap(payload: Any, *, method: str, path: str) -> Any:
-    """`data` of a `{code, data, message}` envelope; a non-success code becomes HeyGenError."""
-    if not isinstance(payload, dict) or "code" not in payload:
-        raise HeyGenProtocolError(
-            f"{method} {path} returned no {{code, data, message}} envelope",
-            status=200,
-            service=SERVICE,
-            method=method,
-            path=path,
-        )
-    if payload["code"] not in SUCCESS_CODES:
-        raise HeyGenError(
-            str(payload.get("message") or "request failed"),
-            status=200,
-            code=payload["code"],
-            service=SERVICE,
-            method=method,
-            path=path,
-        )
-    return payload.get("data")
+def _data(payload: Any, *, method: str, path: str) -> Any:
+    return unwrap(
+        payload,
+        f"{method} {path}",
+        success=SUCCESS_CODES,
+        service=SERVICE,
+        method=method,
+        path=path,
+    )
 
 
 def _parse(model: type[M], data: Any, *, method: str, path: str) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
-        raise HeyGenProtocolError(
-            f"{method} {path} returned an unexpected shape (fields: {fields})",
-            status=200,
-            service=SERVICE,
-            method=method,
-            path=path,
-        ) from None
+    return parse(model, data, f"{method} {path}", service=SERVICE, method=method, path=path)
 
 
 def _bearer(token: SecretStr | str) -> dict[str, str]:
@@ -322,7 +319,7 @@ class LiveAvatarClient:
             headers=headers,
             idempotent=idempotent,
         )
-        return unwrap(payload, method="POST", path=path)
+        return _data(payload, method="POST", path=path)
 
     async def create_session_token(self, request: SessionTokenRequest) -> SessionToken:
         """Mint a session (id + bearer token) with the full session configuration."""
@@ -343,8 +340,8 @@ class LiveAvatarClient:
     ) -> None:
         """Reset the session's idle timer.
 
-        With the session token the call is scoped to that session; without it the API key
-        authenticates and the body names the session.
+        Without a session token (what the bot does) the API key authenticates and the body
+        names the session; with one, the call is scoped to that session.
         """
         body = KeepAliveRequest(session_id=session_id).model_dump(mode="json")
         headers = _bearer(session_token) if session_token is not None else None
@@ -377,6 +374,12 @@ class LiveAvatarClient:
             params={"type": kind.value, "page": page, "page_size": page_size},
             idempotent=True,
         )
-        return _parse(
-            SessionPage, unwrap(payload, method="GET", path=path), method="GET", path=path
+        return _parse(SessionPage, _data(payload, method="GET", path=path), method="GET", path=path)
+
+    async def list_avatars(self, *, public: bool = False, page: int = 1) -> AvatarPage:
+        """`GET /v1/avatars` (this account's) or `/v1/avatars/public`: one page of 100."""
+        path = "/v1/avatars/public" if public else "/v1/avatars"
+        payload = await self.api.request(
+            "GET", path, params={"page": page, "page_size": 100}, idempotent=True
         )
+        return _parse(AvatarPage, _data(payload, method="GET", path=path), method="GET", path=path)

@@ -20,13 +20,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr
 
-from bot.heygen.errors import HeyGenError, HeyGenProtocolError
+from bot.heygen.envelopes import ApiModel, parse, unwrap
+from bot.heygen.errors import HeyGenProtocolError
 from bot.heygen.http import ApiClient
 
 SERVICE = "HeyGen"
-SUCCESS_CODE = 100
 # activity_idle_timeout: default 120 s, 30..3600 s
 # (https://docs.heygen.com/docs/session-management-best-practices)
 DEFAULT_IDLE_TIMEOUT_SECONDS = 120
@@ -86,11 +86,7 @@ class SessionStatus(StrEnum):
 # --- request / response models --------------------------------------------------------------
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
-class ElevenLabsSettings(_Model):
+class ElevenLabsSettings(ApiModel):
     """Fine-tuning for ElevenLabs voices (0..1 unless noted)."""
 
     stability: float | None = Field(default=None, ge=0, le=1)
@@ -100,14 +96,14 @@ class ElevenLabsSettings(_Model):
     model_id: str | None = None
 
 
-class VoiceSetting(_Model):
+class VoiceSetting(ApiModel):
     voice_id: str | None = None
     rate: float | None = Field(default=None, ge=0.5, le=1.5)  # speaking speed multiplier
     emotion: VoiceEmotion | None = None
     elevenlabs_settings: ElevenLabsSettings | None = None
 
 
-class NewSessionRequest(_Model):
+class NewSessionRequest(ApiModel):
     """Body of `POST /v1/streaming.new`."""
 
     version: Literal["v2"] = "v2"  # v2 = LiveKit; the raw-WebRTC v1 transport is gone
@@ -126,7 +122,7 @@ class NewSessionRequest(_Model):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-class NewSession(_Model):
+class NewSession(ApiModel):
     """`data` of `streaming.new`: the LiveKit room to show the viewer."""
 
     session_id: str
@@ -138,13 +134,13 @@ class NewSession(_Model):
     session_duration_limit: int | None = None  # seconds
 
 
-class SessionIdRequest(_Model):
+class SessionIdRequest(ApiModel):
     """Body of start, interrupt, keep_alive and stop: just the session id."""
 
     session_id: str
 
 
-class TaskRequest(_Model):
+class TaskRequest(ApiModel):
     """Body of `POST /v1/streaming.task`."""
 
     session_id: str
@@ -153,12 +149,12 @@ class TaskRequest(_Model):
     task_mode: TaskMode = TaskMode.ASYNC  # async: don't hold a request open while it speaks
 
 
-class TaskResult(_Model):
+class TaskResult(ApiModel):
     task_id: str
     duration_ms: float | None = None  # how long the avatar speaks the text
 
 
-class SessionInfo(_Model):
+class SessionInfo(ApiModel):
     """One entry of `GET /v1/streaming.list` (active sessions)."""
 
     session_id: str
@@ -167,11 +163,11 @@ class SessionInfo(_Model):
     api_key_type: str | None = None
 
 
-class SessionList(_Model):
-    sessions: list[SessionInfo] = []
+class SessionList(ApiModel):
+    sessions: list[SessionInfo] = Field(default_factory=list)
 
 
-class StreamingAvatar(_Model):
+class StreamingAvatar(ApiModel):
     """One entry of `GET /v1/streaming/avatar.list` (interactive avatars)."""
 
     avatar_id: str
@@ -180,69 +176,19 @@ class StreamingAvatar(_Model):
     status: str | None = None  # ACTIVE / INACTIVE
 
 
-class CreatedToken(_Model):
+class CreatedToken(ApiModel):
     token: SecretStr
 
 
 # --- envelope -------------------------------------------------------------------------------
 
 
-def unwrap(payload: Any, *, method: str, path: str) -> Any:
-    """`data` of `{code, data, message}` or `{error, data}`; an error in it raises."""
-    if not isinstance(payload, dict):
-        raise HeyGenProtocolError(
-            f"{method} {path} returned no JSON object",
-            status=200,
-            service=SERVICE,
-            method=method,
-            path=path,
-        )
-    if "error" in payload and "code" not in payload:
-        error = payload["error"]
-        if error:
-            code = error.get("code") if isinstance(error, dict) else None
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            raise HeyGenError(
-                str(message or "request failed"),
-                status=200,
-                code=code,
-                service=SERVICE,
-                method=method,
-                path=path,
-            )
-        return payload.get("data")
-    if "code" in payload:
-        if payload["code"] != SUCCESS_CODE:
-            raise HeyGenError(
-                str(payload.get("message") or "request failed"),
-                status=200,
-                code=payload["code"],
-                service=SERVICE,
-                method=method,
-                path=path,
-            )
-        return payload.get("data")
-    raise HeyGenProtocolError(
-        f"{method} {path} returned no {{code, data}} envelope",
-        status=200,
-        service=SERVICE,
-        method=method,
-        path=path,
-    )
+def _data(payload: Any, *, method: str, path: str) -> Any:
+    return unwrap(payload, f"{method} {path}", service=SERVICE, method=method, path=path)
 
 
 def _parse(model: type[M], data: Any, *, method: str, path: str) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
-        raise HeyGenProtocolError(
-            f"{method} {path} returned an unexpected shape (fields: {fields})",
-            status=200,
-            service=SERVICE,
-            method=method,
-            path=path,
-        ) from None
+    return parse(model, data, f"{method} {path}", service=SERVICE, method=method, path=path)
 
 
 # --- the client -----------------------------------------------------------------------------
@@ -270,7 +216,7 @@ class StreamingClient:
         payload = await self.api.request(
             method, path, json=json, params=params, idempotent=idempotent
         )
-        return unwrap(payload, method=method, path=path)
+        return _data(payload, method=method, path=path)
 
     async def create_token(self) -> SecretStr:
         """`POST /v1/streaming.create_token`: a one-session token for a browser SDK."""

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.avatar.delivery import LiveDelivery, VideoDelivery
+from bot.avatar.delivery import LiveAnswers, VideoDelivery
 from bot.config import Settings
 from bot.slack.limits import ConcurrencyGate, UserRateLimiter
 from bot.slack.posting import retry_handlers
@@ -23,7 +23,7 @@ from knowledge.answering.answer import Answerer
 from knowledge.index import KnowledgeBase
 
 
-class Avatar(LiveDelivery, VideoDelivery, Protocol):
+class Avatar(LiveAnswers, VideoDelivery, Protocol):
     """The avatar delivery service as Slack uses it (both halves)."""
 
 

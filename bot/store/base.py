@@ -108,16 +108,24 @@ class VideoJobRecord(BaseModel):
 # --- live sessions and links ----------------------------------------------------------------
 
 
-class LiveSessionRecord(BaseModel):
+class ScopeState(StrEnum):
+    """Where a scope's live session is: a replica is starting it, it runs, or it ended."""
+
+    STARTING = "starting"
+    LIVE = "live"
+    CLOSED = "closed"
+
+
+class ScopeRecord(BaseModel):
     """The live-avatar session serving one reuse scope (channel, thread, asker or answer)."""
 
     scope: str  # e.g. "channel:T1:C1"; one row per scope
     backend: str  # "liveavatar" | "streaming"
     session_id: str | None = None  # vendor's id, None while starting
-    # LiveSession.to_record() — holds tokens: stored ENCRYPTED at rest (STORE_SECRET_KEY),
+    # AvatarRoom.to_record() — holds tokens: stored ENCRYPTED at rest (STORE_SECRET_KEY),
     # decrypted only on read by the store; never logged (left out of repr and str).
     session: dict[str, Any] | None = Field(default=None, repr=False)
-    state: str = "starting"  # starting | live | closed
+    state: ScopeState = ScopeState.STARTING
     owner: str | None = None  # replica id holding the lease (keep-alive, idle close)
     lease_until: float = 0.0
     started_at: float = 0.0
@@ -266,16 +274,14 @@ class Store(Protocol):
     # live sessions
     async def claim_live_scope(
         self, scope: str, backend: str, owner: str, lease_seconds: float
-    ) -> tuple[LiveSessionRecord, bool]:
+    ) -> tuple[ScopeRecord, bool]:
         """Return the scope's record; `True` when the caller now holds its lease (it was free,
         expired or already the caller's: then the lease is extended). Creates the row (state
         starting) when missing; a `closed` row the caller wins starts afresh (starting, no
         session)."""
 
-    async def get_live_session(self, scope: str) -> LiveSessionRecord | None: ...
-    async def update_live_session(
-        self, scope: str, owner: str, **changes: Any
-    ) -> LiveSessionRecord:
+    async def get_live_session(self, scope: str) -> ScopeRecord | None: ...
+    async def update_live_session(self, scope: str, owner: str, **changes: Any) -> ScopeRecord:
         """Raise LeaseLost unless `owner` holds the scope's unexpired lease. Changeable:
         backend, session_id, session, state, lease_until (0 releases), started_at,
         last_activity_at, viewer_seen_at."""
@@ -284,8 +290,8 @@ class Store(Protocol):
         """A viewer page reported itself connected (any replica may record it; no lease)."""
 
     async def live_sessions(
-        self, states: Sequence[str] = ("starting", "live")
-    ) -> list[LiveSessionRecord]: ...
+        self, states: Sequence[str] = (ScopeState.STARTING, ScopeState.LIVE)
+    ) -> list[ScopeRecord]: ...
 
     # viewer links
     async def live_link(self, scope: str, ttl_seconds: float) -> LiveLink:

@@ -13,8 +13,9 @@ from bot.store.base import (
     AnswerRecord,
     LeaseLost,
     LiveLink,
-    LiveSessionRecord,
     ScopeAnswer,
+    ScopeRecord,
+    ScopeState,
     SpeechItem,
     StoreError,
 )
@@ -38,25 +39,25 @@ _LIVE_CHANGEABLE = {
 }
 
 
-class LiveTables(SqlEngine):
+class ScopeTables(SqlEngine):
     """Live sessions, viewer links, the speech queue."""
 
     # --- live sessions -----------------------------------------------------------------------
 
-    def _live(self, row: Any) -> LiveSessionRecord:
+    def _live(self, row: Any) -> ScopeRecord:
         data = row._asdict()
         data["session"] = self._sealer.open(data.pop("session_sealed"))
-        return LiveSessionRecord.model_validate(data)
+        return ScopeRecord.model_validate(data)
 
     async def claim_live_scope(
         self, scope: str, backend: str, owner: str, lease_seconds: float
-    ) -> tuple[LiveSessionRecord, bool]:
+    ) -> tuple[ScopeRecord, bool]:
         now = self._clock()
         fresh = {
             "backend": backend,
             "session_id": None,
             "session_sealed": None,
-            "state": "starting",
+            "state": ScopeState.STARTING,
             "started_at": now,
             "last_activity_at": now,
             "viewer_seen_at": 0.0,
@@ -87,7 +88,10 @@ class LiveTables(SqlEngine):
                     # A closed session cannot be reused: the new holder starts afresh.
                     await c.execute(
                         sa.update(live_sessions)
-                        .where(live_sessions.c.scope == scope, live_sessions.c.state == "closed")
+                        .where(
+                            live_sessions.c.scope == scope,
+                            live_sessions.c.state == ScopeState.CLOSED,
+                        )
                         .values(**fresh)
                     )
             row = (
@@ -95,16 +99,14 @@ class LiveTables(SqlEngine):
             ).one()
         return self._live(row), won
 
-    async def get_live_session(self, scope: str) -> LiveSessionRecord | None:
+    async def get_live_session(self, scope: str) -> ScopeRecord | None:
         async with self._read() as c:
             row = (
                 await c.execute(sa.select(live_sessions).where(live_sessions.c.scope == scope))
             ).first()
         return self._live(row) if row else None
 
-    async def update_live_session(
-        self, scope: str, owner: str, **changes: Any
-    ) -> LiveSessionRecord:
+    async def update_live_session(self, scope: str, owner: str, **changes: Any) -> ScopeRecord:
         unknown = set(changes) - _LIVE_CHANGEABLE
         if unknown:
             raise TypeError(f"live session fields that cannot be changed: {sorted(unknown)}")
@@ -127,8 +129,8 @@ class LiveTables(SqlEngine):
             )
 
     async def live_sessions(
-        self, states: Sequence[str] = ("starting", "live")
-    ) -> list[LiveSessionRecord]:
+        self, states: Sequence[str] = (ScopeState.STARTING, ScopeState.LIVE)
+    ) -> list[ScopeRecord]:
         async with self._read() as c:
             rows = await c.execute(
                 sa.select(live_sessions)

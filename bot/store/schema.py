@@ -124,7 +124,7 @@ live_sessions = sa.Table(
     sa.Column("scope", sa.String, primary_key=True),
     sa.Column("backend", sa.String, nullable=False),
     sa.Column("session_id", sa.String),
-    # LiveSession.to_record() as JSON, Fernet-encrypted (it holds tokens)
+    # AvatarRoom.to_record() as JSON, Fernet-encrypted (it holds tokens)
     sa.Column("session_sealed", sa.Text),
     sa.Column("state", sa.String, nullable=False),
     sa.Column("owner", sa.String),

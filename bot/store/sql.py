@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from bot.store.base import StoreError
 from bot.store.conversations import ConversationTables
 from bot.store.engine import SQLITE_BUSY_SECONDS, normalise_url, sqlite_url
-from bot.store.live import LiveTables
+from bot.store.live import ScopeTables
 from bot.store.schema import (
     FINISHED_JOB_STATES,
     answers,
@@ -44,7 +44,7 @@ __all__ = ["SQLITE_BUSY_SECONDS", "SqlStore", "normalise_url", "sqlite_url"]
 MESSAGE_KEEP_SECONDS = 600.0
 
 
-class SqlStore(ConversationTables, VideoJobTables, LiveTables):
+class SqlStore(ConversationTables, VideoJobTables, ScopeTables):
     """The `Store` on one SQLAlchemy async engine. Start it before use; close it after.
 
     Construct with a URL and a `Sealer` (or use `open_store(settings)`); `clock` is read for

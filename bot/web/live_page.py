@@ -1,26 +1,33 @@
-"""The live viewer page: `GET /live/<token>` shows the avatar, its status and the transcript.
+"""The live viewer page: `GET /live/<token>` shows the avatar, its captions and the answers.
 
-Routes (mount with `add_live_routes(app, delivery)`; any replica can serve any link, every
-piece of state is in the store):
+Routes (mount with `add_live_routes(app, viewer)`; any replica can serve any link, every
+piece of state is in the store). The routes call only `bot.avatar.live.viewer.ViewerApi`:
 
     GET  /live/{token}                  the page (or a clear "expired" / "unknown" page)
     POST /live/{token}/session          join info: LiveKit URL + client token (no-store)
     GET  /live/{token}/events           SSE: snapshot, answers, sentences, interrupts, status
     POST /live/{token}/claim/{item}     one publisher per sentence (store.claim_speech)
-    POST /live/{token}/replay/{answer}  queue an answer's sentences again
-    GET  /live/static/{name}            the page's script and the vendored livekit-client
+    POST /live/{token}/replay/{answer}  queue an answer's sentences again (throttled)
+    GET  /live/static/{name}            the page's script, styles and the vendored livekit-client
 
 No key or token is ever in a URL, the page source or a log line: the link token only names
 a scope (>= 128 bits, expiring); the LiveKit client token travels only in the body of the
-POST answer, marked `Cache-Control: no-store`.
+POST answer, marked `Cache-Control: no-store`. POSTs from another site's page are refused
+(`Origin` must be this server's), so a link seen by a stranger's page cannot start a billed
+session. Every response of the web server carries CSP (`frame-ancestors 'none'`), nosniff
+and no-referrer headers.
 
-Why `livekit-client` and not `@heygen/liveavatar-web-sdk`: the vendor SDK starts the session
-itself from the browser with the LiveAvatar *session token* (a server credential that can
-stop or keep alive the session), and each page load would start a new billed session. The
-bot starts and reuses one session per scope server-side, so the page only needs to join an
-existing LiveKit room with the client token and publish the documented `agent-control`
-events, which is exactly what `livekit-client` does. Pinned to 2.15.7, the version the vendor
-SDK itself pins; installed by `make` from npm (see Makefile) into `bot/web/static/vendor/`.
+Why `livekit-client` and not `@heygen/liveavatar-web-sdk`: the vendor SDK's
+`LiveAvatarSession(sessionAccessToken)` *starts* the session itself from the browser
+(`POST /v1/sessions/start` with the session token, a credential that can also stop it), so
+every page load would start a new billed session, and the page would hold a server
+credential. The bot starts and reuses one session per scope server-side and hands the page
+only the room's client token, so the page joins the existing LiveKit room and does what the
+SDK does inside it: wait for the avatar participant (`heygen`), publish `avatar.speak_text`
+on `agent-control`, read `avatar.speak_started/ended` and `session.stopped` on
+`agent-response`. tests/test_liveavatar_sdk.py checks these names against the SDK's own
+package. Pinned to livekit-client 2.15.7, the version the vendor SDK itself pins; installed
+by `make` from npm (see Makefile) into `bot/web/static/vendor/`.
 """
 
 from __future__ import annotations
@@ -32,33 +39,35 @@ import json
 import logging
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from bot.avatar.delivery import AvatarError, AvatarLimitReached
-from bot.avatar.live.sessions import answer_sentences, item_json
+from bot.avatar.live.events import PAGE_EVENTS, BusEvent
+from bot.avatar.live.viewer import HEARTBEAT_SECONDS, LinkState, StreamRefused, ViewerApi
 from bot.failures import report
 from bot.heygen.errors import HeyGenError
-from bot.store.base import LiveLink, ScopeAnswer
-from knowledge.answering.spoken import spoken_variant
+from bot.web.headers import install_security_headers
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 15.0
-TRANSCRIPT_ANSWERS = 50  # the newest answers a page opens with
 STATIC = resources.files("bot.web") / "static"
 STATIC_FILES = {
     "live.js": "application/javascript",
     "live.css": "text/css",
+    "poster.svg": "image/svg+xml",
     "livekit-client.umd.js": "application/javascript",
 }
-DELIVERY_KEY: web.AppKey[Any] = web.AppKey("avatar_delivery", object)
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+VIEWER_KEY: web.AppKey[ViewerApi] = web.AppKey("avatar_viewer", ViewerApi)
+NO_STORE = {"Cache-Control": "no-store"}
+CLOSED_CHECK_SECONDS = 2.0  # how soon a stream notices its page left (frees its cap place)
 
 
-def add_live_routes(app: web.Application, delivery: Any) -> None:
-    """Mount the viewer page on `app`; `delivery` is a started `AvatarDelivery`."""
-    app[DELIVERY_KEY] = delivery
+def add_live_routes(app: web.Application, viewer: ViewerApi) -> None:
+    """Mount the viewer page on `app` (and security headers on every response of it)."""
+    app[VIEWER_KEY] = viewer
+    install_security_headers(app)
     r = app.router
     r.add_get("/live/static/{name}", _static)
     r.add_get("/live/{token}", _page)
@@ -82,8 +91,21 @@ def _shell(title: str, body: str, status: int = 200) -> web.Response:
     return web.Response(text=page, content_type="text/html", status=status, headers=NO_STORE)
 
 
-def _gone_page(link: LiveLink | None) -> web.Response:
-    if link is None:
+def ttl_words(hours: float) -> str:
+    """LIVE_LINK_TTL_HOURS in words: "a day", "2 hours", "90 minutes", "3 days"."""
+    if hours < 1:
+        minutes = max(1, round(hours * 60))
+        return "a minute" if minutes == 1 else f"{minutes} minutes"
+    if hours % 24 == 0:
+        days = int(hours // 24)
+        return "a day" if days == 1 else f"{days} days"
+    if hours == 1:
+        return "an hour"
+    return f"{hours:g} hours"
+
+
+def _gone_page(state: LinkState, ttl_hours: float) -> web.Response:
+    if state.link is None:
         return _shell(
             "Unknown live link",
             """<main class="notice" id="notice" data-kind="unknown">
@@ -94,31 +116,30 @@ def _gone_page(link: LiveLink | None) -> web.Response:
         )
     return _shell(
         "Live link expired",
-        """<main class="notice" id="notice" data-kind="expired">
+        f"""<main class="notice" id="notice" data-kind="expired">
 <h1>This live link has expired</h1>
-<p>Live links last a day. Ask the bot your question again to get a new one.</p>
+<p>Live links last {ttl_words(ttl_hours)}. Ask the bot your question again to get a new one.</p>
 </main>""",
         status=410,
     )
 
 
-async def _link(request: web.Request) -> tuple[Any, LiveLink | None, bool]:
-    delivery = request.app[DELIVERY_KEY]
-    link = await delivery.resolve_link(request.match_info["token"])
-    ok = link is not None and not link.expired(delivery.clock())
-    if ok and delivery.live is None and request.method != "GET":
+async def _link(request: web.Request) -> tuple[ViewerApi, LinkState]:
+    viewer = request.app[VIEWER_KEY]
+    state = await viewer.resolve(request.match_info["token"])
+    if state.ok and not viewer.enabled and request.method != "GET":
         raise web.HTTPServiceUnavailable(
             text=json.dumps({"error": "The live avatar is turned off."}),
             content_type="application/json",
         )
-    return delivery, link, ok
+    return viewer, state
 
 
 async def _page(request: web.Request) -> web.Response:
-    delivery, link, ok = await _link(request)
-    if not ok:
-        return _gone_page(link)
-    if delivery.live is None:
+    viewer, state = await _link(request)
+    if not state.ok:
+        return _gone_page(state, viewer.link_ttl_hours)
+    if not viewer.enabled:
         return _shell(
             "Live avatar off",
             """<main class="notice" id="notice" data-kind="off">
@@ -127,13 +148,25 @@ async def _page(request: web.Request) -> web.Response:
 </main>""",
             status=503,
         )
-    body = """<main class="live">
+    ttl = html.escape(ttl_words(viewer.link_ttl_hours))
+    body = f"""<main class="live">
 <header><h1>Avatar answers</h1>
-<span id="status" class="status" data-status="connecting">Connecting…</span></header>
-<section class="stage"><video id="avatar" autoplay playsinline></video>
+<span id="status" class="status" data-status="connecting" role="status">Connecting…</span></header>
+<section class="stage" id="stage">
+<video id="avatar" autoplay playsinline muted poster="/live/static/poster.svg"></video>
 <audio id="voice" autoplay></audio>
-<button id="rejoin" hidden>Watch here</button></section>
-<section class="transcript"><h2>Transcript</h2><ol id="answers"></ol>
+<div id="poster" class="poster"><div class="spinner" aria-hidden="true"></div>
+<p id="poster-text">Connecting to the avatar…</p></div>
+<p id="caption" class="caption" aria-live="polite" hidden></p>
+<button id="sound" class="control primary sound" type="button">
+<span aria-hidden="true">🔊</span> Click to start sound</button>
+<button id="rejoin" class="control primary rejoin" type="button" hidden>
+Reconnect the avatar</button>
+</section>
+<p id="alert" class="alert" role="alert" hidden></p>
+<section class="transcript"><h2>Answers</h2>
+<p class="hint">Newest first. This link works for {ttl} after it was made.</p>
+<ol id="answers"></ol>
 <p id="empty" class="empty">Answers appear here as the bot gives them.</p></section>
 </main>
 <script src="/live/static/livekit-client.umd.js"></script>
@@ -164,57 +197,69 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=NO_STORE)
 
 
+def _foreign_origin(request: web.Request, viewer: ViewerApi) -> bool:
+    """A browser POST from another site's page (browsers always send `Origin` on POST;
+    a request without one is not a browser's cross-site request, and still needs the link)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    allowed = {f"{request.scheme}://{request.host}"}
+    if viewer.settings.public_base_url:
+        base = urlsplit(viewer.settings.public_base_url)
+        allowed.add(f"{base.scheme}://{base.netloc}")
+    return origin not in allowed
+
+
+async def _post_link(request: web.Request) -> tuple[ViewerApi, LinkState] | web.Response:
+    viewer, state = await _link(request)
+    if _foreign_origin(request, viewer):
+        return _error(403, "This live page can only be used from the bot's own site.")
+    if not state.ok:
+        return _error(410 if state.link else 404, "This live link has expired or is not valid.")
+    return viewer, state
+
+
 async def _session(request: web.Request) -> web.Response:
-    delivery, link, ok = await _link(request)
-    if not ok:
-        return _error(410 if link else 404, "This live link has expired or is not valid.")
+    checked = await _post_link(request)
+    if isinstance(checked, web.Response):
+        return checked
+    viewer, state = checked
     try:
         body = await request.json() if request.can_read_body else {}
     except ValueError:
         return _error(400, "The request body must be JSON.")
     gone = body.get("gone") if isinstance(body, dict) else None
     try:
-        session, publisher = await delivery.live.viewer_session(
-            link.scope, gone if isinstance(gone, str) else None
-        )
+        join = await viewer.join(state.scope, gone if isinstance(gone, str) else None)
     except AvatarLimitReached as exc:
         return _error(429, str(exc))
     except AvatarError as exc:
         return _error(503, str(exc))
     except HeyGenError as exc:
         return _error(503, report(exc, "a viewer session for a live link", log).text)
-    return web.json_response(
-        {
-            "session_id": session.session_id,
-            "livekit_url": session.livekit_url,
-            "token": session.access_token.get_secret_value(),
-            "publisher": publisher,
-        },
-        headers=NO_STORE,
-    )
+    return web.json_response(join.model_dump(mode="json"), headers=NO_STORE)
 
 
 async def _claim(request: web.Request) -> web.Response:
-    delivery, link, ok = await _link(request)
-    if not ok:
-        return _error(410, "This live link has expired.")
+    checked = await _post_link(request)
+    if isinstance(checked, web.Response):
+        return checked
+    viewer, state = checked
     try:
         item_id = int(request.match_info["item"])
     except ValueError:
         return _error(400, "Unknown sentence.")
-    pending = {i.id for i in await delivery.store.pending_speech(link.scope)}
-    if item_id not in pending:
-        return web.json_response({"claimed": False}, headers=NO_STORE)
-    claimed = await delivery.store.claim_speech(item_id, f"viewer:{request.remote}")
+    claimed = await viewer.claim(state.scope, item_id, f"viewer:{request.remote}")
     return web.json_response({"claimed": claimed}, headers=NO_STORE)
 
 
 async def _replay(request: web.Request) -> web.Response:
-    delivery, link, ok = await _link(request)
-    if not ok:
-        return _error(410, "This live link has expired.")
+    checked = await _post_link(request)
+    if isinstance(checked, web.Response):
+        return checked
+    viewer, state = checked
     try:
-        count = await delivery.live.replay(link.scope, request.match_info["answer"])
+        count = await viewer.replay(state.scope, request.match_info["answer"])
     except AvatarError as exc:
         return _error(429 if isinstance(exc, AvatarLimitReached) else 503, str(exc))
     if not count:
@@ -225,48 +270,26 @@ async def _replay(request: web.Request) -> web.Response:
 # --- server-sent events ---------------------------------------------------------------------
 
 
-def entry_json(item: ScopeAnswer) -> dict[str, Any]:
-    """One transcript entry: the saved answer (question, text, sources) once the chat
-    surface saved it, else the sentences the avatar speaks."""
-    record = item.answer
-    entry: dict[str, Any] = {
-        "answer_id": item.answer_id,
-        "question": "",
-        "text": " ".join(item.sentences),
-        "sources": [],
-    }
-    if record is not None:
-        entry.update(
-            question=record.question,
-            text=record.spoken or spoken_variant(record.text),  # the writer's, never raw markup
-            sources=[
-                {"title": s.get("title") or s.get("link", ""), "link": s.get("link", "")}
-                for s in record.sources
-            ],
-        )
-    return entry
-
-
-async def answer_json(delivery: Any, scope: str, answer_id: str) -> dict[str, Any]:
-    """The entry for an answer just announced on the bus (read from the store)."""
-    sentences = await answer_sentences(delivery.store, scope, answer_id)
-    record = await delivery.store.get_answer(answer_id)
-    return entry_json(ScopeAnswer(answer_id=answer_id, answer=record, sentences=sentences))
-
-
 def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
-    delivery, link, ok = await _link(request)
-    if not ok:
-        return _error(410 if link else 404, "This live link has expired or is not valid.")
-    live = delivery.live
-    if live is None:
+    viewer, state = await _link(request)
+    if not state.ok:
+        return _error(410 if state.link else 404, "This live link has expired or is not valid.")
+    if not viewer.enabled:
         return _error(503, "The live avatar is turned off.")
-    scope = link.scope
-    queue = delivery.bus.subscribe(scope)
+    assert state.link is not None
+    token, client, scope = state.link.token, request.remote or "?", state.scope
+    try:
+        viewer.check_stream(token, client)
+    except StreamRefused as exc:
+        return _error(exc.status, str(exc))
+    if request.headers.get("Accept", "").startswith("application/json"):
+        # The page asks this way, after its stream failed, whether (and why) it may not
+        # reconnect: EventSource itself cannot read a refusal's status or text.
+        return web.json_response({"ok": True}, headers=NO_STORE)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -274,43 +297,40 @@ async def _events(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
-    try:
-        await response.prepare(request)
-        record = await delivery.store.get_live_session(scope)
-        # From the shared store, not this process: a replica that started later, or never
-        # handled the question, shows the same transcript.
-        transcript = await delivery.store.scope_answers(scope, TRANSCRIPT_ANSWERS)
-        answers = [entry_json(a) for a in transcript]
-        pending = [item_json(i) for i in await delivery.store.pending_speech(scope)]
-        await response.write(
-            _sse(
-                "snapshot",
-                {
-                    "answers": answers,
-                    "pending": pending,
-                    "session_id": record.session_id if record and record.state == "live" else None,
-                },
-            )
-        )
-        await live.viewer_heartbeat(scope)
-        while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                await response.write(b": heartbeat\n\n")
-                await live.viewer_heartbeat(scope)
-                continue
-            kind = event["kind"]
-            if kind == "answer":
-                payload = await answer_json(delivery, scope, event["answer_id"])
-                await response.write(_sse("answer", payload))
-            elif kind in ("speech", "interrupt", "session", "ended"):
-                data = {k: v for k, v in event.items() if k not in ("origin", "scope", "eid")}
-                await response.write(_sse(kind, data))
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
-    finally:
-        delivery.bus.unsubscribe(scope, queue)
-        with contextlib.suppress(Exception):
-            await response.write_eof()
+    expires_at = state.link.expires_at
+    loop = asyncio.get_running_loop()
+    with viewer.watching(token, client, scope) as queue:
+        try:
+            await response.prepare(request)
+            snapshot = await viewer.snapshot(scope)
+            await response.write(_sse("snapshot", snapshot.model_dump(mode="json")))
+            await viewer.heartbeat(scope)
+            beat_at = loop.time()
+            while True:
+                left = expires_at - viewer.clock()
+                if left <= 0:  # the link expired while open: the stream ends with it
+                    await response.write(_sse("expired", {}))
+                    break
+                if request.transport is None or request.transport.is_closing():
+                    break  # the page went away: free its place now, not at the next beat
+                try:
+                    event = await asyncio.wait_for(queue.get(), min(CLOSED_CHECK_SECONDS, left))
+                except TimeoutError:
+                    if loop.time() - beat_at >= HEARTBEAT_SECONDS:
+                        beat_at = loop.time()
+                        await response.write(b": heartbeat\n\n")
+                        await viewer.heartbeat(scope)
+                    continue
+                kind = event["kind"]
+                if kind == BusEvent.ANSWER:
+                    entry = await viewer.entry(scope, event["answer_id"])
+                    await response.write(_sse(kind, entry.model_dump(mode="json")))
+                elif kind in PAGE_EVENTS:
+                    data = {k: v for k, v in event.items() if k not in ("origin", "scope", "eid")}
+                    await response.write(_sse(kind, data))
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await response.write_eof()
     return response

@@ -22,7 +22,7 @@ SCOPE = LiveScope(team="T1", channel="C1", user="U1")
 STREAMING = {
     "heygen_api_key": API_KEY,
     "heygen_live_api": "streaming",
-    "heygen_avatar_id": STREAMING_AVATAR,
+    "live_avatar_id": STREAMING_AVATAR,
     "liveavatar_api_key": None,
 }
 
@@ -86,5 +86,8 @@ def test_liveavatar_never_takes_a_heygen_avatar_id() -> None:
     off = live_off(only_heygen)
     assert off is not None and off.variable == "LIVE_AVATAR_ID"
     assert live_off(load_settings(**base, live_avatar_id="a1b2")) is None
+    # the legacy streaming API has its own (interactive) avatars too: never a video avatar id
     streaming = {"heygen_api_key": API_KEY, "heygen_live_api": "streaming", **base}
-    assert live_off(load_settings(**streaming, heygen_avatar_id="Wayne_20240711")) is None
+    off = live_off(load_settings(**streaming, heygen_avatar_id="Wayne_20240711"))
+    assert off is not None and off.variable == "LIVE_AVATAR_ID"
+    assert live_off(load_settings(**streaming, live_avatar_id="Wayne_20240711")) is None

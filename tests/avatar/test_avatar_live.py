@@ -14,9 +14,8 @@ import aiohttp
 import pytest
 
 from bot.avatar.delivery import AvatarLimitReached, AvatarUnavailable, LiveScope
-from bot.avatar.live.sessions import SERVER
-from bot.store.base import AnswerRecord
-from tests.avatar_stack import Stack, avatar_stack
+from bot.avatar.live.speech import Publisher
+from tests.avatar_stack import Stack, avatar_stack, handbook_answer, liveavatar_stack
 from tests.avatar_state import sql_state
 from tests.fakes.heygen import API_KEY as HEYGEN_KEY
 from tests.fakes.heygen import FakeHeyGen
@@ -26,7 +25,6 @@ from tests.fakes.liveavatar import (
     AVATAR_ID,
     VOICE_ID,
     FakeLiveAvatar,
-    LoopbackAgentControl,
 )
 
 LIVE = {
@@ -47,14 +45,7 @@ async def said(*sentences: str) -> AsyncIterator[str]:
 
 
 def live_stack(fake: FakeLiveAvatar, store, clock, tmp_path: Path, **settings):
-    return avatar_stack(
-        fake.app(),
-        store,
-        clock,
-        tmp_path / "data",
-        agent_control=LoopbackAgentControl(fake),
-        **{**LIVE, **settings},
-    )
+    return liveavatar_stack(fake, store, clock, tmp_path / "data", **settings)
 
 
 async def watch(stack: Stack, where: LiveScope) -> str:
@@ -63,7 +54,7 @@ async def watch(stack: Stack, where: LiveScope) -> str:
     session, publisher = await stack.delivery.live.viewer_session(
         stack.delivery.scope_key(where), None
     )
-    assert publisher == SERVER
+    assert publisher is Publisher.SERVER
     return session.session_id
 
 
@@ -286,16 +277,7 @@ async def test_a_replica_that_started_later_shows_the_whole_transcript(
     store, clock, tmp_path
 ) -> None:
     fake = FakeLiveAvatar(clock=clock)
-    await store.save_answer(
-        AnswerRecord(
-            id="a1",
-            question="How do I add documents?",
-            text="Run add [1].",
-            spoken="Run add.",
-            channel="C1",
-            sources=[{"number": 1, "title": "Handbook", "link": "https://docs.example.com/add"}],
-        )
-    )
+    await store.save_answer(handbook_answer())
     async with live_stack(fake, store, clock, tmp_path, owner="replica-a") as a:
         await a.delivery.speak(scope(), "a1", said("Run add."))
         await a.delivery.speak(scope(), "a2", said("Still being said."))  # not saved yet
@@ -319,7 +301,7 @@ async def test_a_replica_that_started_later_shows_the_whole_transcript(
             "answer_id": "a1",
             "question": "How do I add documents?",
             "text": "Run add.",
-            "sources": [{"title": "Handbook", "link": "https://docs.example.com/add"}],
+            "sources": [{"number": 1, "title": "Handbook", "link": "https://docs.example.com/add"}],
         },
         {"answer_id": "a2", "question": "", "text": "Still being said.", "sources": []},
     ]
@@ -334,7 +316,7 @@ async def test_streaming_v1_speaks_over_rest(store, clock, tmp_path) -> None:
         tmp_path / "data",
         heygen_api_key=HEYGEN_KEY,
         heygen_live_api="streaming",
-        heygen_avatar_id=STREAMING_AVATAR,
+        live_avatar_id=STREAMING_AVATAR,
         liveavatar_api_key=None,
     ) as stack:
         sid = await watch(stack, scope())

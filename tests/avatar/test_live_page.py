@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,9 +23,9 @@ import aiohttp
 import pytest
 
 from bot.avatar.delivery import LiveScope
+from bot.avatar.live.events import BusEvent
 from bot.heygen.live import AgentControlError
-from bot.store.base import AnswerRecord
-from tests.avatar_stack import avatar_stack
+from tests.avatar_stack import HANDBOOK, avatar_stack, handbook_answer
 from tests.fakes.clock import FakeClock
 from tests.fakes.liveavatar import API_KEY, AVATAR_ID, FakeLiveAvatar
 
@@ -53,13 +54,15 @@ pytestmark = pytest.mark.skipif(
 class Room:
     """The test's side of the replaced LiveKit room: into the LiveAvatar fake."""
 
-    def __init__(self, fake: FakeLiveAvatar) -> None:
+    def __init__(self, fake: FakeLiveAvatar, *, avatar_joins: bool = True) -> None:
         self.fake = fake
+        self.avatar_joins = avatar_joins  # False: the test lets the avatar in itself
         self.joined: list[str] = []  # client tokens that joined
         self.problems: list[str] = []
 
     async def handle(self, route: Any, request: Any) -> None:
         body = json.loads(request.post_data or "{}")
+        reply: Any = None
         try:
             if request.url.endswith("/connect"):
                 session = next(
@@ -70,16 +73,21 @@ class Room:
                 if body["token"] != session.client_token:
                     raise AgentControlError("token not valid for this room")
                 self.joined.append(body["token"])
+                present = self.fake.connect(body["url"], body["token"])
+                reply = {"present": present, "avatar_joins": self.avatar_joins}
+            elif request.url.endswith("/avatar-join"):
+                self.fake.avatar_joins(body["url"])
+                reply = {}
             else:
                 assert body["reliable"] is True
-                self.fake.deliver(
+                reply = self.fake.deliver(
                     body["url"], body["token"], body["topic"], body["payload"].encode()
                 )
         except (AgentControlError, AssertionError) as exc:
             self.problems.append(str(exc))
             await route.fulfill(status=403, body=str(exc))
             return
-        await route.fulfill(status=200, body="ok")
+        await route.fulfill(status=200, body=json.dumps(reply), content_type="application/json")
 
 
 @asynccontextmanager
@@ -115,8 +123,8 @@ async def until(check: Any, limit: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
-def stack_for(fake: FakeLiveAvatar, store: Any, clock: FakeClock, tmp_path: Path):
-    return avatar_stack(fake.app(), store, clock, tmp_path / "data", **LIVE)
+def stack_for(fake: FakeLiveAvatar, store: Any, clock: FakeClock, tmp_path: Path, **settings):
+    return avatar_stack(fake.app(), store, clock, tmp_path / "data", **{**LIVE, **settings})
 
 
 def live_session_ids(fake: FakeLiveAvatar) -> list[str]:
@@ -128,19 +136,7 @@ async def test_queued_answer_transcript_sources_and_replay(store, clock, tmp_pat
     room = Room(fake)
     async with stack_for(fake, store, clock, tmp_path) as stack, browser(tmp_path, room) as ctx:
         d: Any = stack.delivery
-        await store.save_answer(
-            AnswerRecord(
-                id="a1",
-                question="How do I add documents?",
-                text="Run add [1].",
-                spoken="Run add. Then ask.",
-                channel="C1",
-                thread_ts="1.1",
-                sources=[
-                    {"number": 1, "title": "Handbook", "link": "https://docs.example.com/add"}
-                ],
-            )
-        )
+        await store.save_answer(handbook_answer(spoken="Run add. Then ask.", thread_ts="1.1"))
         # asked before anybody watches: queued, no session started
         await d.speak(SCOPE, "a1", said("Run add.", "Then ask."))
         assert not fake.sessions
@@ -220,7 +216,7 @@ async def test_a_stopped_session_is_replaced_behind_the_same_link(store, clock, 
         assert page.url == link and room.problems == []
 
         # the bot closed the idle session: the page says so and offers to watch again
-        await d.bus.publish(d.scope_key(SCOPE), "ended", reason="idle")
+        await d.bus.publish(d.scope_key(SCOPE), BusEvent.ENDED, reason="idle")
         await expect(page.locator("#status")).to_have_attribute("data-status", "ended")
         await expect(page.locator("#rejoin")).to_be_visible()
 
@@ -244,6 +240,8 @@ async def test_the_vendored_livekit_client_has_what_the_page_uses(store, clock, 
     fake = FakeLiveAvatar(clock=clock)
     async with stack_for(fake, store, clock, tmp_path) as stack, browser(tmp_path, None) as ctx:
         page = await ctx.new_page()
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
         await page.goto(await stack.delivery.live_link(SCOPE))
         names = await page.evaluate("""() => [typeof LivekitClient.Room,
             LivekitClient.RoomEvent.DataReceived, LivekitClient.RoomEvent.TrackSubscribed,
@@ -258,3 +256,158 @@ async def test_the_vendored_livekit_client_has_what_the_page_uses(store, clock, 
             "number",
             "function",
         ]
+        # the page and the real bundle run under the page's CSP without a violation
+        assert not [m for m in console if "Content Security Policy" in m], console
+
+
+async def test_speech_waits_for_the_avatar_and_a_lost_sentence_is_sent_once_more(
+    store, clock, tmp_path
+) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    room = Room(fake, avatar_joins=False)  # the avatar arrives when the test says
+    async with stack_for(fake, store, clock, tmp_path) as stack, browser(tmp_path, room) as ctx:
+        d: Any = stack.delivery
+        await d.speak(SCOPE, "a1", said("First words.", "Second words."))
+        page = await ctx.new_page()
+        await page.goto(await d.live_link(SCOPE))
+        await expect(page.locator("#status")).to_have_attribute("data-status", "waiting")
+        [sid] = live_session_ids(fake)
+        # connected, but the avatar is not in the room: nothing is claimed or published
+        assert fake.sessions[sid].ignored == [] and fake.spoken(sid) == []
+        assert len(await store.pending_speech(d.scope_key(SCOPE))) == 2
+        fake.lose_next_speech = 1  # the first publish vanishes on the way
+        await page.evaluate("window.__rooms.at(-1).avatarJoins()")
+        await expect(page.locator("#status")).to_have_attribute("data-status", "live")
+        await until(lambda: fake.spoken(sid) == ["First words.", "Second words."], limit=30)
+        assert fake.sessions[sid].ignored == [] and room.problems == []
+        # the re-sent sentence kept its event id: one utterance, said once
+        ids = [c["event_id"] for c in fake.sessions[sid].commands]
+        assert len(set(ids)) == 2
+
+
+async def test_the_page_people_see(store, clock, tmp_path) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    room = Room(fake, avatar_joins=False)
+    settings = {"live_link_ttl_hours": 2}
+    async with (
+        stack_for(fake, store, clock, tmp_path, **settings) as stack,
+        browser(tmp_path, room) as ctx,
+    ):
+        d: Any = stack.delivery
+        await store.save_answer(
+            handbook_answer(
+                sources=[HANDBOOK, {"number": 2, "title": "Notes (a file)", "link": ""}]
+            )
+        )
+        await d.speak(SCOPE, "a1", said("Run add."))
+        await d.speak(SCOPE, "a2", said("The newest answer."))
+        page = await ctx.new_page()
+        await page.goto(await d.live_link(SCOPE))
+        # while connecting: a poster, not a black box; autoplay rules: a click starts sound
+        await expect(page.locator("#poster")).to_be_visible()
+        await expect(page.locator("#sound")).to_have_text("🔊 Click to start sound")
+        await page.locator("#sound").click()
+        await expect(page.locator("#sound")).to_be_hidden()
+        # newest answer on top, numbered sources that link when they can
+        await expect(page.locator("#answers > li").first).to_have_attribute("data-answer-id", "a2")
+        sources = page.locator('li[data-answer-id="a1"] .sources li')
+        await expect(sources.nth(0)).to_have_text("[1] Handbook")
+        await expect(sources.nth(0).locator("a")).to_have_attribute(
+            "href", "https://docs.example.com/add"
+        )
+        await expect(sources.nth(1)).to_have_text("[2] Notes (a file)")
+        assert await sources.nth(1).locator("a").count() == 0
+        await expect(page.locator(".hint")).to_contain_text("works for 2 hours")
+        await expect(page.locator('li[data-answer-id="a1"] .replay')).to_have_text("↻ Replay")
+        # captions follow the agent's avatar.speak_started / speak_ended
+        [sid] = live_session_ids(fake)
+        fake.lose_next_speech = 5  # keep the sentence unconfirmed so the test drives the events
+        await page.evaluate("window.__rooms.at(-1).avatarJoins()")
+        await until(lambda: fake.sessions[sid].avatar_joined)
+        event_id = await page.evaluate(
+            """async () => { while (!window.__avatarPage.sent.size)
+                   await new Promise((r) => setTimeout(r, 20));
+               return [...window.__avatarPage.sent.keys()][0]; }"""
+        )
+        await page.evaluate(
+            "(id) => window.__rooms.at(-1).agentSays({event_type: 'avatar.speak_started',"
+            " event_id: 'x1', source_event_id: id})",
+            event_id,
+        )
+        await expect(page.locator("#caption")).to_have_text("The newest answer.")
+        await page.evaluate(
+            "(id) => window.__rooms.at(-1).agentSays({event_type: 'avatar.speak_ended',"
+            " event_id: 'x2', source_event_id: id})",
+            event_id,
+        )
+        await expect(page.locator("#caption")).to_be_hidden()
+        shots = os.environ.get("AVATARBOT_SCREENSHOTS")
+        if shots:  # `AVATARBOT_SCREENSHOTS=docs/img pytest -k page_people_see` refreshes them
+            await page.evaluate(
+                "window.__rooms.at(-1).agentSays({event_type: 'avatar.speak_started',"
+                " event_id: 'x3', source_event_id: [...window.__avatarPage.sent.keys()][0]})"
+            )
+            await page.set_viewport_size({"width": 1280, "height": 900})
+            await page.screenshot(path=f"{shots}/live-page-desktop.png", full_page=True)
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await page.screenshot(path=f"{shots}/live-page-phone.png", full_page=True)
+        # the phone layout does not scroll sideways
+        await page.set_viewport_size({"width": 390, "height": 844})
+        assert await page.evaluate("document.documentElement.scrollWidth <= 390")
+
+
+async def test_a_refused_stream_is_explained_on_the_page(store, clock, tmp_path) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    room = Room(fake)
+    settings = {"live_streams_per_link": 1}
+    async with (
+        stack_for(fake, store, clock, tmp_path, **settings) as stack,
+        browser(tmp_path, room) as ctx,
+    ):
+        link = await stack.delivery.live_link(SCOPE)
+        first = await ctx.new_page()
+        await first.goto(link)
+        await expect(first.locator("#status")).to_have_attribute("data-status", "live")
+        second = await ctx.new_page()
+        await second.goto(link)
+        await expect(second.locator("#alert")).to_contain_text("too many windows")
+        await expect(page_title(second)).to_have_text("Avatar answers")
+
+
+def page_title(page: Any) -> Any:
+    return page.locator("h1")
+
+
+async def test_the_expired_page_says_how_long_links_last(store, clock, tmp_path) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    settings = {"live_link_ttl_hours": 2}
+    async with (
+        stack_for(fake, store, clock, tmp_path, **settings) as stack,
+        browser(tmp_path, None) as ctx,
+    ):
+        link = await stack.delivery.live_link(SCOPE)
+        clock.advance(2 * 3600 + 1)
+        page = await ctx.new_page()
+        await page.goto(link)
+        await expect(page.locator("#notice p")).to_contain_text("Live links last 2 hours")
+
+
+async def test_confirmations_without_our_event_id_confirm_in_order(store, clock, tmp_path) -> None:
+    fake = FakeLiveAvatar(clock=clock)
+    fake.reply_source_ids = False  # `source_event_id` is documented as nullable
+    room = Room(fake)
+    async with stack_for(fake, store, clock, tmp_path) as stack, browser(tmp_path, room) as ctx:
+        d: Any = stack.delivery
+        await d.speak(SCOPE, "a1", said("One.", "Two.", "Three."))
+        page = await ctx.new_page()
+        await page.goto(await d.live_link(SCOPE))
+        await expect(page.locator("#status")).to_have_attribute("data-status", "live")
+        [sid] = live_session_ids(fake)
+        await until(lambda: fake.spoken(sid) == ["One.", "Two.", "Three."])
+        # every sentence is confirmed, so none is ever sent again
+        await page.wait_for_function(
+            """() => { const s = [...window.__avatarPage.sent.values()];
+                       return s.length === 3 && s.every((x) => x.confirmed); }""",
+            timeout=10000,
+        )
+        assert fake.spoken(sid) == ["One.", "Two.", "Three."]

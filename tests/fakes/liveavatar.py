@@ -1,21 +1,30 @@
 """A loopback fake of the LiveAvatar session API and of the LiveKit room it starts.
 
-HTTP side (what `bot/heygen/liveavatar.py` calls), checked like the real service:
-- `POST /v1/sessions/token` needs `X-API-KEY`; the body must be a FULL-mode config with a
-  known avatar (and a known voice when one is given). Answers `{code, data, message}`.
+HTTP side (what `bot/heygen/liveavatar.py` calls), checked like the real service, and where
+the docs are vague the harsher reading:
+- `POST /v1/sessions/token` needs `X-API-KEY`; the body must be a FULL-mode config whose
+  `avatar_id` is a UUID (LiveAvatar's ids are; a HeyGen avatar id is refused with 422) of a
+  known avatar (404 otherwise), and a known voice when one is given.
 - `POST /v1/sessions/start` needs `Authorization: Bearer <session token>` of a minted,
-  not yet started session; refuses with code 10007 past the concurrency limit.
+  not yet started session; past the concurrency limit it answers `concurrency_reply`
+  (LiveAvatar documents no code for it: tests try several readings).
 - `POST /v1/sessions/keep-alive` and `/v1/sessions/stop` take the session token, or the
-  API key plus `session_id`. An expired or unknown session answers code 10006.
+  API key plus `session_id`. The session token is short-lived (`session_token_ttl`, then
+  401). An expired or unknown session answers `gone_reply` (default 404, code 10006).
+- `GET /v1/avatars` (the account's) and `/v1/avatars/public` list the catalogue.
 Sessions end after `idle_timeout` seconds without activity on the fake's `clock`; tests move
 the clock (`fake.clock.advance(...)`), nothing sleeps. Faults come from tests/fakes/faults.py
 with route names `session_token`, `session_start`, `session_keep_alive`, `session_stop`,
 `session_list`.
 
-LiveKit side: the real service hands out a room URL and tokens; a backend participant
-publishes `agent-control` events into the room. `LoopbackAgentControl` is the test transport
-that does that against this fake: `FakeLiveAvatar.deliver()` checks the room, the token and
-the documented event JSON, and records what the avatar was told (`fake.spoken(session_id)`).
+LiveKit side: the real service hands out a room URL and tokens; the avatar (LiveKit identity
+"heygen") joins the room some time after a participant connects, and only then does the
+agent act on `agent-control` events: anything published earlier is silently lost (the
+FULL-mode lifecycle page). `deliver()` checks the room, the token and the documented event
+JSON, records what the avatar was told (`fake.spoken(session_id)`), and answers with the
+`agent-response` events LiveAvatar would send (`avatar.speak_started` / `speak_ended`
+carrying the command's id in `source_event_id`). `lose_next_speech` drops speech the way a
+lossy data channel would. `LoopbackAgentControl` is the server-side test transport.
 """
 
 from __future__ import annotations
@@ -30,14 +39,16 @@ from typing import Any
 from aiohttp import web
 
 from bot.heygen.errors import CODE_CONCURRENT_LIMIT, CODE_SESSION_NOT_FOUND
-from bot.heygen.live import AgentControlError, LiveSession
+from bot.heygen.live import AgentControlError, AvatarRoom
 from bot.heygen.liveavatar import AGENT_CONTROL_TOPIC, AgentControlEvent
 from tests.fakes.clock import FakeClock
 from tests.fakes.faults import Faults, install_faults
 
 API_KEY = "la-test-key-5f2c9a"
-AVATAR_ID = "la-avatar-1"
+AVATAR_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"  # LiveAvatar ids are UUIDs
+PUBLIC_AVATAR_ID = "0930fd59-c8ad-434d-ad53-b391a1768720"
 VOICE_ID = "la-voice-1"
+AVATAR_IDENTITY = "heygen"  # the avatar's LiveKit participant identity (vendor web SDK)
 SUCCESS = 1000
 _COMMANDS = {
     "avatar.speak_text",
@@ -49,6 +60,7 @@ _COMMANDS = {
     "user.stop_push_to_talk",
 }
 _WITH_TEXT = {"avatar.speak_text", "avatar.speak_response"}
+_REPLIES = ("avatar.speak_started", "avatar.speak_ended")  # on agent-response, per speak_text
 
 
 def envelope(data: Any = None, *, code: int = SUCCESS, message: str = "success") -> dict:
@@ -70,7 +82,9 @@ class FakeSession:
     end_reason: str | None = None
     client_token: str = ""
     agent_token: str = ""
+    avatar_joined: bool = False
     commands: list[dict[str, Any]] = field(default_factory=list)
+    ignored: list[dict[str, Any]] = field(default_factory=list)  # sent before the avatar
 
     @property
     def room_url(self) -> str:
@@ -89,6 +103,14 @@ class FakeLiveAvatar:
         idle_timeout: float = 300.0,
         max_concurrent: int = 2,
         grant_agent_token: bool = True,
+        session_token_ttl: float = 300.0,
+        concurrency_reply: tuple[int, int | str, str] = (
+            400,
+            CODE_CONCURRENT_LIMIT,
+            "Concurrent limit reached, please close other sessions",
+        ),
+        gone_reply: tuple[int, int | str, str] = (404, CODE_SESSION_NOT_FOUND, "Session not found"),
+        public_avatars: set[str] | None = None,
         clock: FakeClock | None = None,
     ) -> None:
         self.api_key = api_key
@@ -97,6 +119,12 @@ class FakeLiveAvatar:
         self.idle_timeout = idle_timeout
         self.max_concurrent = max_concurrent
         self.grant_agent_token = grant_agent_token
+        self.session_token_ttl = session_token_ttl
+        self.concurrency_reply = concurrency_reply
+        self.gone_reply = gone_reply
+        self.public_avatars = public_avatars if public_avatars is not None else {PUBLIC_AVATAR_ID}
+        self.lose_next_speech = 0
+        self.reply_source_ids = True  # False: replies carry `source_event_id: null` (nullable)
         self.clock = clock or FakeClock()
         self.faults = Faults()
         self.sessions: dict[str, FakeSession] = {}
@@ -120,12 +148,7 @@ class FakeLiveAvatar:
 
     # --- the LiveKit room ----------------------------------------------------------------
 
-    def deliver(self, room_url: str, token: str, topic: str, payload: bytes) -> None:
-        """A participant published `payload` on `topic` in the room at `room_url`.
-
-        Raises AgentControlError the way a LiveKit connection would fail: unknown room,
-        a token that does not admit to it, or a room that has closed.
-        """
+    def _room(self, room_url: str, token: str) -> FakeSession:
         self._expire()
         session = next((s for s in self.sessions.values() if s.room_url == room_url), None)
         if session is None or session.state == "minted":
@@ -134,14 +157,51 @@ class FakeLiveAvatar:
             raise AgentControlError("LiveKit rejected the token for this room")
         if session.state != "started":
             raise AgentControlError(f"the room closed ({session.end_reason})")
+        return session
+
+    def connect(self, room_url: str, token: str) -> list[str]:
+        """A participant joins the room; returns who was already there."""
+        session = self._room(room_url, token)
+        return [AVATAR_IDENTITY] if session.avatar_joined else []
+
+    def avatar_joins(self, room_url: str) -> None:
+        """The avatar (and the agent) arrive in the room: from now on events are acted on."""
+        session = next(s for s in self.sessions.values() if s.room_url == room_url)
+        session.avatar_joined = True
+
+    def deliver(self, room_url: str, token: str, topic: str, payload: bytes) -> list[dict]:
+        """A participant published `payload` on `topic` in the room at `room_url`; returns
+        the `agent-response` events the agent sends back.
+
+        Raises AgentControlError the way a LiveKit connection would fail: unknown room,
+        a token that does not admit to it, or a room that has closed.
+        """
+        session = self._room(room_url, token)
         if topic != AGENT_CONTROL_TOPIC:
-            return  # other topics reach participants but the agent ignores them
+            return []  # other topics reach participants but the agent ignores them
         event = json.loads(payload.decode("utf-8"))
         problems = _event_problems(event, session.session_id)
         if problems:
             raise AssertionError(f"malformed agent-control event {event!r}: {problems}")
+        if not session.avatar_joined:
+            session.ignored.append(event)  # the room is not ready: lost without a word
+            return []
+        if event["event_type"] == "avatar.speak_text" and self.lose_next_speech:
+            self.lose_next_speech -= 1
+            return []
         session.commands.append(event)
         session.last_activity = self.clock()
+        if event["event_type"] != "avatar.speak_text":
+            return []
+        return [
+            {
+                "event_type": kind,
+                "event_id": uuid.uuid4().hex,
+                "session_id": session.session_id,
+                "source_event_id": event.get("event_id") if self.reply_source_ids else None,
+            }
+            for kind in _REPLIES
+        ]
 
     # --- HTTP ----------------------------------------------------------------------------
 
@@ -153,6 +213,8 @@ class FakeLiveAvatar:
         app.router.add_post("/v1/sessions/keep-alive", self._keep_alive, name="session_keep_alive")
         app.router.add_post("/v1/sessions/stop", self._stop, name="session_stop")
         app.router.add_get("/v1/sessions", self._list, name="session_list")
+        app.router.add_get("/v1/avatars", self._avatars, name="avatar_list")
+        app.router.add_get("/v1/avatars/public", self._avatars, name="avatar_list_public")
         return app
 
     def _expire(self) -> None:
@@ -196,6 +258,10 @@ class FakeLiveAvatar:
         avatar_id = body.get("avatar_id")
         if not isinstance(avatar_id, str) or not avatar_id:
             return _validation("avatar_id", "Field required")
+        try:
+            uuid.UUID(avatar_id)
+        except ValueError:
+            return _validation("avatar_id", "Input should be a valid UUID")
         persona = body.get("avatar_persona") or {}
         if not isinstance(persona, dict):
             return _validation("avatar_persona", "Input should be a valid object")
@@ -231,9 +297,7 @@ class FakeLiveAvatar:
         if session.state != "minted":
             return _error(400, 400, f"Session {session.session_id} was already started")
         if len(self.active()) >= self.max_concurrent:
-            return _error(
-                400, CODE_CONCURRENT_LIMIT, "Concurrent limit reached, please close other sessions"
-            )
+            return _error(*self.concurrency_reply)
         session.state = "started"
         session.last_activity = self.clock()
         session.client_token = "lk-client-" + pysecrets.token_urlsafe(12)
@@ -261,6 +325,8 @@ class FakeLiveAvatar:
         if bearer is False:
             return _error(401, 401, "Missing or invalid session token")
         if isinstance(bearer, FakeSession):
+            if self.clock() - bearer.created_at >= self.session_token_ttl:
+                return _error(401, 401, "Session token expired")
             if body.get("session_id") not in (None, bearer.session_id):
                 return _error(403, 403, "The session token belongs to another session")
             session: FakeSession | None = bearer
@@ -272,7 +338,7 @@ class FakeLiveAvatar:
         else:
             return _error(401, 401, "Invalid API key")
         if session is None:
-            return _error(404, CODE_SESSION_NOT_FOUND, "Session not found")
+            return _error(*self.gone_reply)
         return session
 
     async def _keep_alive(self, request: web.Request) -> web.Response:
@@ -280,11 +346,7 @@ class FakeLiveAvatar:
         if isinstance(session, web.Response):
             return session
         if session.state != "started":
-            return _error(
-                404,
-                CODE_SESSION_NOT_FOUND,
-                f"Session {session.session_id} is not active ({session.end_reason})",
-            )
+            return _error(*self.gone_reply)
         session.last_activity = self.clock()
         return web.json_response(envelope(None))
 
@@ -305,13 +367,10 @@ class FakeLiveAvatar:
         kind = request.query.get("type")
         if kind not in ("active", "historic"):
             return _validation("type", "Input should be 'active' or 'historic'")
-        try:
-            page = int(request.query.get("page", "1"))
-            size = int(request.query.get("page_size", "20"))
-        except ValueError:
-            return _validation("page", "Input should be a valid integer")
-        if page < 1 or not 1 <= size <= 100:
-            return _validation("page_size", "Input should be between 1 and 100")
+        paging = _paging(request)
+        if isinstance(paging, web.Response):
+            return paging
+        page, size = paging
         wanted = "started" if kind == "active" else "stopped"
         rows = [s for s in self.sessions.values() if s.state == wanted]
         chunk = rows[(page - 1) * size : page * size]
@@ -338,8 +397,43 @@ class FakeLiveAvatar:
             )
         )
 
+    async def _avatars(self, request: web.Request) -> web.Response:
+        if not self._has_api_key(request):
+            return _error(401, 401, "Invalid API key")
+        ids = self.public_avatars if request.path.endswith("/public") else self.avatars
+        paging = _paging(request)
+        if isinstance(paging, web.Response):
+            return paging
+        page, size = paging
+        rows = sorted(ids)
+        chunk = rows[(page - 1) * size : page * size]
+        results = [{"id": a, "name": f"Avatar {a[:4]}", "status": "ACTIVE"} for a in chunk]
+        more = page * size < len(rows)
+        return web.json_response(
+            envelope(
+                {
+                    "count": len(rows),
+                    "results": results,
+                    "next": f"?page={page + 1}" if more else None,
+                    "previous": None,
+                }
+            )
+        )
 
-def _error(status: int, code: int, message: str) -> web.Response:
+
+def _paging(request: web.Request) -> tuple[int, int] | web.Response:
+    """`page` and `page_size` as the list endpoints take them (1.., 1..100)."""
+    try:
+        page = int(request.query.get("page", "1"))
+        size = int(request.query.get("page_size", "20"))
+    except ValueError:
+        return _validation("page", "Input should be a valid integer")
+    if page < 1 or not 1 <= size <= 100:
+        return _validation("page_size", "Input should be between 1 and 100")
+    return page, size
+
+
+def _error(status: int, code: int | str, message: str) -> web.Response:
     return web.json_response(envelope(None, code=code, message=message), status=status)
 
 
@@ -379,16 +473,22 @@ class LoopbackAgentControl:
     def __init__(self, fake: FakeLiveAvatar) -> None:
         self.fake = fake
         self.closed: list[str] = []
+        self.responses: list[dict] = []  # agent-response events the agent sent back
 
-    async def publish(self, session: LiveSession, event: AgentControlEvent) -> None:
+    async def publish(self, session: AvatarRoom, event: AgentControlEvent) -> None:
         if session.agent_token is None:
             raise AgentControlError("no agent token for this session")
-        self.fake.deliver(
+        # Like LiveKitAgentControl: join, and publish only once the avatar is in the room
+        # (here it arrives as soon as someone joins).
+        token = session.agent_token.get_secret_value()
+        if AVATAR_IDENTITY not in self.fake.connect(session.livekit_url, token):
+            self.fake.avatar_joins(session.livekit_url)
+        self.responses += self.fake.deliver(
             session.livekit_url,
             session.agent_token.get_secret_value(),
             AGENT_CONTROL_TOPIC,
             event.to_bytes(),
         )
 
-    async def close(self, session: LiveSession) -> None:
+    async def close(self, session: AvatarRoom) -> None:
         self.closed.append(session.session_id)

@@ -1,11 +1,15 @@
 // Stands in for livekit-client's network room in the viewer-page tests, and nothing else:
 // the page's own code runs unchanged. Same names as livekit-client 2.x (Room, RoomEvent,
-// DisconnectReason, localParticipant.publishData(payload, {reliable, topic})). Connecting and
-// publishing go to /__room/* , which the test routes into the LiveAvatar fake's room
-// (token checked, agent-control JSON checked against the documented schema).
+// DisconnectReason, room.remoteParticipants, localParticipant.publishData(payload,
+// {reliable, topic})). Connecting and publishing go to /__room/*, which the test routes into
+// the LiveAvatar fake's room (token checked, agent-control JSON checked against the
+// documented schema). As in a real FULL-mode room, the avatar ("heygen") joins after the
+// page connected (ParticipantConnected), and the agent's answers to a command
+// (avatar.speak_started/ended) arrive on the agent-response topic.
 (function () {
   const RoomEvent = {
     TrackSubscribed: "trackSubscribed", DataReceived: "dataReceived",
+    ParticipantConnected: "participantConnected",
     Disconnected: "disconnected", Reconnecting: "reconnecting", Reconnected: "reconnected",
   };
   const DisconnectReason = { UNKNOWN_REASON: 0, CLIENT_INITIATED: 1, DUPLICATE_IDENTITY: 2 };
@@ -13,6 +17,7 @@
   class Room {
     constructor() {
       this.handlers = {};
+      this.remoteParticipants = new Map();
       this.localParticipant = { publishData: (payload, opts) => this._publish(payload, opts) };
       window.__rooms.push(this);
     }
@@ -23,12 +28,23 @@
       if (!r.ok) throw new Error("connection refused: " + (await r.text()));
       this.url = url;
       this.token = token;
+      const body = await r.json();
+      for (const identity of body.present) this.remoteParticipants.set(identity, { identity });
+      if (body.avatar_joins) setTimeout(() => this.avatarJoins(), 50);
+    }
+    async avatarJoins() {  // the avatar (and the agent) arrive in the room
+      await fetch("/__room/avatar-join", { method: "POST", body: JSON.stringify({ url: this.url }) });
+      const avatar = { identity: "heygen" };
+      this.remoteParticipants.set("heygen", avatar);
+      this.emit(RoomEvent.ParticipantConnected, avatar);
     }
     async _publish(payload, opts) {
       const body = { url: this.url, token: this.token, topic: opts.topic, reliable: opts.reliable,
                      payload: new TextDecoder().decode(payload) };
       const r = await fetch("/__room/publish", { method: "POST", body: JSON.stringify(body) });
       if (!r.ok) throw new Error(await r.text());
+      const replies = await r.json();
+      setTimeout(() => { for (const event of replies) this.agentSays(event); }, 10);
     }
     agentSays(event) {  // what LiveAvatar sends on agent-response
       this.emit(RoomEvent.DataReceived, new TextEncoder().encode(JSON.stringify(event)), null, 0,

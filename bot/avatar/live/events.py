@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Any
 
 from bot.store.base import Store, StoreError
@@ -26,7 +27,24 @@ CHANNEL = "avatar-live"
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-class LiveBus:
+class BusEvent(StrEnum):
+    """The `kind` of an event on the bus; the page hears the ones in `PAGE_EVENTS` as SSE."""
+
+    ANSWER = "answer"  # a new answer in the scope (`answer_id`)
+    SPEECH = "speech"  # sentences queued (`items`)
+    INTERRUPT = "interrupt"  # older answers' queued sentences dropped (`keep_answer`)
+    SESSION = "session"  # a new vendor session behind the scope (`session_id`)
+    ENDED = "ended"  # the scope's session closed (`reason`)
+    VIEWER = "viewer"  # a viewer page is connected (`at`); replicas only
+
+
+PAGE_EVENTS = frozenset({BusEvent.SPEECH, BusEvent.INTERRUPT, BusEvent.SESSION, BusEvent.ENDED})
+
+
+class EventBus:
+    """Publishes `BusEvent`s to this process's listeners and, through the store, to every
+    other replica's."""
+
     def __init__(self, store: Store, origin: str) -> None:
         self.store = store
         self.origin = origin
@@ -51,8 +69,8 @@ class LiveBus:
     def local_subscribers(self, scope: str) -> int:
         return len(self._queues.get(scope, ()))
 
-    async def publish(self, scope: str, kind: str, **data: Any) -> None:
-        event = {"scope": scope, "kind": kind, "origin": self.origin, **data}
+    async def publish(self, scope: str, kind: BusEvent, **data: Any) -> None:
+        event = {"scope": scope, "kind": kind.value, "origin": self.origin, **data}
         event.setdefault("eid", uuid.uuid4().hex)
         await self._dispatch(event)
         try:

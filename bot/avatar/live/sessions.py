@@ -8,19 +8,7 @@ minute), renews it before its maximum duration, and closes what it holds on shut
 the vendor says the session is gone (idle timeout, stopped, expired, `session.stopped` seen by
 the page) a new session starts behind the same link; queued speech stays queued.
 
-How speech reaches the avatar, and why:
-- HeyGen streaming v1 has a REST speak call (`streaming.task`, task_type `repeat`), so the
-  server speaks every sentence itself.
-- LiveAvatar has no REST speak call: the avatar obeys `avatar.speak_text` published on the
-  LiveKit data topic `agent-control` by a participant of the room. The viewer page is such a
-  participant (it joins with the session's client token, exactly as LiveAvatar's own web SDK
-  does), so by default the *page* publishes each sentence. The server publishes instead only
-  when it can join the room itself: the start response granted an agent token and the
-  `livekit` Python SDK is installed (`bot.heygen.live.LiveKitAgentControl`).
-- Either way, every sentence is a row in the store's speech queue and `claim_speech` picks
-  exactly one publisher for it, however many tabs, pages or replicas race for it. Sentences
-  wait in the queue while nobody watches and are spoken when a viewer connects; a replay
-  queues an answer's sentences again.
+How speech reaches the avatar: bot/avatar/live/speech.py.
 """
 
 from __future__ import annotations
@@ -30,30 +18,33 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from bot.avatar.budgets import Budgets
 from bot.avatar.delivery import AvatarError, AvatarLimitReached, LiveScope
-from bot.avatar.live.events import LiveBus
+from bot.avatar.live.events import BusEvent, EventBus
+from bot.avatar.live.speech import ScopeSpeech, live_session_of
 from bot.config import LiveApi, LiveReuse, Settings
 from bot.heygen.errors import HeyGenError
 from bot.heygen.live import (
-    AgentControlError,
-    LiveBackend,
+    AvatarRoom,
+    LiveAvatarUnknown,
     LiveConcurrencyLimit,
-    LiveSession,
     LiveSessionGone,
+    RoomApi,
 )
-from bot.store.base import LeaseLost, LiveSessionRecord, SpeechItem, Store
+from bot.store.base import LeaseLost, ScopeRecord, ScopeState, Store
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60.0
+# A keep-alive goes out at least this long before the API's idle timeout: one upkeep tick
+# (10 s, bot/avatar/service.py) plus a slow or retried request still land in time.
+KEEPALIVE_MARGIN_SECONDS = 30.0
+AVATAR_CHECK_SECONDS = 15.0  # for the catalogue check at start, retries included
 VIEWER_FRESH_SECONDS = 45.0  # a page heartbeats every 15 s; three missed = gone
 RENEW_MARGIN_SECONDS = 60.0
-SERVER = "server"
-VIEWER = "viewer"
 
 
 def scope_key(scope: LiveScope, reuse: LiveReuse) -> str:
@@ -68,32 +59,34 @@ def scope_key(scope: LiveScope, reuse: LiveReuse) -> str:
     return f"channel:{team}:{scope.channel}"
 
 
-async def answer_sentences(store: Store, scope: str, answer_id: str) -> list[str]:
-    """An answer's sentences queued in `scope`, each text once, in order (a replay appends
-    the same sentences again)."""
-    items = await store.answer_speech(answer_id)
-    return list(dict.fromkeys(i.text for i in items if i.scope == scope))
+def keepalive_interval(configured: float, room: AvatarRoom) -> float:
+    """Seconds between keep-alives: LIVE_KEEPALIVE_SECONDS, but never so late that the
+    vendor's idle timeout (streaming v1: 120 s; LiveAvatar: 5 min) could pass first."""
+    if room.idle_timeout_seconds:
+        return max(5.0, min(configured, room.idle_timeout_seconds - KEEPALIVE_MARGIN_SECONDS))
+    return configured
 
 
-def live_session_of(record: LiveSessionRecord | None) -> LiveSession | None:
-    """The vendor session a scope's record holds while it is live, else None."""
-    if record is None or record.state != "live" or not record.session:
-        return None
-    return LiveSession.from_record(record.session)
+def unknown_avatar_sentence(avatar_id: str, api: LiveApi) -> str:
+    where = "LiveAvatar's" if api is LiveApi.LIVEAVATAR else "HeyGen's interactive"
+    return (
+        f"The live avatar is not set up right: LIVE_AVATAR_ID ({avatar_id!r}) is not one of "
+        f"{where} avatars. Set LIVE_AVATAR_ID to an avatar from that catalogue "
+        "(HEYGEN_AVATAR_ID is a video avatar and is not used for live answers)."
+    )
 
 
-def item_json(item: SpeechItem) -> dict[str, Any]:
-    return {"id": item.id, "answer_id": item.answer_id, "seq": item.seq, "text": item.text}
+class ScopeSessions(ScopeSpeech):
+    """Every live scope's vendor session: started on demand, kept alive while watched,
+    closed when idle, replaced when gone; speech (`ScopeSpeech`) rides on it."""
 
-
-class LiveSessions:
     def __init__(
         self,
         settings: Settings,
         store: Store,
-        backend: LiveBackend,
+        backend: RoomApi,
         budgets: Budgets,
-        bus: LiveBus,
+        bus: EventBus,
         *,
         owner: str,
         server_publishing: bool,
@@ -107,7 +100,8 @@ class LiveSessions:
         self.owner = owner
         self.server_publishing = server_publishing
         self.clock = clock
-        self.avatar_id = settings.live_avatar_id or settings.heygen_avatar_id or ""
+        # Never HEYGEN_AVATAR_ID: the live APIs have their own avatar catalogues.
+        self.avatar_id = settings.live_avatar_id or ""
         self.sessions_started = 0  # read by the bench
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._pump_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -117,17 +111,8 @@ class LiveSessions:
         self._billed_at: dict[str, float] = {}
         # Scope -> its live session as last seen here: saves a store read per sentence.
         # Dropped when this replica closes or replaces it, or hears another replica did.
-        self._known: dict[str, LiveSession] = {}
+        self._known: dict[str, AvatarRoom] = {}
         bus.on_event(self._on_event)
-
-    # --- who publishes ------------------------------------------------------------------
-
-    def publisher_for(self, session: LiveSession) -> str:
-        if session.backend is LiveApi.STREAMING:
-            return SERVER
-        if self.server_publishing and session.agent_token is not None:
-            return SERVER
-        return VIEWER
 
     # --- viewers --------------------------------------------------------------------------
 
@@ -141,18 +126,30 @@ class LiveSessions:
         now = self.clock()
         self._viewer_seen[scope] = now
         await self.store.mark_viewer_seen(scope)  # durable: a replica taking over sees it
-        await self.bus.publish(scope, "viewer", at=now)
+        await self.bus.publish(scope, BusEvent.VIEWER, at=now)
 
     async def _on_event(self, event: dict[str, Any]) -> None:
         scope = event.get("scope", "")
         kind = event.get("kind")
-        if kind == "viewer":
+        if kind == BusEvent.VIEWER:
             self._viewer_seen[scope] = max(self._viewer_seen.get(scope, 0.0), event["at"])
             await self.pump(scope)
-        elif kind == "speech" and event.get("origin") != self.owner:
+        elif kind == BusEvent.SPEECH and event.get("origin") != self.owner:
             await self.pump(scope)
-        elif kind in ("session", "ended") and event.get("origin") != self.owner:
+        elif kind in (BusEvent.SESSION, BusEvent.ENDED) and event.get("origin") != self.owner:
             self._known.pop(scope, None)
+
+    async def check_avatar(self) -> str | None:
+        """At start: why live is off when the API's catalogue lacks LIVE_AVATAR_ID, else
+        None. When the catalogue cannot be read, None: the first token call will tell."""
+        try:
+            async with asyncio.timeout(AVATAR_CHECK_SECONDS):  # never hold up the start
+                if await self.backend.has_avatar(self.avatar_id):
+                    return None
+        except (HeyGenError, TimeoutError) as exc:
+            log.warning("could not list the live avatars to check LIVE_AVATAR_ID: %s", exc)
+            return None
+        return unknown_avatar_sentence(self.avatar_id, self.backend.name)
 
     # --- sessions -------------------------------------------------------------------------
 
@@ -160,14 +157,15 @@ class LiveSessions:
         return sum(
             1
             for r in await self.store.live_sessions()
-            if r.scope != except_scope and (r.state == "live" or r.lease_until > self.clock())
+            if r.scope != except_scope
+            and (r.state is ScopeState.LIVE or r.lease_until > self.clock())
         )
 
     async def check_limits(self, scope: str) -> None:
         """Raise AvatarLimitReached before anything is queued or started."""
         await self.budgets.check_live()
         record = await self.store.get_live_session(scope)
-        if record is not None and record.state == "live":
+        if record is not None and record.state is ScopeState.LIVE:
             return
         cap = self.settings.live_max_sessions
         if await self._count_open(scope) >= cap:
@@ -176,7 +174,7 @@ class LiveSessions:
                 "minutes (the text answer is above)."
             )
 
-    async def ensure(self, scope: str) -> LiveSession:
+    async def ensure(self, scope: str) -> AvatarRoom:
         """The scope's live session, started when there is none."""
         async with self._locks[scope]:
             for _ in range(40):
@@ -192,7 +190,7 @@ class LiveSessions:
                 await asyncio.sleep(0.5)  # another replica is starting it
         raise AvatarError("The live avatar is still starting; try again in a moment.")
 
-    async def _start(self, scope: str) -> LiveSession:
+    async def _start(self, scope: str) -> AvatarRoom:
         """Start a vendor session for a scope whose lease we hold."""
         try:
             await self.check_limits(scope)
@@ -204,6 +202,9 @@ class LiveSessions:
                 language=self.settings.live_language,
                 quality=self.settings.live_quality,  # type: ignore[arg-type]
             )
+        except LiveAvatarUnknown:
+            await self._mark_closed(scope)
+            raise AvatarError(unknown_avatar_sentence(self.avatar_id, self.backend.name)) from None
         except LiveConcurrencyLimit:
             await self._mark_closed(scope)
             raise AvatarLimitReached(
@@ -222,7 +223,7 @@ class LiveSessions:
             self.owner,
             session_id=session.session_id,
             session=session.to_record(),
-            state="live",
+            state=ScopeState.LIVE,
             started_at=now,
             last_activity_at=now,
         )
@@ -230,17 +231,17 @@ class LiveSessions:
         self._known[scope] = session
         self._keepalive_at[scope] = self._billed_at[scope] = self._activity[scope] = now
         log.info("live session started for %s (%s)", scope, self.backend.name.value)
-        await self.bus.publish(scope, "session", session_id=session.session_id)
+        await self.bus.publish(scope, BusEvent.SESSION, session_id=session.session_id)
         return session
 
     async def _mark_closed(self, scope: str) -> None:
         self._known.pop(scope, None)
         with contextlib.suppress(LeaseLost):
             await self.store.update_live_session(
-                scope, self.owner, state="closed", session=None, session_id=None
+                scope, self.owner, state=ScopeState.CLOSED, session=None, session_id=None
             )
 
-    async def replace(self, scope: str, gone_session_id: str | None) -> LiveSession:
+    async def replace(self, scope: str, gone_session_id: str | None) -> AvatarRoom:
         """The vendor says `gone_session_id` ended: a new session behind the same link."""
         async with self._locks[scope]:
             record, mine = await self.store.claim_live_scope(
@@ -256,7 +257,7 @@ class LiveSessions:
             log.info("live session for %s is gone; starting a new one", scope)
             return await self._start(scope)
 
-    async def viewer_session(self, scope: str, gone: str | None) -> tuple[LiveSession, str]:
+    async def viewer_session(self, scope: str, gone: str | None) -> tuple[AvatarRoom, str]:
         """What a viewer page joins. `gone`: the session id the page lost, if it lost one."""
         await self.viewer_heartbeat(scope)
         if gone:
@@ -274,77 +275,6 @@ class LiveSessions:
         self._activity[scope] = self.clock()
         await self.pump(scope)
         return session, self.publisher_for(session)
-
-    # --- speech ---------------------------------------------------------------------------
-
-    async def speak(self, scope: str, answer_id: str, sentences: AsyncIterator[str]) -> None:
-        await self.check_limits(scope)
-        await self.interrupt(scope, keep_answer=answer_id)
-        await self.bus.publish(scope, "answer", answer_id=answer_id)
-        async for sentence in sentences:
-            if not sentence.strip():
-                continue
-            items = await self.store.enqueue_speech(scope, answer_id, [sentence])
-            known = self._known.get(scope)
-            if known is not None and self.publisher_for(known) == SERVER:
-                await self.pump(scope)  # the server speaks: first speak, then tell pages
-                await self.bus.publish(scope, "speech", items=[item_json(i) for i in items])
-            else:
-                await self.bus.publish(scope, "speech", items=[item_json(i) for i in items])
-                await self.pump(scope)
-
-    async def replay(self, scope: str, answer_id: str) -> int:
-        """Queue an answer's sentences again (the page's replay button)."""
-        # Each text once, or the next replay would say everything twice.
-        texts = await answer_sentences(self.store, scope, answer_id)
-        if not texts:
-            return 0
-
-        async def again() -> AsyncIterator[str]:
-            for text in texts:
-                yield text
-
-        await self.speak(scope, answer_id, again())
-        return len(texts)
-
-    async def interrupt(self, scope: str, keep_answer: str | None = None) -> None:
-        """A new answer in the scope: the previous one's unspoken sentences go, and the
-        avatar stops talking."""
-        await self.store.drop_pending_speech(scope, except_answer=keep_answer)
-        await self.bus.publish(scope, "interrupt", keep_answer=keep_answer)
-        session = live_session_of(await self.store.get_live_session(scope))
-        if session is not None and self.publisher_for(session) == SERVER:
-            with contextlib.suppress(HeyGenError):  # a gone session has nothing to interrupt
-                await self.backend.interrupt(session)
-
-    async def pump(self, scope: str) -> None:
-        """Publish the scope's queued speech from this server, when it is the publisher and
-        someone watches. Safe to call from every replica: claim_speech picks one."""
-        if not self.viewer_active(scope):
-            return
-        async with self._pump_locks[scope]:
-            session = self._known.get(scope)
-            if session is None:
-                session = live_session_of(await self.store.get_live_session(scope))
-                if session is None:
-                    return  # the page's session request starts one, then pumps again
-                self._known[scope] = session
-            if self.publisher_for(session) != SERVER:
-                return
-            for item in await self.store.pending_speech(scope):
-                if not await self.store.claim_speech(item.id, self.owner):
-                    continue
-                session = await self._say(scope, session, item.text)
-
-    async def _say(self, scope: str, session: LiveSession, text: str) -> LiveSession:
-        try:
-            await self.backend.speak(session, text)
-        except (LiveSessionGone, AgentControlError):
-            # The claim is ours: say it on the session that replaces the lost one.
-            session = await self.replace(scope, session.session_id)
-            await self.backend.speak(session, text)
-        self._activity[scope] = self.clock()
-        return session
 
     # --- the worker: keep-alive, idle close, renew, billing ------------------------------
 
@@ -368,11 +298,11 @@ class LiveSessions:
         )
         if not mine:
             return
-        if record.state != "live" or not record.session:
-            if record.state == "starting":
+        if record.state is not ScopeState.LIVE or not record.session:
+            if record.state is ScopeState.STARTING:
                 await self._mark_closed(scope)  # a start that died with its replica
             return
-        session = LiveSession.from_record(record.session)
+        session = AvatarRoom.from_record(record.session)
         billed = self._billed_at.get(scope, max(record.started_at, now - LEASE_SECONDS))
         await self.budgets.add_live_seconds(now - billed)
         self._billed_at[scope] = now
@@ -396,7 +326,7 @@ class LiveSessions:
             return
         pending = bool(await self.store.pending_speech(scope))
         if (viewer or pending) and now - self._keepalive_at.get(scope, 0.0) >= (
-            self.settings.live_keepalive_seconds
+            keepalive_interval(self.settings.live_keepalive_seconds, session)
         ):
             try:
                 await self.backend.keep_alive(session)
@@ -406,26 +336,26 @@ class LiveSessions:
                 if viewer:
                     await self._start(scope)
                 else:
-                    await self.bus.publish(scope, "ended", reason="expired")
+                    await self.bus.publish(scope, BusEvent.ENDED, reason="expired")
                 return
         await self.store.update_live_session(scope, self.owner, last_activity_at=last)
 
-    async def _renew(self, scope: str, old: LiveSession) -> None:
+    async def _renew(self, scope: str, old: AvatarRoom) -> None:
         async with self._locks[scope]:
             await self._mark_closed(scope)
             await self._start(scope)
         await self._stop_quietly(old)
 
-    async def _close(self, scope: str, session: LiveSession, reason: str) -> None:
+    async def _close(self, scope: str, session: AvatarRoom, reason: str) -> None:
         await self._stop_quietly(session)
         await self._mark_closed(scope)
         billed = self._billed_at.pop(scope, None)
         if billed is not None:  # the minutes since the last upkeep tick count too
             await self.budgets.add_live_seconds(self.clock() - billed)
         log.info("live session for %s closed (%s)", scope, reason)
-        await self.bus.publish(scope, "ended", reason=reason)
+        await self.bus.publish(scope, BusEvent.ENDED, reason=reason)
 
-    async def _stop_quietly(self, session: LiveSession) -> None:
+    async def _stop_quietly(self, session: AvatarRoom) -> None:
         try:
             await self.backend.stop(session)
         except HeyGenError as exc:
@@ -434,7 +364,7 @@ class LiveSessions:
     async def close_all(self) -> None:
         """Shutdown: close every session this replica holds (or nobody holds)."""
         now = self.clock()
-        records: list[LiveSessionRecord] = await self.store.live_sessions()
+        records: list[ScopeRecord] = await self.store.live_sessions()
         for record in records:
             if record.owner not in (None, self.owner) and record.lease_until > now:
                 continue
@@ -444,6 +374,6 @@ class LiveSessions:
             if not mine:
                 continue
             if record.session:
-                await self._close(record.scope, LiveSession.from_record(record.session), "shutdown")
+                await self._close(record.scope, AvatarRoom.from_record(record.session), "shutdown")
             else:
                 await self._mark_closed(record.scope)
