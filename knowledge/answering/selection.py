@@ -1,17 +1,21 @@
 """Which sentences answer: every readable sentence of the retrieved passages scored against
-the question, and a short, non-redundant set picked.
+the question, and a short, coherent span of the best passage picked.
 
 - a sentence's relevance is its stemmed term overlap weighted by idf over the candidate
   sentences (word pairs count extra, very long sentences are damped), plus, when the
   knowledge base's embedding is given, its similarity to the question; it borrows some
   relevance from its best neighbour ("We offer none. One provider is X." are chosen
   together); the retriever's rank and a matching heading are a small prior;
-- the set is picked by maximal marginal relevance; a sentence far below the best (or
-  relevant only through its neighbour) is not said, so a weakly related passage is never
-  cited as padding. The length adapts to relevance: once the answer holds most of the
-  question's weight, only a sentence nearly as relevant as the best is added, and at equal
-  relevance the shorter sentence wins. `rank_passages` ranks the passages the same way for a
-  language model;
+- the answer is a span of one passage, because documents answer that way: near the start
+  of a section, in sentences that follow each other. The passage is the one with the best
+  sentence, where the retrieval rank counts against later passages and a section heading
+  that names the question's words counts for it; the span starts at its first relevant
+  sentence (its lead, unless that is about something else), keeps lists and steps whole
+  (a lead-in and its items are one unit) and runs in document order until the passage turns
+  to something else, or, past a short answer, until the question is covered. A sentence of
+  another passage is added only when it holds a part of the question the span does not, so
+  a weakly related passage is never cited as padding. `rank_passages` ranks the passages by
+  their best sentence for a language model;
 - near duplicates (overlapping chunks) are dropped, and a chosen sentence that opens with a
   pronoun brings the sentence before it (its referent).
 """
@@ -100,21 +104,30 @@ def _refers_back(sentence: str) -> bool:
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> L2-normalised vectors, one a row
 
-# Selection weights. Round numbers, chosen for what they mean, not fitted to one set.
-_SEMANTIC = 0.5  # share of a sentence's relevance that comes from the embedding
-_CONTEXT = 0.5  # how much a sentence's best neighbour lends it ("We offer none. X does.")
-_MMR = 0.7  # relevance vs novelty when picking the next sentence
-_FLOOR = 0.5  # a sentence must reach this share of the best relevance to be said at all
-_OWN_FLOOR = 0.25  # … and this share of the best match on its own
-_PASSAGE_PRIOR = 0.15  # the retriever's rank, as a small prior
-# Length adapts to relevance: once the answer has some substance (_ENOUGH characters) and
-# holds most of the question's weight (_COVERED of its idf), a further sentence must be
-# nearly as relevant as the best (_STILL) to be added. At equal relevance the shorter
-# sentence wins: each 200 characters cost _LENGTH of the best relevance.
+# Selection weights: round numbers, chosen for what they mean, not fitted to one set. All
+# are shares of something named beside them, so they read without a key:
+# - how a sentence's relevance is made
+_SEMANTIC = 0.5  # of a sentence's own relevance: the embedding (the rest: shared words)
+_CONTEXT = 0.5  # of its best neighbour's own relevance, lent to it ("We offer none. X does.")
+_PASSAGE_PRIOR = 0.15  # the retriever's rank and a matching title or heading, as a prior
+# - which sentences may be said at all
+_FLOOR = 0.5  # of the best relevance: below it a sentence is not said
+_OWN_FLOOR = 0.25  # of the best own match: relevant only through a neighbour is not enough
+# - which passage answers: the one with the best sentence, where each place down the
+#   retrieval ranking costs _RANK_COST of the best relevance and a section heading that
+#   holds the question's words (as a share of their idf) earns up to _SECTION of it
+_RANK_COST = 0.15
+_SECTION = 0.3
+# - where its answer starts: at the first sentence with _START of the passage's best
+_START = 0.5
+# - how long it runs: past _ENOUGH characters it stops at a sentence below _FLOOR or once
+#   the answer holds _COVERED of the question's idf weight
 _ENOUGH = 150
 _COVERED = 0.6
+# - what another passage may add: a sentence nearly as relevant as the best (_STILL) that
+#   holds at least _ADDS of the question's idf weight the span does not
 _STILL = 0.9
-_LENGTH = 0.1
+_ADDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -181,6 +194,11 @@ def select(
         / total_idf
         for h in hits
     ]
+    # The section heading alone (the title is the same for every passage of a page).
+    section = [
+        sum(idf[t] for t in set(terms(h.chunk.section.split(">")[-1])) if t in idf) / total_idf
+        for h in hits
+    ]
     place = {(c.passage, c.position): i for i, c in enumerate(candidates)}
     relevance = np.zeros(n)
     for i, c in enumerate(candidates):
@@ -197,43 +215,11 @@ def select(
     for i in pool:
         p = candidates[i].passage
         passage_scores[p] = max(passage_scores[p], float(relevance[i]))
-    chosen: list[int] = []
-    length = 0
-    while pool and len(chosen) < max_sentences:
-
-        def marginal(i: int) -> float:
-            if not chosen:
-                return float(relevance[i])
-            overlap = max(_similarity(candidates, vectors, i, j) for j in chosen)
-            return _MMR * float(relevance[i]) - (1 - _MMR) * best * overlap
-
-        def value(i: int) -> float:
-            return marginal(i) - _LENGTH * best * len(candidates[i].text) / 200
-
-        top = max(pool, key=value)
-        pool.remove(top)
-        if any(_near_duplicate(candidates[top], candidates[j]) for j in chosen):
-            continue
-        if chosen and length + len(candidates[top].text) > max_chars:
-            continue
-        if length >= _ENOUGH and relevance[top] < _STILL * best:
-            covered = sum(
-                w for t, w in idf.items() if any(t in candidates[j].terms for j in chosen)
-            )
-            if covered >= _COVERED * total_idf:
-                break
-        chosen.append(top)
-        length += len(candidates[top].text)
+    if max_sentences <= 0 or not pool:
+        return Selection([], passage_scores)
+    chosen = _span_pick(candidates, relevance, pool, idf, best, section, max_sentences, max_chars)
     picked = _with_referents([candidates[i] for i in chosen], candidates, max_sentences, max_chars)
     return Selection(picked, passage_scores)
-
-
-def _similarity(candidates: list[Candidate], vectors: np.ndarray | None, i: int, j: int) -> float:
-    """How much sentence i repeats sentence j: embedding cosine, else shared terms."""
-    if vectors is not None:
-        return max(0.0, float(vectors[i] @ vectors[j]))
-    a, b = set(candidates[i].terms), set(candidates[j].terms)
-    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
 
 
 def _with_referents(
@@ -251,3 +237,74 @@ def _with_referents(
             result.append(neighbour)
             length += len(neighbour.text)
     return result
+
+
+def _covered(candidates: list[Candidate], chosen: list[int], idf: dict[str, float]) -> float:
+    """The share of the question's idf weight that the chosen sentences hold."""
+    total = sum(idf.values()) or 1.0
+    return sum(w for t, w in idf.items() if any(t in candidates[j].terms for j in chosen)) / total
+
+
+def _span_pick(
+    candidates: list[Candidate],
+    relevance: np.ndarray,
+    pool: list[int],
+    idf: dict[str, float],
+    best: float,
+    section: list[float],
+    max_sentences: int,
+    max_chars: int,
+) -> list[int]:
+    """A coherent span of one passage: documents answer near the start of a section, in
+    sentences that follow each other, so the answer is the lead passage's first relevant
+    sentence and what follows it; a sentence of another passage is added only when it holds
+    part of the question the span does not."""
+    in_pool = set(pool)
+    by_passage: dict[int, list[int]] = {}
+    for i, c in enumerate(candidates):
+        by_passage.setdefault(c.passage, []).append(i)
+
+    def passage_value(p: int) -> float:
+        said = [float(relevance[i]) for i in by_passage[p] if i in in_pool]
+        if not said:
+            return -1.0
+        # The retriever's rank is evidence too: a later passage must be clearly better; a
+        # section whose heading names what the question asks is about it.
+        return max(said) + (_SECTION * section[p] - _RANK_COST * p) * best
+
+    lead = max(by_passage, key=lambda p: (passage_value(p), -p))
+    sentences = by_passage[lead]
+    top = max(float(relevance[i]) for i in sentences if i in in_pool)
+    first = next(
+        k for k, i in enumerate(sentences) if i in in_pool and relevance[i] >= _START * top
+    )
+    chosen: list[int] = []
+    length = 0
+    for i in sentences[first:]:
+        size = len(candidates[i].text)
+        if len(chosen) >= max_sentences or (chosen and length + size > max_chars):
+            break
+        if i not in in_pool:  # the span ends where the passage turns to something else
+            break
+        if any(_near_duplicate(candidates[i], candidates[j]) for j in chosen):
+            continue
+        if length >= _ENOUGH and (
+            relevance[i] < _FLOOR * best or _covered(candidates, chosen, idf) >= _COVERED
+        ):
+            break
+        chosen.append(i)
+        length += size
+    # Another passage's sentence, when it says what the question asks and the span does not.
+    for i in sorted(pool, key=lambda i: -relevance[i]):
+        if len(chosen) >= max_sentences or candidates[i].passage == lead:
+            continue
+        size = len(candidates[i].text)
+        if length + size > max_chars or relevance[i] < _STILL * best:
+            continue
+        if any(_near_duplicate(candidates[i], candidates[j]) for j in chosen):
+            continue
+        gain = _covered(candidates, [*chosen, i], idf) - _covered(candidates, chosen, idf)
+        if gain >= _ADDS:
+            chosen.append(i)
+            length += size
+    return chosen
