@@ -427,3 +427,22 @@ def test_steps_are_kept_whole_in_their_order() -> None:
     text = result.text
     assert text.index("Open the admin page") < text.index("Choose Rotate key")
     assert text.index("Choose Rotate key") < text.index("Copy the new key")
+
+
+def _section(text: str, section: str, n: int = 0) -> Chunk:
+    return Chunk(id=f"s{n}", source=f"s{n}.md", title="Release notes", section=section, text=text)
+
+
+def test_an_answer_that_opens_a_section_is_introduced_by_its_heading() -> None:
+    # Release notes and step-by-step pages put the date or the step in the heading.
+    notes = _section(
+        "## June 20th, 2024\n\nThe new model is now available in every region.", "June 20th, 2024"
+    )
+    result = compose("hey, when did the new model become available?", hits(notes))
+    assert result.text == "June 20th, 2024: The new model is now available in every region [1]."
+    # A heading the sentence already says adds nothing.
+    plain = _section(
+        "## Regions\n\nThe new model is available in every region.", "Launch > Regions", n=1
+    )
+    result = compose("where is the new model available?", hits(plain))
+    assert result.text == "The new model is available in every region [1]."

@@ -39,4 +39,4 @@ def compose(
     without it sentences are chosen by lexical match alone.
     """
     chosen = select(question, hits, max_sentences=max_sentences, max_chars=max_chars, embed=embed)
-    return write(chosen.chosen)
+    return write(chosen.chosen, hits)

@@ -60,6 +60,7 @@ class Candidate:
     terms: Counter[str]
     pairs: set[tuple[str, str]]
     size: int  # content words that dilute its point
+    opens: bool = False  # the first readable sentence of its passage
 
 
 @lru_cache(maxsize=1)
@@ -83,10 +84,18 @@ def bigrams(text: str) -> set[tuple[str, str]]:
 def _candidates(hits: Sequence[Hit]) -> list[Candidate]:
     found: list[Candidate] = []
     for rank, hit in enumerate(hits):
-        for position, sentence in readable_sentences(hit.chunk.text):
+        for k, (position, sentence) in enumerate(readable_sentences(hit.chunk.text)):
             words = Counter(terms(sentence))
             found.append(
-                Candidate(rank, position, sentence, words, bigrams(sentence), sum(words.values()))
+                Candidate(
+                    rank,
+                    position,
+                    sentence,
+                    words,
+                    bigrams(sentence),
+                    sum(words.values()),
+                    opens=k == 0,
+                )
             )
     return found
 
