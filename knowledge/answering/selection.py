@@ -36,6 +36,7 @@ from bm25s.stopwords import STOPWORDS_EN
 
 from knowledge.answering.prose import readable_sentences
 from knowledge.models import Hit
+from knowledge.retrieval.query import ask_and_situation
 
 # Words that carry no topic in a question ("how do I …", "what should we …").
 _FILLER = frozenset(STOPWORDS_EN) | {
@@ -137,6 +138,8 @@ _COVERED = 0.6
 #   holds at least _ADDS of the question's idf weight the span does not
 _STILL = 0.9
 _ADDS = 0.25
+# - a word of the situation told around the question weighs _SITUATION of a word it asks
+_SITUATION = 0.5
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,11 @@ def select(
     n = len(candidates)
     df = Counter(t for c in candidates for t in set(c.terms))
     idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in query}
+    # What the person asks outweighs the situation they tell around it.
+    ask, situation = ask_and_situation(question)
+    if situation:
+        asked = set(terms(ask))
+        idf = {t: w if t in asked else _SITUATION * w for t, w in idf.items()}
     # Word pairs of the question found in a sentence are strong evidence ("follow-up").
     query_pairs = {p for p in bigrams(question) if p[0] in idf or p[1] in idf}
 
