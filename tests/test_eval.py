@@ -220,3 +220,28 @@ def test_several_sets_and_the_per_question_dump(cli: CliRunner, tmp_path: Path) 
     result = cli.invoke(app, args)
     assert result.exit_code == 0 and result.output.count("Per question") == 2
     assert "answer / lead recall" in result.output
+
+
+def test_a_set_over_another_sets_corpus_asks_its_own_questions(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    shared = make_answer_set(tmp_path / "shared")
+    chatty = tmp_path / "chatty"
+    chatty.mkdir()
+    (chatty / "corpus").symlink_to(shared / "corpus")
+    (chatty / "questions.jsonl").write_text(
+        json.dumps(
+            {
+                "question": "hey! we're moving servers this week. how do I deploy the bot?",
+                "sources": ["deploy.md"],
+                "answer": "With docker compose.",
+            }
+        )
+        + "\n"
+    )
+    result = cli.invoke(app, ["eval", "answers", str(chatty), "--json", "--per-question"])
+    assert result.exit_code == 0, result.output
+    figures, row = (json.loads(line) for line in result.stdout.splitlines())
+    assert figures["questions"] == 1 and figures["gold_cited"] == 1.0
+    assert row["question"].startswith("hey! we're moving servers")
+    assert "docker compose" in row["answer"]
