@@ -70,6 +70,7 @@ lint: $(TEST_STAMP)
 
 eval: $(STAMP)
 	$(BIN)/avatarbot eval retrieval ../shared/eval/anthropic-docs
+	$(BIN)/avatarbot eval retrieval bench/devsets/slack-rewrites
 
 bench: $(TEST_STAMP) postgres
 	$(BIN)/python -m bench

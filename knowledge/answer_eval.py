@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
@@ -33,14 +34,17 @@ from knowledge.config import AnswerConfig, KnowledgeConfig
 from knowledge.evaluation import (
     EvalSetError,
     Question,
-    corpus_of,
     load_questions,
     percentile,
+    questions_of,
     relative_source,
     scratch_knowledge_base,
 )
 from knowledge.models import Hit
 from knowledge.spoken_eval import SpokenReport, spoken_figures
+
+if TYPE_CHECKING:
+    from knowledge.index import KnowledgeBase
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
@@ -176,14 +180,27 @@ def run_answer_eval(
     reference answer (the first `limit` of them), through `Answerer.from_config`. The lead
     baseline has the answer's length, or `lead_words` words when given (how long a lead must
     be to match the answer's recall)."""
-    questions = load_questions(corpus_of(folder).parent / "questions.jsonl")
+    questions = load_questions(questions_of(folder))
     questions = [q for q in questions if q.answer.strip()]
     if not questions:
         raise EvalSetError(str(folder / "questions.jsonl"), "no question has an 'answer' field")
     questions = questions[:limit] if limit else questions
     with scratch_knowledge_base(folder, config, progress) as (kb, corpus):
-        answerer = Answerer.from_config(kb, answer_config)
-        results = asyncio.run(_answer_all(answerer, questions, corpus, lead_words, progress))
+        return answer_report(kb, corpus, questions, answer_config, lead_words, progress)
+
+
+def answer_report(
+    kb: KnowledgeBase,
+    corpus: Path,
+    questions: Sequence[Question],
+    answer_config: AnswerConfig,
+    lead_words: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[AnswerReport, list[AnswerResult]]:
+    """Answer `questions` (those with a reference answer) from an indexed `kb` whose
+    documents came from `corpus`, and score them beside the lead baseline."""
+    answerer = Answerer.from_config(kb, answer_config)
+    results = asyncio.run(_answer_all(answerer, questions, corpus, lead_words, progress))
     path = answer_config.llm.model if answer_config.llm else "extractive"
     return summarize_answers(results, path, lead_words), results
 

@@ -180,24 +180,36 @@ def run_retrieval_eval(
     (the eval never touches a real knowledge base). Latency is that of the bot's own call,
     `search(question, k)`; the ranking uses a deeper search so MRR@10 sees 10 sources.
     """
-    questions = load_questions(corpus_of(folder).parent / "questions.jsonl")
+    questions = load_questions(questions_of(folder))
     with scratch_knowledge_base(folder, config, progress) as (kb, corpus):
-        results = []
-        for i, q in enumerate(questions, start=1):
-            start = time.perf_counter()
-            kb.search(q.question, k=k)
-            latency = (time.perf_counter() - start) * 1000
-            ranked = distinct_sources(kb.search(q.question, k=RANKING_DEPTH), corpus)
-            results.append(QuestionResult(q, ranked[:10], latency))
-            if progress:
-                progress("questions", i, len(questions))
-        report = summarize(results, k)
-        stats = kb.stats()
-        report.documents, report.chunks, report.embedding = (
-            stats.documents,
-            stats.chunks,
-            stats.embedding,
-        )
+        return retrieval_report(kb, corpus, questions, k=k, progress=progress)
+
+
+def retrieval_report(
+    kb: KnowledgeBase,
+    corpus: Path,
+    questions: Sequence[Question],
+    *,
+    k: int = 5,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> EvalReport:
+    """Score `questions` against an indexed `kb` whose documents came from `corpus`."""
+    results = []
+    for i, q in enumerate(questions, start=1):
+        start = time.perf_counter()
+        kb.search(q.question, k=k)
+        latency = (time.perf_counter() - start) * 1000
+        ranked = distinct_sources(kb.search(q.question, k=RANKING_DEPTH), corpus)
+        results.append(QuestionResult(q, ranked[:10], latency))
+        if progress:
+            progress("questions", i, len(questions))
+    report = summarize(results, k)
+    stats = kb.stats()
+    report.documents, report.chunks, report.embedding = (
+        stats.documents,
+        stats.chunks,
+        stats.embedding,
+    )
     return report
 
 
@@ -230,3 +242,10 @@ def corpus_of(folder: Path) -> Path:
     if not corpus.is_dir():
         raise EvalSetError(str(folder), "no corpus/ folder")
     return corpus
+
+
+def questions_of(folder: Path) -> Path:
+    """The set's questions file. The corpus is checked first, and may be a link to another
+    set's corpus (a second question set over the same pages): the questions stay this set's."""
+    corpus_of(folder)
+    return folder / "questions.jsonl"

@@ -387,3 +387,62 @@ def test_code_tab_labels_and_shell_exports_are_not_read_out() -> None:
         "To access Voyage embeddings: Sign up on the website. Obtain an API key.",
         "You can run the embeddings with the official package or HTTP requests.",
     ]
+
+
+def test_the_answer_is_the_best_passage_from_its_lead_on() -> None:
+    # Support pages answer at the start of a section, in sentences that follow each other:
+    # the answer reads them in order, and not the later passage that repeats a word.
+    page = _passage(
+        "Refunds are issued within five days of the request. A refund goes back to the card "
+        "that paid, and a receipt is sent by email. Office hours are nine to five."
+    )
+    other = _passage("Refunds for gift cards are not possible in any shop.", n=1)
+    result = compose(
+        "hi! we were charged twice last month. how do refunds work?", hits(page, other)
+    )
+    assert result.text.startswith("Refunds are issued within five days")
+    assert "A refund goes back to the card that paid" in result.text
+    assert "Office hours" not in result.text and "gift cards" not in result.text
+    assert result.cited == (0,)
+
+
+def test_another_passage_is_added_when_it_answers_what_the_span_does_not() -> None:
+    invoices = _passage("To export invoices, open Billing and choose Download all as CSV.")
+    deletion = _passage(
+        "To delete your account, write to the owner of the workspace; deletion is final.", n=1
+    )
+    result = compose(
+        "How do I export invoices, and how do I delete my account?", hits(invoices, deletion)
+    )
+    assert "Download all as CSV" in result.text and "write to the owner" in result.text
+    assert result.cited == (0, 1)
+
+
+def test_steps_are_kept_whole_in_their_order() -> None:
+    page = _passage(
+        "To rotate the signing key:\n\n1. Open the admin page.\n2. Choose Rotate key.\n"
+        "3. Copy the new key into the SIGNING_KEY setting.\n\nKeys never expire on their own."
+    )
+    result = compose("so how do I rotate the signing key?", hits(page))
+    text = result.text
+    assert text.index("Open the admin page") < text.index("Choose Rotate key")
+    assert text.index("Choose Rotate key") < text.index("Copy the new key")
+
+
+def _section(text: str, section: str, n: int = 0) -> Chunk:
+    return Chunk(id=f"s{n}", source=f"s{n}.md", title="Release notes", section=section, text=text)
+
+
+def test_an_answer_that_opens_a_section_is_introduced_by_its_heading() -> None:
+    # Release notes and step-by-step pages put the date or the step in the heading.
+    notes = _section(
+        "## June 20th, 2024\n\nThe new model is now available in every region.", "June 20th, 2024"
+    )
+    result = compose("hey, when did the new model become available?", hits(notes))
+    assert result.text == "June 20th, 2024: The new model is now available in every region [1]."
+    # A heading the sentence already says adds nothing.
+    plain = _section(
+        "## Regions\n\nThe new model is available in every region.", "Launch > Regions", n=1
+    )
+    result = compose("where is the new model available?", hits(plain))
+    assert result.text == "The new model is available in every region [1]."

@@ -202,3 +202,49 @@ async def test_with_llm_model_the_model_path_is_measured(
     assert figures["gold_cited"] == 1.0 and figures["recall"] > figures["baseline_recall"]
     asked = [r["messages"][-1]["content"] for r in server.requests]
     assert sum("How do I deploy the bot?" in a for a in asked) == 1  # one call per question
+
+
+def test_several_sets_and_the_per_question_dump(cli: CliRunner, tmp_path: Path) -> None:
+    first, second = make_answer_set(tmp_path / "one"), make_answer_set(tmp_path / "two")
+    args = ["eval", "answers", str(first), str(second), "--limit", "2", "--per-question"]
+    result = cli.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    # Each set's figures, then its questions, worst answer-vs-lead first.
+    assert [set(r) == KEYS for r in rows] == [True, False, False, True, False, False]
+    questions = rows[1:3]
+    assert {q["question"] for q in questions} == {
+        "How often do I rotate the Slack token?",
+        "Where are rendered videos uploaded?",
+    }
+    assert all(q["recall"] == 1.0 and q["gold_cited"] and q["answer"] for q in questions)
+    gaps = [q["recall"] - q["baseline_recall"] for q in questions]
+    assert gaps == sorted(gaps)
+    result = cli.invoke(app, args)
+    assert result.exit_code == 0 and result.output.count("Per question") == 2
+    assert "answer / lead recall" in result.output
+
+
+def test_a_set_over_another_sets_corpus_asks_its_own_questions(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    shared = make_answer_set(tmp_path / "shared")
+    chatty = tmp_path / "chatty"
+    chatty.mkdir()
+    (chatty / "corpus").symlink_to(shared / "corpus")
+    (chatty / "questions.jsonl").write_text(
+        json.dumps(
+            {
+                "question": "hey! we're moving servers this week. how do I deploy the bot?",
+                "sources": ["deploy.md"],
+                "answer": "With docker compose.",
+            }
+        )
+        + "\n"
+    )
+    result = cli.invoke(app, ["eval", "answers", str(chatty), "--json", "--per-question"])
+    assert result.exit_code == 0, result.output
+    figures, row = (json.loads(line) for line in result.stdout.splitlines())
+    assert figures["questions"] == 1 and figures["gold_cited"] == 1.0
+    assert row["question"].startswith("hey! we're moving servers")
+    assert "docker compose" in row["answer"]

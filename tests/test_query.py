@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from knowledge import KnowledgeBase, KnowledgeConfig
-from knowledge.retrieval.query import lexical_query
+from knowledge.retrieval.query import ask_and_situation, lexical_query
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,19 @@ def test_a_chatty_question_finds_the_page_not_the_polite_footer(tmp_path: Path) 
     kb.add([docs])
     hits = kb.search("hi! thanks, please how do i reset my password? thank you, cheers", k=2)
     assert Path(hits[0].chunk.source).name == "passwords.md"
+
+
+@pytest.mark.parametrize(
+    ("question", "ask", "situation"),
+    [
+        (
+            "we built a ticket classifier and accuracy looks ok. how else should we measure it?",
+            "how else should we measure it?",
+            "we built a ticket classifier and accuracy looks ok.",
+        ),
+        ("How do I rotate the token?", "How do I rotate the token?", ""),  # all ask
+        ("I run the shop. It sells shoes.", "I run the shop. It sells shoes.", ""),  # no ask
+    ],
+)
+def test_the_ask_is_told_apart_from_the_situation(question: str, ask: str, situation: str) -> None:
+    assert ask_and_situation(question) == (ask, situation)

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from bot.cli.output import console, err_console, fail, settings
-from knowledge.answer_eval import AnswerReport, run_answer_eval
+from knowledge.answer_eval import AnswerReport, AnswerResult, run_answer_eval, word_count
 from knowledge.errors import KnowledgeError
 from knowledge.evaluation import EvalReport, run_retrieval_eval
 
@@ -42,8 +42,13 @@ def retrieval(
 
 @app.command()
 def answers(
-    folder: Annotated[Path, typer.Argument(metavar="DIR", help="Holds corpus/, questions.jsonl")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    folders: Annotated[
+        list[Path],
+        typer.Argument(metavar="DIR...", help="Sets, each holding corpus/ and questions.jsonl"),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per set (one line each).")
+    ] = False,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Answer only the first N questions.")
     ] = None,
@@ -53,27 +58,70 @@ def answers(
             "--lead-words", min=1, help="Cut the lead baseline at N words, not the answer's length."
         ),
     ] = None,
+    per_question: Annotated[
+        bool,
+        typer.Option(
+            "--per-question",
+            help="Also show every question: its answer's recall beside the lead's, worst first "
+            "(with --json: one JSON line per question after its set's figures).",
+        ),
+    ] = False,
 ) -> None:
-    """Answer DIR/questions.jsonl (rows with an `answer`) as the bot would and score the
+    """Answer each DIR/questions.jsonl (rows with an `answer`) as the bot would and score the
     answers against the references, beside a lead baseline from the same retrieval."""
     s = settings()
-    bar, on_progress = _progress()
-    try:
-        with bar:
-            report, _ = run_answer_eval(
-                folder,
-                s.knowledge_config(),
-                s.answer_config(),
-                limit=limit,
-                lead_words=lead_words,
-                progress=on_progress,
-            )
-    except KnowledgeError as exc:
-        fail(str(exc))
-    if as_json:
-        print(json.dumps(report.summary()))
-        return
-    _print_answers(report)
+    for folder in folders:
+        bar, on_progress = _progress()
+        try:
+            with bar:
+                report, results = run_answer_eval(
+                    folder,
+                    s.knowledge_config(),
+                    s.answer_config(),
+                    limit=limit,
+                    lead_words=lead_words,
+                    progress=on_progress,
+                )
+        except KnowledgeError as exc:
+            fail(str(exc))
+        worst_first = sorted(results, key=lambda r: r.scores[0] - r.baseline_scores[0])
+        if as_json:
+            print(json.dumps(report.summary()))
+            if per_question:
+                for r in worst_first:
+                    print(json.dumps(_question_row(r)))
+            continue
+        _print_answers(report, folder)
+        if per_question:
+            _print_questions(worst_first)
+
+
+def _question_row(r: AnswerResult) -> dict[str, object]:
+    return {
+        "question": r.question.question,
+        "recall": round(r.scores[0], 4),
+        "baseline_recall": round(r.baseline_scores[0], 4),
+        "words": word_count(r.text),
+        "gold_cited": r.gold_cited,
+        "answer": r.text,
+        "baseline": r.baseline,
+        "reference": r.question.answer,
+    }
+
+
+def _print_questions(results: list[AnswerResult]) -> None:
+    table = Table(title="Per question (where the answer loses to the lead first)")
+    for column in ("question", "recall", "lead", "words", "gold cited"):
+        table.add_column(column, justify="left" if column == "question" else "right")
+    for r in results:
+        table.add_row(
+            escape(r.question.question),
+            f"{r.scores[0]:.2f}",
+            f"{r.baseline_scores[0]:.2f}",
+            str(word_count(r.text)),
+            "yes" if r.gold_cited else "no",
+        )
+    console.print(table)
 
 
 def _progress() -> tuple[Progress, Callable[[str, int, int], None]]:
@@ -96,8 +144,10 @@ def _progress() -> tuple[Progress, Callable[[str, int, int], None]]:
     return bar, on_progress
 
 
-def _print_answers(report: AnswerReport) -> None:
-    table = Table(title=f"{report.questions} answers ({report.path}) vs the lead baseline")
+def _print_answers(report: AnswerReport, folder: Path) -> None:
+    table = Table(
+        title=f"{escape(str(folder))}: {report.questions} answers ({report.path}) vs the lead"
+    )
     for column in ("", "recall", "precision", "words"):
         table.add_column(column, justify="left" if not column else "right")
     table.add_row(
@@ -112,7 +162,9 @@ def _print_answers(report: AnswerReport) -> None:
         f"{report.baseline_words:.1f}",
     )
     console.print(table)
+    ratio = report.recall / report.baseline_recall if report.baseline_recall else float("inf")
     console.print(
+        f"answer / lead recall {ratio:.2f}x\n"
         f"gold source cited {report.gold_cited:.2f}   grounded {report.grounded:.2f}\n"
         f"answer latency p50 {report.p50_ms:.1f} ms   p95 {report.p95_ms:.1f} ms"
     )

@@ -70,3 +70,24 @@ def lexical_query(question: str) -> str:
     """`question` without conversational filler; the question itself if nothing is left."""
     cleaned = " ".join(_FILLER.sub(" ", _EMOTICON.sub(" ", question)).split())
     return cleaned if re.search(r"\w", cleaned) else question
+
+
+# A sentence that asks: it ends with a question mark or opens with a question word or an
+# auxiliary ("how …", "is there …", "can I …"). English grammar, not any set's phrasing.
+_ASKS = re.compile(
+    r"^\W*(?:how|what|what's|whats|which|who|whom|whose|why|when|where|is|are|was|were"
+    r"|do|does|did|can|could|should|would|will|shall|may|might|must)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def ask_and_situation(question: str) -> tuple[str, str]:
+    """The question split into what it asks and the situation told around it: "we run a
+    shop on X. how do I refund an order?" asks the second sentence. A question of one
+    sentence, or with no sentence that asks, is all ask."""
+    sentences = [s for s in _SENTENCE_END.split(question.strip()) if s.strip()]
+    asks = [s for s in sentences if s.rstrip().endswith("?") or _ASKS.match(s)]
+    if len(sentences) <= 1 or not asks:
+        return question, ""
+    return " ".join(asks), " ".join(s for s in sentences if s not in asks)
