@@ -29,6 +29,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 
 from bot.config import Settings, SettingsError, is_set
 from bot.slack.app import build_app
@@ -102,6 +104,11 @@ class Server:
         self._socket: Any = None
         self._purger: asyncio.Task[None] | None = None
         self._auth_ok_until = 0.0
+        self._dispatching: set[asyncio.Future[None]] = set()
+        secret = settings.slack_signing_secret
+        self._verifier = (
+            SignatureVerifier(secret.get_secret_value()) if is_set(secret) and secret else None
+        )
         self.port = 0
 
     # --- the web server ----------------------------------------------------------------
@@ -119,8 +126,34 @@ class Server:
     async def _slack_events(self, request: web.Request) -> web.Response:
         if self.services.work.closing:
             return web.json_response({"error": "shutting down"}, status=503)
-        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        bolt_request = await to_bolt_request(request)
+        if self._acks_at_once(bolt_request):
+            # An event's ack carries nothing, so Slack gets it now, before bolt's middleware
+            # and the listeners run: a burst's acks never queue behind answering work.
+            task = asyncio.ensure_future(self._dispatch_later(bolt_request))
+            self._dispatching.add(task)
+            task.add_done_callback(self._dispatching.discard)
+            return web.Response(status=200)
+        bolt_response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
+
+    def _acks_at_once(self, request: AsyncBoltRequest) -> bool:
+        """A signed Events API callback (its ack is empty): the signature checked as bolt
+        checks it, bolt's own parse of the body read."""
+        stamp = (request.headers.get("x-slack-request-timestamp") or [""])[0]
+        signature = (request.headers.get("x-slack-signature") or [""])[0]
+        return (
+            self._verifier is not None
+            and request.body.get("type") == "event_callback"
+            and stamp.isdigit()
+            and self._verifier.is_valid(request.raw_body, stamp, signature)
+        )
+
+    async def _dispatch_later(self, request: AsyncBoltRequest) -> None:
+        async with self.services.work.track():
+            response = await self.app.async_dispatch(request)
+        if response.status >= 400:
+            log.warning("event refused after its ack: HTTP %s", response.status)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -180,6 +213,9 @@ class Server:
         await self._build_avatar()
         if self.services.avatar is not None:
             await self.services.avatar.start()  # type: ignore[attr-defined]
+        # The model, the BM25 index and the composer load now, not on a burst's first
+        # questions (a cold model costs seconds, times every question waiting on it).
+        await self.services.answerer.warm()
         self._runner = web.AppRunner(self.web, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.settings.port)
@@ -218,6 +254,9 @@ class Server:
         self.services.work.closing = True
         if self._socket is not None:
             await self._socket.close_async()
+        if self._dispatching:  # events acked but not yet handed to their listeners
+            await asyncio.wait(self._dispatching, timeout=grace)
+            await asyncio.sleep(0)  # the listeners they started begin (and are tracked)
         left = await self.services.work.drain(grace)
         if left:
             log.warning("stopped with %d answers still in progress", left)

@@ -171,6 +171,19 @@ class Answerer:
             embed=_embedding_of(retriever),
         )
 
+    async def warm(self) -> None:
+        """Load what the first answer would otherwise wait for: the embedding model, the
+        search indexes, the composer. A failure is only logged: the questions that follow
+        report it to their askers, in words."""
+        try:
+            hits = await self.retrieve("how do I get started?")
+            if self.chat_model is None:
+                await asyncio.to_thread(compose, "how do I get started?", hits, embed=self.embed)
+            elif self.embed is not None:
+                await asyncio.to_thread(self.embed, ["how do I get started?"])
+        except Exception as exc:
+            log.warning("warm-up failed (%s): the first question will load it", exc)
+
     async def retrieve(
         self, query: str, datasources: Sequence[str] | None = None, *, depth: int = 1
     ) -> list[Hit]:

@@ -42,7 +42,7 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
-from knowledge import markup
+from knowledge.answering import markup
 from knowledge.answering.sentences import split_sentences
 from knowledge.models import Hit
 

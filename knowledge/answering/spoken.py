@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterable, AsyncIterator
 
-from knowledge import markup
+from knowledge.answering import markup
 from knowledge.answering.sentences import sentences, split_sentences
 
 WORDS_PER_MINUTE = 150  # an unhurried speaking pace; HeyGen voices are close to it

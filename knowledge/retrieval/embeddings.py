@@ -14,7 +14,9 @@ import hashlib
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,7 +84,7 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
     def __init__(self, model_dir: Path, threads: int | None = None) -> None:
         super().__init__(preferred_providers=["CPUExecutionProvider"])
         self.DOWNLOAD_PATH = model_dir  # instance attribute shadows the class default
-        self._threads = threads or os.cpu_count() or 1
+        self._threads = threads or onnx_threads()
         self._lock = threading.Lock()  # the pad length is tokenizer state
 
     def _load_tokenizer(self) -> Any:
@@ -99,7 +101,8 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
     def model(self) -> Any:
         # The parent leaves the thread count to onnxruntime, which picks physical cores
         # (one on a 2-vCPU machine); all logical cores is ~2x faster there for batches.
-        # Spinning threads only burn CPU that the other work of a search needs.
+        # Bounded (ONNX_THREADS) so a burst of model calls cannot take every core from the
+        # event loop; spinning threads only burn CPU that the other work of a search needs.
         options = self.ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = self._threads
@@ -108,6 +111,9 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
         # Memory patterns pre-plan one buffer set per input shape; every batch has its own
         # pad length, so they only pile up (hundreds of MB on a long ingest) for no speed.
         options.enable_mem_pattern = False
+        # The arena keeps the largest batch's activations for the life of the process
+        # (+60-80 MB after an ingest); plain malloc/free returns them, at no measurable speed.
+        options.enable_cpu_mem_arena = False
         return self.ort.InferenceSession(
             verified_model_bytes(self.DOWNLOAD_PATH / "onnx" / "model.onnx"),
             providers=["CPUExecutionProvider"],
@@ -130,6 +136,70 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
         with self._lock:
             self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]", length=longest)
             return self._forward(texts, batch_size=len(texts))
+
+
+def onnx_threads(configured: int = 0) -> int:
+    """Threads per model call: `configured` (ONNX_THREADS) when above 0, else the
+    machine's cores, at most 4 (beyond that a 6-layer model gains little, and a burst of
+    model calls would take every core from the event loop)."""
+    return configured if configured > 0 else max(1, min(4, os.cpu_count() or 1))
+
+
+class MicroBatcher:
+    """One text in, one vector out; texts asked by several threads at once go to the model
+    as one batch.
+
+    The first caller waits `window` seconds for company, then runs the batch of everyone
+    waiting (at most `max_batch`) and hands each caller its row; callers arriving while a
+    batch runs form the next one. Alone, a call costs the window (milliseconds) on top of
+    the model's time.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[str]], np.ndarray],
+        *,
+        window: float = 0.002,
+        max_batch: int = 64,
+    ) -> None:
+        self._run = run
+        self.window = window
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[str, Future[np.ndarray]]] = []
+        self._leader = False
+
+    def __call__(self, text: str) -> np.ndarray:
+        mine: Future[np.ndarray] = Future()
+        with self._lock:
+            self._waiting.append((text, mine))
+            lead = not self._leader
+            self._leader = True
+        if lead:
+            self._lead()
+        return mine.result()
+
+    def _lead(self) -> None:
+        time.sleep(self.window)
+        while True:
+            with self._lock:
+                batch, self._waiting = (
+                    self._waiting[: self.max_batch],
+                    self._waiting[self.max_batch :],
+                )
+                if not batch:
+                    self._leader = False
+                    return
+            try:
+                # The same text asked twice (a Slack retry, a pasted question) is run once.
+                unique = list(dict.fromkeys(text for text, _ in batch))
+                rows = dict(zip(unique, self._run(unique), strict=True))
+                for text, future in batch:
+                    future.set_result(rows[text])
+            except BaseException as exc:  # every waiter hears the failure, none hangs
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
 
 
 def assemble_minilm(data_dir: Path) -> Path:
@@ -202,12 +272,13 @@ class OnnxMiniLM:
     batch_size = 32
     batch_tokens = 1024
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, threads: int | None = None) -> None:
         model_dir = assemble_minilm(data_dir)
-        self._fn = _OfflineMiniLM(model_dir)
-        # A query is ~15 tokens: one thread is as fast as two and leaves a core for the
-        # BM25 search and the store calls that run beside it.
-        self._query_fn = _OfflineMiniLM(model_dir, threads=1)
+        # One session (one copy of the weights and one arena) serves documents and queries.
+        self._fn = _OfflineMiniLM(model_dir, threads=onnx_threads(threads or 0))
+        # Queries asked at the same moment share one model call: under a burst that is one
+        # batch of ~15-token texts instead of one call (and one lock wait) each.
+        self._queries = MicroBatcher(self._embed_queries)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -231,7 +302,10 @@ class OnnxMiniLM:
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._query_fn.embed_batch([text])[0]
+        return self._queries(text)
+
+    def _embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.embed_documents(texts)
 
 
 # --- sentence-transformers ---------------------------------------------------------------
@@ -310,13 +384,14 @@ def embedding_name(spec: str) -> str:
     )
 
 
-def make_embedder(spec: str, data_dir: Path) -> Embedder | None:
-    """Build the provider named by `spec`; None means lexical only."""
+def make_embedder(spec: str, data_dir: Path, *, threads: int = 0) -> Embedder | None:
+    """Build the provider named by `spec`; None means lexical only. `threads` bounds the
+    ONNX model's threads per call (0: automatic)."""
     spec = embedding_name(spec)
     if spec == "none":
         return None
     if spec == "onnx-minilm":
-        return OnnxMiniLM(data_dir)
+        return OnnxMiniLM(data_dir, threads=threads)
     kind, _, arg = spec.partition(":")
     if kind == "sentence-transformers":
         return SentenceTransformersEmbedder(arg.strip())

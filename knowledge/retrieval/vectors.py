@@ -27,7 +27,9 @@ class Vectors:
     @property
     def embedder(self) -> Embedder | None:
         if self._embedder is UNSET:
-            self._embedder = make_embedder(self.config.embeddings, self.config.data_dir)
+            self._embedder = make_embedder(
+                self.config.embeddings, self.config.data_dir, threads=self.config.onnx_threads
+            )
         return self._embedder
 
     @property

@@ -70,6 +70,9 @@ class FakeSlack:
     socket_connected: asyncio.Event = field(default_factory=asyncio.Event)
     # thread_ts -> monotonic times at which a finished bot message (blocks set) appeared in it
     finished: dict[str, list[float]] = field(default_factory=dict)
+    # thread_ts -> monotonic time at which the bot's first message (streamed or posted)
+    # appeared in it: when a person sees the answer start
+    started: dict[str, float] = field(default_factory=dict)
 
     # --- setup -------------------------------------------------------------------------
 
@@ -225,6 +228,8 @@ class FakeSlack:
         msg["bot_id"] = BOT_ID
         msg["user"] = BOT_USER
         self.messages.setdefault(channel, []).append(msg)
+        if msg.get("thread_ts") and msg.get("type") == "message":
+            self.started.setdefault(msg["thread_ts"], time.monotonic())
         return msg
 
     def _finished(self, msg: dict[str, Any], *, stopped: bool = False) -> None:
