@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import os
 import signal
 import time
 from typing import Any
@@ -39,6 +41,7 @@ from bot.slack.videos import SlackVideoSink
 from bot.store.base import Store
 from bot.store.factory import retention_cutoff
 from knowledge.answering.answer import Answerer
+from knowledge.config import KnowledgeConfig
 from knowledge.index import KnowledgeBase
 
 log = logging.getLogger("bot.serve")
@@ -68,6 +71,15 @@ def check_settings(settings: Settings) -> None:
         )
 
 
+def _serving_config(settings: Settings) -> KnowledgeConfig:
+    """The knowledge config to serve with: unless ONNX_THREADS says otherwise, the model
+    gets all cores but one, so a burst of model calls leaves the event loop (the acks) one."""
+    config = settings.knowledge_config()
+    if config.onnx_threads:
+        return config
+    return config.model_copy(update={"onnx_threads": max(1, (os.cpu_count() or 1) - 1)})
+
+
 class Server:
     def __init__(
         self,
@@ -83,7 +95,7 @@ class Server:
         check_settings(settings)
         self.settings = settings
         self.host = host
-        kb = kb or KnowledgeBase(settings.knowledge_config())
+        kb = kb or KnowledgeBase(_serving_config(settings))
         self.services = SlackServices(
             settings=settings,
             kb=kb,
@@ -284,9 +296,18 @@ async def serve_until_signalled(server: Server) -> None:
     await server.stop()
 
 
+def _few_malloc_arenas() -> None:
+    """glibc gives every thread that allocates its own heap (up to 8 per core), and each
+    keeps what it freed: answers composed on several worker threads then hold several
+    copies of their peak. Two arenas serve this process's few busy threads as fast."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: its own policy
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+
+
 async def run_server(settings: Settings) -> None:
     """`avatarbot serve`: the store, the knowledge base, the avatar when configured."""
     from bot.store import open_store
 
+    _few_malloc_arenas()
     server = Server(settings, store=open_store(settings))
     await serve_until_signalled(server)

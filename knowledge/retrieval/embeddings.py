@@ -74,28 +74,26 @@ def _normalise(vectors: Any) -> np.ndarray:
 class _OfflineMiniLM(ONNXMiniLM_L6_V2):
     """Chroma's MiniLM embedding function, pointed at a model folder we assemble ourselves.
 
-    Two changes from the parent: the folder is ours (so it never downloads), and each
-    batch is padded to its longest text instead of always to 256 tokens (the parent
-    encodes texts one by one, so we set the pad length per batch): a 15-token query then
-    costs 15 tokens of compute, not 256. Mean pooling uses the attention mask, so the
-    vectors are the same either way.
+    Changes from the parent: the folder is ours (so it never downloads), and each batch
+    is padded to its longest text instead of always to 256 tokens: a 15-token query costs
+    15 tokens of compute, not 256. We pad the batch ourselves (the parent pads through
+    tokenizer state, which forced one call at a time): the session is thread-safe, so a
+    query batch runs beside a document batch. Mean pooling uses the attention mask, so
+    the vectors are the parent's.
     """
 
     def __init__(self, model_dir: Path, threads: int | None = None) -> None:
         super().__init__(preferred_providers=["CPUExecutionProvider"])
         self.DOWNLOAD_PATH = model_dir  # instance attribute shadows the class default
         self._threads = threads or onnx_threads()
-        self._lock = threading.Lock()  # the pad length is tokenizer state
+        self._loading = threading.Lock()
 
-    def _load_tokenizer(self) -> Any:
+    @cached_property
+    def tokenizer(self) -> Any:
         tokenizer = self.Tokenizer.from_file(str(self.DOWNLOAD_PATH / "onnx" / "tokenizer.json"))
         tokenizer.no_padding()  # tokenizer.json pads to a fixed 128; we pad per batch
         tokenizer.enable_truncation(max_length=256)
         return tokenizer
-
-    @cached_property
-    def tokenizer(self) -> Any:
-        return self._load_tokenizer()
 
     @cached_property
     def model(self) -> Any:
@@ -111,9 +109,6 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
         # Memory patterns pre-plan one buffer set per input shape; every batch has its own
         # pad length, so they only pile up (hundreds of MB on a long ingest) for no speed.
         options.enable_mem_pattern = False
-        # The arena keeps the largest batch's activations for the life of the process
-        # (+60-80 MB after an ingest); plain malloc/free returns them, at no measurable speed.
-        options.enable_cpu_mem_arena = False
         return self.ort.InferenceSession(
             verified_model_bytes(self.DOWNLOAD_PATH / "onnx" / "model.onnx"),
             providers=["CPUExecutionProvider"],
@@ -123,19 +118,26 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
             disabled_optimizers=["ConstantFolding"],
         )
 
-    @cached_property
-    def _measure(self) -> Any:
-        return self._load_tokenizer()
+    def encode(self, texts: Sequence[str]) -> list[Any]:
+        """Token encodings (truncated at 256, unpadded), one per text."""
+        return self.tokenizer.encode_batch(list(texts))
 
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self._measure.encode_batch(list(texts))]
-
-    def embed_batch(self, texts: list[str], longest: int | None = None) -> np.ndarray:
-        if longest is None:
-            longest = max(self.token_counts(texts))
-        with self._lock:
-            self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]", length=longest)
-            return self._forward(texts, batch_size=len(texts))
+    def run(self, encoded: Sequence[Any]) -> np.ndarray:
+        """Normalised vectors of one batch of encodings, padded to its longest."""
+        with self._loading:  # two first callers would build two sessions
+            model = self.model
+        longest = max(len(e.ids) for e in encoded)
+        ids = np.zeros((len(encoded), longest), dtype=np.int64)
+        mask = np.zeros((len(encoded), longest), dtype=np.int64)
+        for row, e in enumerate(encoded):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        hidden = model.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )[0]
+        weights = mask[..., None].astype(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / np.clip(weights.sum(1), 1e-9, None)
+        return self._normalize(pooled).astype(np.float32)
 
 
 def onnx_threads(configured: int = 0) -> int:
@@ -279,13 +281,18 @@ class OnnxMiniLM:
         # Queries asked at the same moment share one model call: under a burst that is one
         # batch of ~15-token texts instead of one call (and one lock wait) each.
         self._queries = MicroBatcher(self._embed_queries)
+        self._documents = threading.Lock()
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        tokens = self._fn.token_counts(texts)
-        order = sorted(range(len(texts)), key=lambda i: tokens[i])
-        out = np.empty((len(texts), 384), dtype=np.float32)
+        with self._documents:
+            return self._embed(self._fn.encode(texts))
+
+    def _embed(self, encoded: Sequence[Any]) -> np.ndarray:
+        tokens = [len(e.ids) for e in encoded]
+        order = sorted(range(len(encoded)), key=lambda i: tokens[i])
+        out = np.empty((len(encoded), 384), dtype=np.float32)
         start = 0
         while start < len(order):
             # Sorted ascending, so the batch's last text is its longest (its pad length).
@@ -297,7 +304,7 @@ class OnnxMiniLM:
             ):
                 end += 1
             idx = order[start:end]
-            out[idx] = self._fn.embed_batch([texts[i] for i in idx], tokens[order[end - 1]])
+            out[idx] = self._fn.run([encoded[i] for i in idx])
             start = end
         return out
 
@@ -305,7 +312,9 @@ class OnnxMiniLM:
         return self._queries(text)
 
     def _embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self.embed_documents(texts)
+        # Not behind the documents' lock: a question's embedding never waits for an
+        # answer's sentences (at most one query batch and one document batch run at once).
+        return self._embed(self._fn.encode(texts))
 
 
 # --- sentence-transformers ---------------------------------------------------------------
