@@ -72,12 +72,12 @@ def check_settings(settings: Settings) -> None:
 
 
 def _serving_config(settings: Settings) -> KnowledgeConfig:
-    """The knowledge config to serve with: unless ONNX_THREADS says otherwise, the model
-    gets all cores but one, so a burst of model calls leaves the event loop (the acks) one."""
+    """The knowledge config to serve with: the model's weights ready for small calls (a
+    question at a time) and, unless ONNX_THREADS says otherwise, all cores but one, so a
+    burst of model calls leaves the event loop (the acks) one."""
     config = settings.knowledge_config()
-    if config.onnx_threads:
-        return config
-    return config.model_copy(update={"onnx_threads": max(1, (os.cpu_count() or 1) - 1)})
+    threads = config.onnx_threads or max(1, (os.cpu_count() or 1) - 1)
+    return config.model_copy(update={"onnx_threads": threads, "onnx_fold_weights": True})
 
 
 class Server:
