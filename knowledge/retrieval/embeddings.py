@@ -156,10 +156,10 @@ class MicroBatcher:
     """One text in, one vector out; texts asked by several threads at once go to the model
     as one batch.
 
-    The first caller waits `window` seconds for company, then runs the batch of everyone
-    waiting (at most `max_batch`) and hands each caller its row; callers arriving while a
-    batch runs form the next one. Alone, a call costs the window (milliseconds) on top of
-    the model's time.
+    During a burst (another call came less than `burst_gap` seconds before) the first
+    caller waits `window` seconds for company, then runs the batch of everyone waiting (at
+    most `max_batch`) and hands each caller its row; callers arriving while a batch runs
+    form the next one. A call alone goes straight to the model: no wait.
     """
 
     def __init__(
@@ -167,14 +167,17 @@ class MicroBatcher:
         run: Callable[[list[str]], np.ndarray],
         *,
         window: float = 0.002,
+        burst_gap: float = 0.1,
         max_batch: int = 64,
     ) -> None:
         self._run = run
         self.window = window
+        self.burst_gap = burst_gap
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._waiting: list[tuple[str, Future[np.ndarray]]] = []
         self._leader = False
+        self._last_call = float("-inf")
 
     def __call__(self, text: str) -> np.ndarray:
         return self.many([text])[0]
@@ -182,16 +185,19 @@ class MicroBatcher:
     def many(self, texts: Sequence[str]) -> np.ndarray:
         """Several texts of one caller, batched with everyone else's."""
         mine: list[Future[np.ndarray]] = [Future() for _ in texts]
+        now = time.monotonic()
         with self._lock:
             self._waiting.extend(zip(texts, mine, strict=True))
             lead = not self._leader
             self._leader = True
+            in_burst, self._last_call = now - self._last_call < self.burst_gap, now
         if lead:
-            self._lead()
+            self._lead(in_burst)
         return np.stack([future.result() for future in mine])
 
-    def _lead(self) -> None:
-        time.sleep(self.window)
+    def _lead(self, in_burst: bool) -> None:
+        if in_burst:
+            time.sleep(self.window)
         while True:
             with self._lock:
                 batch, self._waiting = (
