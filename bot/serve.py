@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -296,18 +295,9 @@ async def serve_until_signalled(server: Server) -> None:
     await server.stop()
 
 
-def _few_malloc_arenas() -> None:
-    """glibc gives every thread that allocates its own heap (up to 8 per core), and each
-    keeps what it freed: answers composed on several worker threads then hold several
-    copies of their peak. Two arenas serve this process's few busy threads as fast."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: its own policy
-        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
-
-
 async def run_server(settings: Settings) -> None:
     """`avatarbot serve`: the store, the knowledge base, the avatar when configured."""
     from bot.store import open_store
 
-    _few_malloc_arenas()
     server = Server(settings, store=open_store(settings))
     await serve_until_signalled(server)
