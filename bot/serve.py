@@ -162,7 +162,11 @@ class Server:
 
     async def _dispatch_later(self, request: AsyncBoltRequest) -> None:
         async with self.services.work.track():
-            response = await self.app.async_dispatch(request)
+            try:
+                response = await self.app.async_dispatch(request)
+            except Exception as exc:  # already acked: the log is the only place left to say it
+                log.error("handling an acked event failed: %s", type(exc).__name__)
+                return
         if response.status >= 400:
             log.warning("event refused after its ack: HTTP %s", response.status)
 
