@@ -60,7 +60,8 @@ class Run:
         self.slack, self.port, self.http = slack, port, http
         self.sent: dict[str, float] = {}
 
-    async def mention(self, n: int, *, retry: bool = False) -> float:
+    def request(self, n: int, *, retry: bool = False) -> tuple[str, str, dict[str, str]]:
+        """Mention number `n` as Slack sends it (ts, signed body, headers)."""
         ts = f"{1700000000 + n}.000100"
         event = {
             "type": "app_mention",
@@ -74,7 +75,11 @@ class Run:
         headers = {"Content-Type": "application/json", **sign(body)}
         if retry:
             headers |= {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
-        else:
+        return ts, body, headers
+
+    async def mention(self, n: int, *, retry: bool = False) -> float:
+        ts, body, headers = self.request(n, retry=retry)
+        if not retry:
             self.sent[ts] = time.monotonic()
         start = time.monotonic()
         async with self.http.post(
@@ -83,6 +88,34 @@ class Run:
             await resp.read()
             assert resp.status == 200, resp.status
         return time.monotonic() - start
+
+    async def burst(self, n: int) -> list[float]:
+        """`n` mentions and a retry of each, sent at once from another process (bench.
+        ack_sender) on connections opened beforehand; returns the ack times."""
+        wanted = [self.request(i) for i in range(n)] + [
+            self.request(i, retry=True) for i in range(n)
+        ]
+        raw = [
+            "POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            + f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
+            for _, body, headers in wanted
+        ]
+        sender = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.ack_sender",
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await sender.communicate(json.dumps({"port": self.port, "requests": raw}).encode())
+        if sender.returncode != 0:
+            raise RuntimeError("the burst sender failed (see its error above)")
+        timings = json.loads(out)
+        for (ts, _, _), (sent_at, _) in zip(wanted[:n], timings[:n], strict=True):
+            self.sent[ts] = sent_at
+        return [took for _, took in timings]
 
     async def answered(self, ts: str, limit: float = 120.0) -> None:
         await self.slack.wait_for(lambda: ts in self.slack.finished, limit)
@@ -299,10 +332,7 @@ async def _burst(tree: Path, burst: int, label: str) -> dict[str, float]:
             async with aiohttp.ClientSession() as http:
                 run = Run(slack, port, http)
                 # Cold, as a team gets it right after a start: no warm-up request.
-                acks = await asyncio.gather(
-                    *(run.mention(n) for n in range(burst)),
-                    *(run.mention(n, retry=True) for n in range(burst)),
-                )
+                acks = await run.burst(burst)
                 asked = list(run.sent)
                 with contextlib.suppress(TimeoutError):
                     await slack.wait_for(lambda: all(ts in slack.finished for ts in asked), 120)
