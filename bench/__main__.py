@@ -41,9 +41,22 @@ def main() -> None:
         help=f"one of: {', '.join(BENCHES)} (default: all)",
     )
     parser.add_argument("--quick", action="store_true", help="small corpora, fewer rounds")
+    parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help="slack: the default settings (real embedding, the shared eval corpus) instead",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="slack --defaults: also run git REF (e.g. main) in the same run, for ratios",
+    )
     args = parser.parse_args()
     for name in args.names or list(BENCHES):
-        BENCHES[name](quick=args.quick)
+        if name == "slack":
+            slack_bench.run(quick=args.quick, defaults=args.defaults, baseline=args.baseline)
+        else:
+            BENCHES[name](quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,16 @@ class Settings(BaseSettings):
     answer_min_score: float = Field(default=0.2, ge=0)
     spoken_max_seconds: float = Field(default=60.0, gt=0)
 
+    # --- burst latency and memory (issue 17, perf) -----------------------------------------
+    onnx_threads: int = Field(
+        default=0, ge=0, description="threads per ONNX embedding call; 0 = cores, at most 4"
+    )
+    slack_queued_answers: int = Field(
+        default=256,
+        ge=0,
+        description="questions that wait for one of SLACK_MAX_CONCURRENT_ANSWERS; beyond: busy",
+    )
+
     # --- answer quality (issue 10) ---------------------------------------------------------
     reranker: str = Field(
         default="",
@@ -276,6 +286,7 @@ class Settings(BaseSettings):
                 entry.strip() for entry in self.url_allow_hosts.split(",") if entry.strip()
             ),
             reranker=self.reranker,
+            onnx_threads=self.onnx_threads,
         )
 
     def llm_config(self) -> LLMConfig | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from typing import Any
@@ -42,6 +43,7 @@ from bot.store.base import Store
 from bot.store.factory import retention_cutoff
 from bot.web.headers import install_security_headers
 from knowledge.answering.answer import Answerer
+from knowledge.config import KnowledgeConfig
 from knowledge.index import KnowledgeBase
 
 log = logging.getLogger("bot.serve")
@@ -103,6 +105,15 @@ def check_settings(settings: Settings) -> None:
         )
 
 
+def _serving_config(settings: Settings) -> KnowledgeConfig:
+    """The knowledge config to serve with: the model's weights ready for small calls (a
+    question at a time) and, unless ONNX_THREADS says otherwise, all cores but one, so a
+    burst of model calls leaves the event loop (the acks) one."""
+    config = settings.knowledge_config()
+    threads = config.onnx_threads or max(1, (os.cpu_count() or 1) - 1)
+    return config.model_copy(update={"onnx_threads": threads, "onnx_fold_weights": True})
+
+
 class Server:
     def __init__(
         self,
@@ -118,7 +129,7 @@ class Server:
         check_settings(settings)
         self.settings = settings
         self.host = host
-        kb = kb or KnowledgeBase(settings.knowledge_config())
+        kb = kb or KnowledgeBase(_serving_config(settings))
         self.services = SlackServices(
             settings=settings,
             kb=kb,
@@ -143,6 +154,7 @@ class Server:
         self._syncer: asyncio.Future[None] | None = None  # KNOWLEDGE_SYNC_EVERY_HOURS
         self._resumer: asyncio.Task[None] | None = None
         self._auth_ok_until = 0.0
+        self._dispatching: set[asyncio.Future[None]] = set()
         self.port = 0
 
     # --- the web server ----------------------------------------------------------------
@@ -175,8 +187,30 @@ class Server:
             )
         except Exception:  # signed, yet not UTF-8 JSON or form data: a clear 400, no traceback
             return web.json_response({"error": "malformed request"}, status=400)
+        if self._acks_at_once(bolt_request):
+            # An event's ack carries nothing, so Slack gets it now, before bolt's middleware
+            # and the listeners run: a burst's acks never queue behind answering work.
+            task = asyncio.ensure_future(self._dispatch_later(bolt_request))
+            self._dispatching.add(task)
+            task.add_done_callback(self._dispatching.discard)
+            return web.Response(status=200)
         bolt_response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
+
+    @staticmethod
+    def _acks_at_once(request: AsyncBoltRequest) -> bool:
+        """An Events API callback (its ack is empty), already verified by `_slack_events`."""
+        return request.body.get("type") == "event_callback"
+
+    async def _dispatch_later(self, request: AsyncBoltRequest) -> None:
+        async with self.services.work.track():
+            try:
+                response = await self.app.async_dispatch(request)
+            except Exception as exc:  # already acked: the log is the only place left to say it
+                log.error("handling an acked event failed: %s", type(exc).__name__)
+                return
+        if response.status >= 400:
+            log.warning("event refused after its ack: HTTP %s", response.status)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -236,6 +270,9 @@ class Server:
         await self._build_avatar()
         if self.services.avatar is not None:
             await self.services.avatar.start()  # type: ignore[attr-defined]
+        # The model, the BM25 index and the composer load now, not on a burst's first
+        # questions (a cold model costs seconds, times every question waiting on it).
+        await self.services.answerer.warm()
         self._runner = web.AppRunner(self.web, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.settings.port)
@@ -298,6 +335,9 @@ class Server:
         self.services.work.closing = True
         if self._socket is not None:
             await self._socket.close_async()
+        if self._dispatching:  # events acked but not yet handed to their listeners
+            await asyncio.wait(self._dispatching, timeout=grace)
+            await asyncio.sleep(0)  # the listeners they started begin (and are tracked)
         left = await self.services.work.drain(grace)
         if left:
             log.warning("stopped with %d answers still in progress", left)

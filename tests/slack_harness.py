@@ -72,9 +72,11 @@ class Bot:
 
     async def idle(self) -> None:
         """Wait until every answer and job the app is working on has finished."""
-        tasks = set(self.server.services.work.tasks)
-        if tasks:
-            await asyncio.wait(tasks, timeout=20)
+        # Until none is left: an event's handling starts its answer as another task.
+        while tasks := set(self.server.services.work.tasks):
+            _, stuck = await asyncio.wait(tasks, timeout=20)
+            if stuck:
+                return
 
     async def post(
         self,

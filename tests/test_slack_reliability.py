@@ -97,7 +97,9 @@ async def _post(http: aiohttp.ClientSession, url: str, body: str, headers: dict[
 async def test_over_the_global_cap_people_are_told_to_ask_again(tmp_path: Path) -> None:
     gate = asyncio.Event()
     llm = FakeOpenAI(replies=[Reply(text="Use avatarbot knowledge add [1].", gate=gate)])
-    async with bot_with_model(tmp_path, llm, slack_max_concurrent_answers=1) as bot:
+    async with bot_with_model(
+        tmp_path, llm, slack_max_concurrent_answers=1, slack_queued_answers=0
+    ) as bot:
         await bot.event(mention())
         await llm.received.wait()  # the one slot is taken
         await bot.event(mention("<@UBOT> and remove?", ts="3.0", user="U2"))

@@ -10,6 +10,7 @@ import typer
 
 from bot.cli import ask, evaluate, heygen, knowledge, serve
 from bot.cli.output import settings
+from bot.malloc import few_malloc_arenas
 
 app = typer.Typer(
     name="avatarbot",
@@ -33,4 +34,5 @@ app.command("serve")(serve.serve)
 
 
 def main() -> None:
+    few_malloc_arenas()  # before any worker thread exists (memory: see bot/malloc.py)
     app()

@@ -6,6 +6,7 @@ people over a limit get a friendly sentence instead of silence.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -45,16 +46,28 @@ class Busy(Exception):
 
 
 class ConcurrencyGate:
-    def __init__(self, limit: int) -> None:
+    """At most `limit` answers in progress; up to `queue` more wait for a slot in order
+    (a burst is answered, not refused), and only a question beyond those is Busy."""
+
+    def __init__(self, limit: int, queue: int = 0) -> None:
         self.limit = limit
+        self.queue = queue
         self.active = 0
+        self.waiting = 0
+        self._slots = asyncio.Semaphore(limit)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        if self.active >= self.limit:
+        if self.active >= self.limit and self.waiting >= self.queue:
             raise Busy()
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
         self.active += 1
         try:
             yield
         finally:
             self.active -= 1
+            self._slots.release()

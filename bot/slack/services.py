@@ -86,7 +86,9 @@ class SlackServices:
 
     def __post_init__(self) -> None:
         self.limiter = UserRateLimiter(self.settings.slack_user_rate_per_minute)
-        self.gate = ConcurrencyGate(self.settings.slack_max_concurrent_answers)
+        self.gate = ConcurrencyGate(
+            self.settings.slack_max_concurrent_answers, self.settings.slack_queued_answers
+        )
 
     @property
     def live_enabled(self) -> bool:

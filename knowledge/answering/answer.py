@@ -21,12 +21,12 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from pydantic import BaseModel, Field
 
-from knowledge.answering.composer import Embed, compose, rank_passages
+from knowledge.answering.composer import Composition, Embed, compose, rank_passages
 from knowledge.answering.llm import (
     NO_ANSWER,
     LLMError,
@@ -180,6 +180,19 @@ class Answerer:
             embed=_embedding_of(retriever),
         )
 
+    async def warm(self) -> None:
+        """Load what the first answer would otherwise wait for: the embedding model, the
+        search indexes, the composer. A failure is only logged: the questions that follow
+        report it to their askers, in words."""
+        try:
+            hits = await self.retrieve("how do I get started?")
+            if self.chat_model is None:
+                await asyncio.to_thread(compose, "how do I get started?", hits, embed=self.embed)
+            elif self.embed is not None:
+                await asyncio.to_thread(self.embed, ["how do I get started?"])
+        except Exception as exc:
+            log.warning("warm-up failed (%s): the first question will load it", exc)
+
     async def retrieve(
         self,
         query: str,
@@ -254,13 +267,13 @@ class Answerer:
         final = _Finisher(question, query, self.spoken_max_seconds)
         if not relevant:
             yield TextDelta(NOTHING_FOUND)
-            yield AnswerDone(final(NOTHING_FOUND, AnswerStatus.NOTHING_FOUND, []))
+            yield AnswerDone(await final.done(NOTHING_FOUND, AnswerStatus.NOTHING_FOUND, []))
         elif rewrite_error is not None:
             text = _failure_text(rewrite_error, partial="")
             yield TextDelta(text)
             sources = [_source(i, h) for i, h in enumerate(relevant[: self.top_k], 1)]
             yield AnswerDone(
-                final(text, AnswerStatus.LLM_FAILED, sources, error=rewrite_error.reason)
+                await final.done(text, AnswerStatus.LLM_FAILED, sources, error=rewrite_error.reason)
             )
         elif self.chat_model is None:
             async for event in self._extractive(query, relevant, final):
@@ -272,17 +285,21 @@ class Answerer:
     async def _extractive(
         self, query: str, hits: list[Hit], final: _Finisher
     ) -> AsyncIterator[AnswerEvent]:
-        # Sentence splitting over a few passages takes milliseconds: keep it off the loop.
-        composition = await asyncio.to_thread(compose, query, hits, embed=self.embed)
+        # Scoring and splitting sentences is CPU work: all of it off the loop, in one go.
+        composition, sentences = await asyncio.to_thread(self._compose, query, hits)
         if not composition.text:
             yield TextDelta(NOTHING_FOUND)
-            yield AnswerDone(final(NOTHING_FOUND, AnswerStatus.NOTHING_FOUND, []))
+            yield AnswerDone(await final.done(NOTHING_FOUND, AnswerStatus.NOTHING_FOUND, []))
             return
         # Same contract as the streamed model: the text arrives sentence by sentence.
-        for i, sentence in enumerate(split_sentences(composition.text)):
+        for i, sentence in enumerate(sentences):
             yield TextDelta(sentence if i == 0 else " " + sentence)
         sources = [_source(n, hits[i]) for n, i in enumerate(composition.cited, 1)]
-        yield AnswerDone(final(composition.text, AnswerStatus.ANSWERED, sources))
+        yield AnswerDone(await final.done(composition.text, AnswerStatus.ANSWERED, sources))
+
+    def _compose(self, query: str, hits: list[Hit]) -> tuple[Composition, list[str]]:
+        composition = compose(query, hits, embed=self.embed)
+        return composition, split_sentences(composition.text) if composition.text else []
 
     async def _generate(
         self, query: str, hits: list[Hit], final: _Finisher
@@ -324,7 +341,9 @@ class Answerer:
             notice = _failure_text(error, partial=shown)
             yield TextDelta(("\n\n" if shown else "") + notice)
             text = (shown.rstrip() + "\n\n" + notice) if shown else notice
-            yield AnswerDone(final(text, AnswerStatus.LLM_FAILED, every_source, error=error.reason))
+            yield AnswerDone(
+                await final.done(text, AnswerStatus.LLM_FAILED, every_source, error=error.reason)
+            )
             return
         if not shown:
             # The marker, an empty reply or a structured refusal: no answer in the passages.
@@ -334,13 +353,17 @@ class Answerer:
                 reason = "the language model returned no answer"
                 text = _failure_text(LLMError(reason, refused=True), partial="")
             yield TextDelta(text)
-            yield AnswerDone(final(text, AnswerStatus.LLM_REFUSED, every_source, error=reason))
+            yield AnswerDone(
+                await final.done(text, AnswerStatus.LLM_REFUSED, every_source, error=reason)
+            )
             return
         text = drop_unknown_citations(shown.strip(), len(hits))
         numbers = cited_numbers(text, len(hits))
         # A model that cites nothing still answered from these passages, but unverifiably.
         sources = [s for s in every_source if s.number in numbers] or every_source
-        yield AnswerDone(final(text, AnswerStatus.ANSWERED, sources, grounded=bool(numbers)))
+        yield AnswerDone(
+            await final.done(text, AnswerStatus.ANSWERED, sources, grounded=bool(numbers))
+        )
 
 
 @dataclass(frozen=True)
@@ -370,6 +393,10 @@ class _Finisher:
             status=status,
             error=error,
         )
+
+    async def done(self, *args: Any, **kw: Any) -> Answer:
+        """The Answer, built off the event loop (the spoken variant segments sentences)."""
+        return await asyncio.to_thread(self, *args, **kw)
 
 
 def _embedding_of(retriever: Retriever) -> Embed | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,29 +19,51 @@ class RecentVectors:
 
     The answerer embeds every candidate sentence of the retrieved passages; popular pages come
     back question after question, so most of their sentences need no second model call.
-    Thread-safe: answers are composed in worker threads.
+    Thread-safe: answers are composed in worker threads. A text that another answer is
+    embedding right now is waited for, not embedded again: a burst of questions about the
+    same page costs one model call for its sentences, not one per question.
     """
 
     def __init__(self, embedder: Embedder, size: int = 4096) -> None:
         self.embedder = embedder
         self.size = size
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._running: dict[str, Future[np.ndarray]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return self.embedder.embed_documents(texts)
+        known: dict[str, np.ndarray] = {}
+        mine: dict[str, Future[np.ndarray]] = {}
+        theirs: dict[str, Future[np.ndarray]] = {}
         with self._lock:
-            known = {t: self._vectors[t] for t in texts if t in self._vectors}
-            for text in known:
-                self._vectors.move_to_end(text)
-        missing = list(dict.fromkeys(t for t in texts if t not in known))
-        if missing:
-            fresh = self.embedder.embed_documents(missing)
+            for text in dict.fromkeys(texts):
+                if text in self._vectors:
+                    known[text] = self._vectors[text]
+                    self._vectors.move_to_end(text)
+                elif text in self._running:
+                    theirs[text] = self._running[text]
+                else:
+                    mine[text] = self._running[text] = Future()
+        if mine:
+            try:
+                fresh = self.embedder.embed_documents(list(mine))
+            except BaseException as exc:  # the waiters hear it too, and nothing stays running
+                with self._lock:
+                    for text in mine:
+                        del self._running[text]
+                for future in mine.values():
+                    future.set_exception(exc)
+                raise
             with self._lock:
-                for text, vector in zip(missing, fresh, strict=True):
-                    known[text] = vector
-                    self._vectors[text] = vector
+                for text, vector in zip(mine, fresh, strict=True):
+                    known[text] = self._vectors[text] = vector
+                    del self._running[text]
                 while len(self._vectors) > self.size:
                     self._vectors.popitem(last=False)
+            for text, future in mine.items():
+                future.set_result(known[text])
+        for text, future in theirs.items():
+            known[text] = future.result()
         return np.stack([known[t] for t in texts])

@@ -14,7 +14,9 @@ import hashlib
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
@@ -74,34 +76,36 @@ def _normalise(vectors: Any) -> np.ndarray:
 class _OfflineMiniLM(ONNXMiniLM_L6_V2):
     """Chroma's MiniLM embedding function, pointed at a model folder we assemble ourselves.
 
-    Two changes from the parent: the folder is ours (so it never downloads), and each
-    batch is padded to its longest text instead of always to 256 tokens (the parent
-    encodes texts one by one, so we set the pad length per batch): a 15-token query then
-    costs 15 tokens of compute, not 256. Mean pooling uses the attention mask, so the
-    vectors are the same either way.
+    Changes from the parent: the folder is ours (so it never downloads), and each batch
+    is padded to its longest text instead of always to 256 tokens: a 15-token query costs
+    15 tokens of compute, not 256. We pad the batch ourselves (the parent pads through
+    tokenizer state, which forced one call at a time): the session is thread-safe, so a
+    query batch runs beside a document batch. Mean pooling uses the attention mask, so
+    the vectors are the parent's.
     """
 
-    def __init__(self, model_dir: Path, threads: int | None = None) -> None:
+    def __init__(
+        self, model_dir: Path, threads: int | None = None, *, fold_weights: bool = False
+    ) -> None:
         super().__init__(preferred_providers=["CPUExecutionProvider"])
+        self._fold = fold_weights
         self.DOWNLOAD_PATH = model_dir  # instance attribute shadows the class default
-        self._threads = threads or os.cpu_count() or 1
-        self._lock = threading.Lock()  # the pad length is tokenizer state
+        self._threads = threads or onnx_threads()
+        self._loading = threading.Lock()
 
-    def _load_tokenizer(self) -> Any:
+    @cached_property
+    def tokenizer(self) -> Any:
         tokenizer = self.Tokenizer.from_file(str(self.DOWNLOAD_PATH / "onnx" / "tokenizer.json"))
         tokenizer.no_padding()  # tokenizer.json pads to a fixed 128; we pad per batch
         tokenizer.enable_truncation(max_length=256)
         return tokenizer
 
     @cached_property
-    def tokenizer(self) -> Any:
-        return self._load_tokenizer()
-
-    @cached_property
     def model(self) -> Any:
         # The parent leaves the thread count to onnxruntime, which picks physical cores
         # (one on a 2-vCPU machine); all logical cores is ~2x faster there for batches.
-        # Spinning threads only burn CPU that the other work of a search needs.
+        # Bounded (ONNX_THREADS) so a burst of model calls cannot take every core from the
+        # event loop; spinning threads only burn CPU that the other work of a search needs.
         options = self.ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = self._threads
@@ -114,24 +118,107 @@ class _OfflineMiniLM(ONNXMiniLM_L6_V2):
             verified_model_bytes(self.DOWNLOAD_PATH / "onnx" / "model.onnx"),
             providers=["CPUExecutionProvider"],
             sess_options=options,
-            # Constant folding turns the int8 weights into float copies: +170 MB resident
-            # per session for no measurable speed on this model.
-            disabled_optimizers=["ConstantFolding"],
+            # The weights are int8 tensors cast to float on every call (~40 ms of CPU per
+            # call, whatever its size). Constant folding casts them once at load instead:
+            # +90 MB resident, 5x faster small calls (a question). Off for big batches
+            # (ingest), where the cast is a small share; on when serving questions.
+            disabled_optimizers=[] if self._fold else ["ConstantFolding"],
         )
 
-    @cached_property
-    def _measure(self) -> Any:
-        return self._load_tokenizer()
+    def encode(self, texts: Sequence[str]) -> list[Any]:
+        """Token encodings (truncated at 256, unpadded), one per text."""
+        return self.tokenizer.encode_batch(list(texts))
 
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self._measure.encode_batch(list(texts))]
+    def run(self, encoded: Sequence[Any]) -> np.ndarray:
+        """Normalised vectors of one batch of encodings, padded to its longest."""
+        with self._loading:  # two first callers would build two sessions
+            model = self.model
+        longest = max(len(e.ids) for e in encoded)
+        ids = np.zeros((len(encoded), longest), dtype=np.int64)
+        mask = np.zeros((len(encoded), longest), dtype=np.int64)
+        for row, e in enumerate(encoded):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        hidden = model.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )[0]
+        weights = mask[..., None].astype(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / np.clip(weights.sum(1), 1e-9, None)
+        return self._normalize(pooled).astype(np.float32)
 
-    def embed_batch(self, texts: list[str], longest: int | None = None) -> np.ndarray:
-        if longest is None:
-            longest = max(self.token_counts(texts))
+
+def onnx_threads(configured: int = 0) -> int:
+    """Threads per model call: `configured` (ONNX_THREADS) when above 0, else the
+    machine's cores, at most 4 (beyond that a 6-layer model gains little, and a burst of
+    model calls would take every core from the event loop)."""
+    return configured if configured > 0 else max(1, min(4, os.cpu_count() or 1))
+
+
+class MicroBatcher:
+    """One text in, one vector out; texts asked by several threads at once go to the model
+    as one batch.
+
+    During a burst (another call came less than `burst_gap` seconds before) the first
+    caller waits `window` seconds for company, then runs the batch of everyone waiting (at
+    most `max_batch`) and hands each caller its row; callers arriving while a batch runs
+    form the next one. A call alone goes straight to the model: no wait.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[str]], np.ndarray],
+        *,
+        window: float = 0.002,
+        burst_gap: float = 0.1,
+        max_batch: int = 64,
+    ) -> None:
+        self._run = run
+        self.window = window
+        self.burst_gap = burst_gap
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[str, Future[np.ndarray]]] = []
+        self._leader = False
+        self._last_call = float("-inf")
+
+    def __call__(self, text: str) -> np.ndarray:
+        return self.many([text])[0]
+
+    def many(self, texts: Sequence[str]) -> np.ndarray:
+        """Several texts of one caller, batched with everyone else's."""
+        mine: list[Future[np.ndarray]] = [Future() for _ in texts]
+        now = time.monotonic()
         with self._lock:
-            self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]", length=longest)
-            return self._forward(texts, batch_size=len(texts))
+            self._waiting.extend(zip(texts, mine, strict=True))
+            lead = not self._leader
+            self._leader = True
+            in_burst, self._last_call = now - self._last_call < self.burst_gap, now
+        if lead:
+            self._lead(in_burst)
+        return np.stack([future.result() for future in mine])
+
+    def _lead(self, in_burst: bool) -> None:
+        if in_burst:
+            time.sleep(self.window)
+        while True:
+            with self._lock:
+                batch, self._waiting = (
+                    self._waiting[: self.max_batch],
+                    self._waiting[self.max_batch :],
+                )
+                if not batch:
+                    self._leader = False
+                    return
+            try:
+                # The same text asked twice (a Slack retry, a pasted question) is run once.
+                unique = list(dict.fromkeys(text for text, _ in batch))
+                rows = dict(zip(unique, self._run(unique), strict=True))
+                for text, future in batch:
+                    future.set_result(rows[text])
+            except BaseException as exc:  # every waiter hears the failure, none hangs
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
 
 
 def assemble_minilm(data_dir: Path) -> Path:
@@ -203,20 +290,33 @@ class OnnxMiniLM:
     # whatever the corpus. Per text the speed is the same from 4 to 32 long texts a batch.
     batch_size = 32
     batch_tokens = 1024
+    few = 4  # this many texts or fewer are embedded together with concurrent queries
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, threads: int | None = None, *, fold_weights: bool = False
+    ) -> None:
         model_dir = assemble_minilm(data_dir)
-        self._fn = _OfflineMiniLM(model_dir)
-        # A query is ~15 tokens: one thread is as fast as two and leaves a core for the
-        # BM25 search and the store calls that run beside it.
-        self._query_fn = _OfflineMiniLM(model_dir, threads=1)
+        # One session (one copy of the weights and one arena) serves documents and queries.
+        self._fn = _OfflineMiniLM(
+            model_dir, threads=onnx_threads(threads or 0), fold_weights=fold_weights
+        )
+        # Queries asked at the same moment share one model call: under a burst that is one
+        # batch of ~15-token texts instead of one call (and one lock wait) each.
+        self._queries = MicroBatcher(self._embed_queries)
+        self._documents = threading.Lock()
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        tokens = self._fn.token_counts(texts)
-        order = sorted(range(len(texts)), key=lambda i: tokens[i])
-        out = np.empty((len(texts), 384), dtype=np.float32)
+        if len(texts) <= self.few:  # e.g. an answer's question: batched with the queries
+            return self._queries.many(texts)
+        with self._documents:
+            return self._embed(self._fn.encode(texts))
+
+    def _embed(self, encoded: Sequence[Any]) -> np.ndarray:
+        tokens = [len(e.ids) for e in encoded]
+        order = sorted(range(len(encoded)), key=lambda i: tokens[i])
+        out = np.empty((len(encoded), 384), dtype=np.float32)
         start = 0
         while start < len(order):
             # Sorted ascending, so the batch's last text is its longest (its pad length).
@@ -228,12 +328,17 @@ class OnnxMiniLM:
             ):
                 end += 1
             idx = order[start:end]
-            out[idx] = self._fn.embed_batch([texts[i] for i in idx], tokens[order[end - 1]])
+            out[idx] = self._fn.run([encoded[i] for i in idx])
             start = end
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._query_fn.embed_batch([text])[0]
+        return self._queries(text)
+
+    def _embed_queries(self, texts: list[str]) -> np.ndarray:
+        # Not behind the documents' lock: a question's embedding never waits for an
+        # answer's sentences (at most one query batch and one document batch run at once).
+        return self._embed(self._fn.encode(texts))
 
 
 # --- sentence-transformers ---------------------------------------------------------------
@@ -312,13 +417,17 @@ def embedding_name(spec: str) -> str:
     )
 
 
-def make_embedder(spec: str, data_dir: Path) -> Embedder | None:
-    """Build the provider named by `spec`; None means lexical only."""
+def make_embedder(
+    spec: str, data_dir: Path, *, threads: int = 0, fold_weights: bool = False
+) -> Embedder | None:
+    """Build the provider named by `spec`; None means lexical only. `threads` bounds the
+    ONNX model's threads per call (0: automatic); `fold_weights` trades memory for fast
+    small calls (see `_OfflineMiniLM.model`)."""
     spec = embedding_name(spec)
     if spec == "none":
         return None
     if spec == "onnx-minilm":
-        return OnnxMiniLM(data_dir)
+        return OnnxMiniLM(data_dir, threads=threads, fold_weights=fold_weights)
     kind, _, arg = spec.partition(":")
     if kind == "sentence-transformers":
         return SentenceTransformersEmbedder(arg.strip())

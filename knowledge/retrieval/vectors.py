@@ -27,7 +27,12 @@ class Vectors:
     @property
     def embedder(self) -> Embedder | None:
         if self._embedder is UNSET:
-            self._embedder = make_embedder(self.config.embeddings, self.config.data_dir)
+            self._embedder = make_embedder(
+                self.config.embeddings,
+                self.config.data_dir,
+                threads=self.config.onnx_threads,
+                fold_weights=self.config.onnx_fold_weights,
+            )
         return self._embedder
 
     @property

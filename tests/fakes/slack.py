@@ -82,6 +82,9 @@ class FakeSlack:
     prompts: list[dict[str, Any]] = field(default_factory=list)  # setSuggestedPrompts calls
     titles: dict[tuple[str, str], str] = field(default_factory=dict)  # (channel, thread) -> title
     _triggers_used: set[str] = field(default_factory=set)
+    # thread_ts -> monotonic time at which the bot's first message (streamed or posted)
+    # appeared in it: when a person sees the answer start
+    started: dict[str, float] = field(default_factory=dict)
 
     # --- setup -------------------------------------------------------------------------
 
@@ -260,6 +263,8 @@ class FakeSlack:
         msg["bot_id"] = BOT_ID
         msg["user"] = BOT_USER
         self.messages.setdefault(channel, []).append(msg)
+        if msg.get("thread_ts") and msg.get("type") == "message":
+            self.started.setdefault(msg["thread_ts"], time.monotonic())
         return msg
 
     def _finished(self, msg: dict[str, Any], *, stopped: bool = False) -> None:
