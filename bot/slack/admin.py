@@ -22,7 +22,7 @@ from pathlib import PurePath
 from bot.slack.blocks import search_results_text
 from bot.slack.channel_knowledge import CHANNEL_REF, ChannelKnowledge, ChannelSourceError
 from bot.slack.failures import failure
-from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import escape, mention
 from bot.slack.places import asking_in
 from bot.slack.services import SlackServices
 from bot.slack.uploads import DownloadRefused, download
@@ -278,7 +278,7 @@ class KnowledgeAdmin:
         )
         lines = report_lines(result.report)
         await reply(
-            f"*<#{channel}> is now a knowledge source* (added by <@{user}>): "
+            f"*<#{channel}> is now a knowledge source* (added by {mention(user)}): "
             f"{result.threads} resolved threads read{more}; new replies are followed.\n"
             + "\n".join(lines)
         )
@@ -316,7 +316,7 @@ class KnowledgeAdmin:
         }
         await self.s.store.audit(user, f"knowledge.{cmd.action}", {**detail, **counts})
         title = "Knowledge sync" if cmd.action == "sync" else "Site crawl"
-        await reply(f"*{title} by <@{user}> finished*\n" + "\n".join(sync_lines(report)))
+        await reply(f"*{title} by {mention(user)} finished*\n" + "\n".join(sync_lines(report)))
 
     async def bind(self, channel: str, datasource: str, *, user: str) -> str:
         known = await self.datasources()

@@ -309,8 +309,21 @@ class _Crawl:
     async def _get(
         self, session: aiohttp.ClientSession, url: URL, *, validators: tuple[str, str] = ("", "")
     ) -> Fetched:
-        await self._wait_turn()
+        """A page: counted against the page limit; redirects only to pages not yet crawled."""
         self.report.requests += 1
+        return await self._fetch(
+            session, url, self.max_document_bytes, self._redirect_refusal, validators
+        )
+
+    async def _fetch(
+        self,
+        session: aiohttp.ClientSession,
+        url: URL,
+        cap: int,
+        hop_refusal: Callable[[URL], str | None],
+        validators: tuple[str, str] = ("", ""),
+    ) -> Fetched:
+        await self._wait_turn()
         try:
             async with asyncio.timeout(self.limits.page_timeout):
                 return await fetch_raw(
@@ -318,9 +331,9 @@ class _Crawl:
                     url,
                     source=str(url),
                     policy=self.policy,
-                    max_bytes=self.max_document_bytes,
+                    max_bytes=cap,
                     validators=validators,
-                    hop_refusal=self._redirect_refusal,
+                    hop_refusal=hop_refusal,
                 )
         except TimeoutError as exc:
             raise SourceError(str(url), f"timed out after {self.limits.page_timeout:g} s") from exc
@@ -398,19 +411,8 @@ class _Crawl:
         return pages
 
     async def _get_small(self, session: aiohttp.ClientSession, url: URL, cap: int) -> Fetched:
-        await self._wait_turn()
-        try:
-            async with asyncio.timeout(self.limits.page_timeout):
-                return await fetch_raw(
-                    session,
-                    url,
-                    source=str(url),
-                    policy=self.policy,
-                    max_bytes=cap,
-                    hop_refusal=self._off_origin,
-                )
-        except TimeoutError as exc:
-            raise SourceError(str(url), f"timed out after {self.limits.page_timeout:g} s") from exc
+        """robots.txt or a sitemap: not a page, so not counted; redirects stay on the site."""
+        return await self._fetch(session, url, cap, self._off_origin)
 
 
 def page_links(body: bytes, base: URL) -> list[URL]:
