@@ -8,6 +8,7 @@ from bench import (
     answer,
     answer_quality,
     avatar,
+    crawl_bench,
     flood,
     index_bench,
     live_sse,
@@ -28,6 +29,7 @@ BENCHES = {
     "slack": slack_bench.run,
     "flood": flood.run,
     "visibility": visibility.run,
+    "crawl": crawl_bench.run,
 }
 
 
