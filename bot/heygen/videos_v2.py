@@ -19,9 +19,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 
-from bot.heygen.envelopes import data_v1, data_v3, parse
+from bot.heygen.envelopes import ApiModel, data_v1, data_v3, parse
 from bot.heygen.http import ApiClient, path_segment
 from bot.heygen.video_status import VideoStatus
 
@@ -37,17 +37,13 @@ class AvatarStyle(StrEnum):
 # --- models ---------------------------------------------------------------------------------
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
-class Character(_Model):
+class Character(ApiModel):
     type: Literal["avatar"] = "avatar"
     avatar_id: str = Field(min_length=1)
     avatar_style: AvatarStyle = AvatarStyle.NORMAL
 
 
-class TextVoice(_Model):
+class TextVoice(ApiModel):
     """The avatar speaks `input_text` with TTS voice `voice_id`."""
 
     type: Literal["text"] = "text"
@@ -56,12 +52,12 @@ class TextVoice(_Model):
     speed: float | None = Field(default=None, ge=0.5, le=1.5)
 
 
-class ColorBackground(_Model):
+class ColorBackground(ApiModel):
     type: Literal["color"] = "color"
     value: str = "#FFFFFF"
 
 
-class VideoInput(_Model):
+class VideoInput(ApiModel):
     """One scene."""
 
     character: Character
@@ -69,7 +65,7 @@ class VideoInput(_Model):
     background: ColorBackground | None = None
 
 
-class Dimension(_Model):
+class Dimension(ApiModel):
     width: int = Field(default=1280, gt=0)
     height: int = Field(default=720, gt=0)
 
@@ -82,7 +78,7 @@ class CaptionMode(StrEnum):
     BURN_IN = "burn_in"
 
 
-class GenerateVideoRequest(_Model):
+class GenerateVideoRequest(ApiModel):
     video_inputs: list[VideoInput] = Field(min_length=1, max_length=50)
     dimension: Dimension | None = None
     caption: bool = False
@@ -95,11 +91,11 @@ class GenerateVideoRequest(_Model):
     test: bool | None = Field(default=None, description="Watermarked, no credits (if allowed).")
 
 
-class VideoIdResponse(_Model):
+class VideoIdResponse(ApiModel):
     video_id: str
 
 
-class VideoError(_Model):
+class VideoError(ApiModel):
     """`error` of a failed v1 status, e.g. {code: 40119, message, detail}."""
 
     code: int | str | None = None
@@ -107,7 +103,7 @@ class VideoError(_Model):
     detail: str | None = None
 
 
-class VideoStatusV1(_Model):
+class VideoStatusV1(ApiModel):
     id: str
     # "waiting" (queued behind a dependency) reads as pending: one status vocabulary.
     status: Annotated[VideoStatus, BeforeValidator(VideoStatus.from_wire)]
@@ -122,7 +118,7 @@ class VideoStatusV1(_Model):
     error: VideoError | None = None
 
 
-class AvatarV2(_Model):
+class AvatarV2(ApiModel):
     avatar_id: str
     avatar_name: str
     gender: str | None = None
@@ -132,7 +128,7 @@ class AvatarV2(_Model):
     default_voice_id: str | None = None
 
 
-class VoiceV2(_Model):
+class VoiceV2(ApiModel):
     voice_id: str
     name: str
     language: str | None = None
@@ -142,14 +138,14 @@ class VoiceV2(_Model):
     emotion_support: bool | None = None
 
 
-class TemplateSummary(_Model):
+class TemplateSummary(ApiModel):
     template_id: str
     name: str
     thumbnail_image_url: str | None = None
     aspect_ratio: str | None = None
 
 
-class TemplateVariable(_Model):
+class TemplateVariable(ApiModel):
     """A `{{placeholder}}` in a template; text variables take `properties.content`."""
 
     name: str
@@ -157,12 +153,12 @@ class TemplateVariable(_Model):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
-class TemplateDetail(_Model):
+class TemplateDetail(ApiModel):
     variables: dict[str, TemplateVariable] = Field(default_factory=dict)
     scenes: list[dict[str, Any]] | None = None
 
 
-class TemplateGenerateRequest(_Model):
+class TemplateGenerateRequest(ApiModel):
     variables: dict[str, TemplateVariable]
     title: str | None = None
     caption: bool = False

@@ -19,9 +19,9 @@ import uuid
 from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from bot.heygen.envelopes import data_v3, parse
+from bot.heygen.envelopes import ApiModel, data_v3, parse
 from bot.heygen.http import ApiClient, path_segment
 from bot.heygen.video_status import VideoStatus
 
@@ -56,12 +56,7 @@ class Ownership(StrEnum):
 # --- request / response models --------------------------------------------------------------
 
 
-class _Model(BaseModel):
-    # Vendors add fields; we keep what we know and ignore the rest.
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
-class Background(_Model):
+class Background(ApiModel):
     """Solid colour (`value` like "#FFFFFF") or an image (`url` or uploaded `asset_id`)."""
 
     type: BackgroundType = BackgroundType.COLOR
@@ -70,7 +65,7 @@ class Background(_Model):
     asset_id: str | None = None
 
 
-class CaptionSetting(_Model):
+class CaptionSetting(ApiModel):
     """`caption` of POST /v3/videos (https://developers.heygen.com/reference/create-video): a
     sidecar subtitle file is always produced (`subtitle_url`); a `style` also burns the
     captions into a second render, `captioned_video_url` (the plain `video_url` stays
@@ -80,13 +75,13 @@ class CaptionSetting(_Model):
     style: str | None = None
 
 
-class VoiceSettings(_Model):
+class VoiceSettings(ApiModel):
     speed: float | None = Field(default=None, ge=0.5, le=1.5)
     pitch: float | None = Field(default=None, ge=-50, le=50)
     locale: str | None = None  # BCP-47, e.g. "en-US"
 
 
-class CreateVideoRequest(_Model):
+class CreateVideoRequest(ApiModel):
     """Body of POST /v3/videos for an avatar video spoken from a text script."""
 
     type: Literal["avatar"] = "avatar"
@@ -109,13 +104,13 @@ class CreateVideoRequest(_Model):
     )
 
 
-class CreateVideoResponse(_Model):
+class CreateVideoResponse(ApiModel):
     video_id: str
     status: str | None = None
     output_format: str | None = None
 
 
-class VideoDetail(_Model):
+class VideoDetail(ApiModel):
     """GET /v3/videos/{id} (https://developers.heygen.com/reference/get-video). Media URLs
     (`video_url`, `captioned_video_url`, `thumbnail_url`…) are presigned and expire: fetch the
     video again for fresh ones. `video_page_url` is the video's page in the HeyGen app, the
@@ -137,7 +132,7 @@ class VideoDetail(_Model):
     video_page_url: str | None = None
 
 
-class AvatarGroup(_Model):
+class AvatarGroup(ApiModel):
     """A character (e.g. "Monica"); render with one of its looks, not the group id."""
 
     id: str
@@ -149,7 +144,7 @@ class AvatarGroup(_Model):
     default_voice_id: str | None = None
 
 
-class AvatarLook(_Model):
+class AvatarLook(ApiModel):
     """An outfit/style of a character; `id` is what POST /v3/videos takes as `avatar_id`."""
 
     id: str
@@ -164,7 +159,7 @@ class AvatarLook(_Model):
     supported_api_engines: list[str] = Field(default_factory=list)
 
 
-class Voice(_Model):
+class Voice(ApiModel):
     voice_id: str
     name: str
     language: str | None = None
@@ -179,7 +174,7 @@ T = TypeVar("T")
 P = TypeVar("P", bound=BaseModel)
 
 
-class Page(_Model, Generic[T]):
+class Page(ApiModel, Generic[T]):
     """One page of a cursor-paginated list; pass `next_token` back as `token`."""
 
     data: list[T]

@@ -34,9 +34,9 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import ConfigDict, Field, SecretStr, ValidationError
 
-from bot.heygen.envelopes import data_v3, parse
+from bot.heygen.envelopes import ApiModel, data_v3, parse
 from bot.heygen.http import ApiClient, path_segment
 from bot.heygen.videos_v3 import Page
 
@@ -62,11 +62,7 @@ class WebhookEventType(StrEnum):
 VIDEO_EVENTS = [WebhookEventType.AVATAR_VIDEO_SUCCESS, WebhookEventType.AVATAR_VIDEO_FAIL]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
-class WebhookEndpoint(_Model):
+class WebhookEndpoint(ApiModel):
     endpoint_id: str
     url: str
     events: list[str] | None = None  # None: all events
@@ -77,18 +73,18 @@ class WebhookEndpoint(_Model):
     )
 
 
-class CreateEndpointRequest(_Model):
+class CreateEndpointRequest(ApiModel):
     url: str = Field(min_length=1)
     events: list[str] | None = None
     entity_id: str | None = None
 
 
-class RotatedSecret(_Model):
+class RotatedSecret(ApiModel):
     endpoint_id: str
     secret: SecretStr
 
 
-class WebhookEventData(_Model):
+class WebhookEventData(ApiModel):
     model_config = ConfigDict(extra="allow")
 
     video_id: str | None = None
@@ -98,7 +94,7 @@ class WebhookEventData(_Model):
     message: str | None = None
 
 
-class WebhookEvent(_Model):
+class WebhookEvent(ApiModel):
     event_type: str
     event_data: WebhookEventData
     event_id: str | None = None  # from the Heygen-Event-Id header, for de-duplication
