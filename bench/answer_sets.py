@@ -18,7 +18,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from knowledge.answer_eval import answer_report, word_count
+from knowledge.answer_eval import answer_report
 from knowledge.config import AnswerConfig, KnowledgeConfig
 from knowledge.evaluation import corpus_of, load_questions, questions_of, retrieval_report
 from knowledge.index import KnowledgeBase
@@ -52,19 +52,7 @@ def run(data_dir: Path, limit: int | None, per_question: Path | None) -> None:
             f"{report.words:6.1f} {report.grounded:8.2f}"
         )
         for r in results:
-            dump.append(
-                {
-                    "set": name,
-                    "question": r.question.question,
-                    "recall": round(r.scores[0], 3),
-                    "lead_recall": round(r.baseline_scores[0], 3),
-                    "words": word_count(r.text),
-                    "gold_cited": r.gold_cited,
-                    "answer": r.text,
-                    "lead": r.baseline,
-                    "reference": r.question.answer,
-                }
-            )
+            dump.append({"set": name, **r.row()})
     if per_question:
         per_question.write_text("".join(json.dumps(d) + "\n" for d in dump))
 

@@ -108,6 +108,19 @@ class AnswerResult:
     def gold_cited(self) -> bool:
         return any(s in self.question.sources for s in self.cited_sources)
 
+    def row(self) -> dict[str, object]:
+        """One question's figures and texts, as `eval answers --per-question --json` prints."""
+        return {
+            "question": self.question.question,
+            "recall": round(self.scores[0], 4),
+            "baseline_recall": round(self.baseline_scores[0], 4),
+            "words": word_count(self.text),
+            "gold_cited": self.gold_cited,
+            "answer": self.text,
+            "baseline": self.baseline,
+            "reference": self.question.answer,
+        }
+
 
 @dataclass(frozen=True)
 class AnswerReport:

@@ -89,24 +89,11 @@ def answers(
             print(json.dumps(report.summary()))
             if per_question:
                 for r in worst_first:
-                    print(json.dumps(_question_row(r)))
+                    print(json.dumps(r.row()))
             continue
         _print_answers(report, folder)
         if per_question:
             _print_questions(worst_first)
-
-
-def _question_row(r: AnswerResult) -> dict[str, object]:
-    return {
-        "question": r.question.question,
-        "recall": round(r.scores[0], 4),
-        "baseline_recall": round(r.baseline_scores[0], 4),
-        "words": word_count(r.text),
-        "gold_cited": r.gold_cited,
-        "answer": r.text,
-        "baseline": r.baseline,
-        "reference": r.question.answer,
-    }
 
 
 def _print_questions(results: list[AnswerResult]) -> None:
