@@ -246,7 +246,7 @@ class KnowledgeAdmin:
         try:
             channel, name = await self.channels.resolve(cmd.args[0])
             if cmd.action == "remove":
-                await self.s.store.unfollow_channel(channel)
+                await self.channels.unfollow(channel)
                 docs = await self.s.kb.alist_documents()
                 gone = [
                     d.source

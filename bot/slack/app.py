@@ -6,6 +6,7 @@ import logging
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.slack.admin import KnowledgeAdmin
 from bot.slack.listeners import actions, commands, events
 from bot.slack.services import SlackServices
 
@@ -25,7 +26,10 @@ def build_app(services: SlackServices) -> AsyncApp:
         # Ack first, work after: Slack wants an answer within 3 s.
         process_before_response=False,
     )
-    events.register(app, services)
-    commands.register(app, services)
-    actions.register(app, services)
+    # One knowledge admin for every listener: one followed-channels cache and one pace for
+    # Slack's history calls per process.
+    admin = KnowledgeAdmin(services)
+    events.register(app, services, admin)
+    commands.register(app, services, admin)
+    actions.register(app, services, admin)
     return app

@@ -188,6 +188,10 @@ class ChannelKnowledge:
             self._followed_at = time.monotonic()
         return self._followed.get(channel)
 
+    async def unfollow(self, channel: str) -> None:
+        await self.s.store.unfollow_channel(channel)
+        self._followed_at = 0.0  # this process stops following at once
+
     async def followed_channels(self) -> list[KnowledgeChannel]:
         return await self.s.store.followed_channels()
 

@@ -28,9 +28,8 @@ FEEDBACK_UNKNOWN = (
 )
 
 
-def register(app: AsyncApp, services: SlackServices) -> None:
+def register(app: AsyncApp, services: SlackServices, admin: KnowledgeAdmin) -> None:
     videos = VideoService(services)
-    admin = KnowledgeAdmin(services)
     drops = FileDrops(services, admin)
     home = HomeService(services, admin)
     private = PrivateAnswers(services)

@@ -17,8 +17,7 @@ from bot.slack.videos import VideoService
 ASK_VIDEO_USAGE = "Usage: `/ask-video your question` — I answer it in a short avatar video."
 
 
-def register(app: AsyncApp, services: SlackServices) -> None:
-    admin = KnowledgeAdmin(services)
+def register(app: AsyncApp, services: SlackServices, admin: KnowledgeAdmin) -> None:
     videos = VideoService(services)
     private = PrivateAnswers(services)
 

@@ -21,9 +21,8 @@ CLAIMS = "slack-message"
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, services: SlackServices) -> None:
+def register(app: AsyncApp, services: SlackServices, admin: KnowledgeAdmin) -> None:
     asker = AskService(services)
-    admin = KnowledgeAdmin(services)
     channels = admin.channels
     drops = FileDrops(services, admin)
     home = HomeService(services, admin)
