@@ -25,13 +25,19 @@ from bot.slack.limits import BUSY, RATE_LIMITED, Busy
 from bot.slack.markup import clean_markup, mentioned_users
 from bot.slack.mrkdwn import escape
 from bot.slack.places import asking_in
-from bot.slack.posting import find_answer_message, post_answer_once
+from bot.slack.posting import (
+    find_answer_message,
+    find_stream_orphan,
+    finish_message,
+    post_answer_once,
+)
 from bot.slack.services import SlackServices
 from bot.slack.streaming import ThreadWriter
 from bot.store.base import AnswerRecord
 from knowledge.answering.answer import Answer, AnswerDone, AnswerStatus, Source, TextDelta
 from knowledge.answering.llm import LLMError, Turn
 from knowledge.answering.spoken import spoken_sentences
+from knowledge.visibility import Asking
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +94,7 @@ def answer_record(
         sources=[src.model_dump() for src in answer.sources],
         grounded=answer.grounded,
         channel=channel,
-        created_at=time.time(),
-        **fields,
+        **{"created_at": time.time(), **fields},
     )
 
 
@@ -179,6 +184,23 @@ class AskService:
                 speaking = asyncio.ensure_future(self._speak(q, scope, answer_id, speech))
             speech.put_nowait(piece)
 
+        # The intent, saved before anything reaches the thread: a restart after a crash
+        # finishes this answer's message (or posts it) instead of leaving a partial stream.
+        intent = AnswerRecord(
+            id=answer_id,
+            question=question,
+            text="",
+            spoken="",
+            channel=q.channel,
+            thread_ts=q.reply_thread,
+            asker=q.user,
+            team=q.team,
+            datasources=list(datasources or []),
+            created_at=time.time(),
+            question_ts=q.ts,
+            pending=True,
+        )
+        await self.s.store.save_answer(intent)
         writer = ThreadWriter(
             self.s.client,
             channel=q.channel,
@@ -186,6 +208,8 @@ class AskService:
             user=q.user,
             team=q.team,
             answer_id=answer_id,
+            on_stream=lambda ts: self.s.store.set_answer_stream(answer_id, ts),
+            find_orphan=lambda: self._orphan(intent),
         )
         answer: Answer | None = None
         try:
@@ -199,6 +223,11 @@ class AskService:
                     await writer.append(event.text)
                 elif isinstance(event, AnswerDone):
                     answer = event.answer
+        except Exception:
+            # Told in the thread by `answer`; nothing is left streaming or to resume.
+            await writer.abandon()
+            await self.s.store.drop_answer(answer_id)
+            raise
         finally:
             answered = answer is not None and answer.status is AnswerStatus.ANSWERED
             if held is not None and answered:
@@ -225,6 +254,9 @@ class AskService:
                 asker=q.user,
                 team=q.team,
                 datasources=list(datasources or []),
+                created_at=intent.created_at,
+                question_ts=q.ts,
+                stream_ts=writer.stream_ts,
             )
         )
         ts = await writer.finish(
@@ -241,34 +273,100 @@ class AskService:
 
     async def resume(self, before: float, within_seconds: float = RESUME_WITHIN_SECONDS) -> int:
         """After a restart: answers saved (the intent) before `before` (this process's start)
-        whose message was never recorded. Each is looked for in its thread by its metadata
-        (posted before the crash: only the record is written) and posted only when absent.
-        Answers younger than SLACK_RESUME_AFTER_SECONDS are left for a later pass: another
-        replica may still be posting them. Returns how many were posted."""
-        posted = 0
+        whose message was never recorded. One still pending (cut off while answering) is
+        answered again; then its message is found and finished, never posted beside it: the
+        one carrying its metadata, else its recorded stream, else the stream a lost
+        `chat.startStream` response left (`find_stream_orphan`); only when there is none is
+        it posted. Answers younger than SLACK_RESUME_AFTER_SECONDS are left for a later
+        pass: another replica may still be writing them. Returns how many were delivered."""
+        delivered = 0
         now = time.time()
         until = min(before, now - self.s.settings.slack_resume_after_seconds)
         for record in await self.s.store.unposted_answers(now - within_seconds):
             if not record.thread_ts or record.created_at >= until:
                 continue
-            where = dict(channel=record.channel, thread_ts=record.thread_ts, answer_id=record.id)
-            answer = record_answer(record)
-            text = blocks.fallback_text(answer.text)
-            full = blocks.answer_blocks(answer, record.id, video_enabled=self.s.video_enabled)
             try:
-                ts = await find_answer_message(self.s.client, **where)
-                if ts is None:
-                    ts = await post_answer_once(self.s.client, **where, text=text, blocks=full)
-                    posted += 1
-                else:  # posted, maybe unfinished (a first draft): completing it is idempotent
-                    await self.s.client.chat_update(
-                        channel=record.channel, ts=ts, text=text, blocks=full
-                    )
+                answer = await self._answer_again(record) if record.pending else None
+                ts = await self._deliver(record, answer or record_answer(record))
                 await self.s.store.set_answer_message(record.id, ts)
+                delivered += 1
             except Exception as exc:  # one answer's failure never stops the start
                 f = failure(exc, "resuming an answer after a restart")
                 log.warning("answer %s not resumed (error id %s)", record.id, f.error_id)
-        return posted
+        return delivered
+
+    async def _answer_again(self, record: AnswerRecord) -> Answer:
+        """The answer a crash cut off, produced again from its saved question and saved."""
+        assert record.thread_ts is not None
+        q = Question(
+            text=record.question,
+            channel=record.channel,
+            user=record.asker or "",
+            ts=record.question_ts or record.thread_ts,
+            thread_ts=record.thread_ts,
+            team=record.team,
+        )
+        earlier = q.ts != record.thread_ts  # a follow-up: the thread before it is history
+        history = await self.history(q, before_question=True) if earlier else []
+        asking = Asking(place=record.channel, bound=tuple(record.datasources))
+        answer: Answer | None = None
+        async for event in self.s.answerer.stream(
+            record.question, history, asking.datasources, asking=asking
+        ):
+            if isinstance(event, AnswerDone):
+                answer = event.answer
+        assert answer is not None
+        fields = record.model_dump(exclude={"id", "question", "channel", "pending"})
+        fields.update(text=answer.text, spoken=answer.spoken, grounded=answer.grounded)
+        fields["sources"] = [src.model_dump() for src in answer.sources]
+        await self.s.store.save_answer(
+            AnswerRecord(id=record.id, question=record.question, channel=record.channel, **fields)
+        )
+        return answer
+
+    async def _deliver(self, record: AnswerRecord, answer: Answer) -> str:
+        """The answer's one message, finished (or posted when Slack shows none); its ts."""
+        assert record.thread_ts is not None
+        where = dict(channel=record.channel, thread_ts=record.thread_ts, answer_id=record.id)
+        answered = answer.status is AnswerStatus.ANSWERED
+        fields = dict(
+            text=blocks.fallback_text(answer.text),
+            blocks=blocks.answer_blocks(
+                answer, record.id, video_enabled=self.s.video_enabled and answered
+            ),
+        )
+        ts = await find_answer_message(self.s.client, **where)
+        if ts is not None:  # posted, maybe unfinished (a first draft): completing it is idempotent
+            await self.s.client.chat_update(channel=record.channel, ts=ts, **fields)
+            return ts
+        ts = record.stream_ts or await self._orphan(record)
+        if ts is None:
+            return await post_answer_once(self.s.client, **where, **fields)
+        await finish_message(
+            self.s.client, channel=record.channel, ts=ts, answer_id=record.id, **fields
+        )
+        return ts
+
+    async def _orphan(self, record: AnswerRecord) -> str | None:
+        """The stream of `record` whose `chat.startStream` response was lost, if Slack shows
+        one: ours, after the question, without metadata, and no other answer's message."""
+        if not self.s.bot_user_id or not record.question_ts or not record.thread_ts:
+            return None
+        taken = {
+            ts
+            for other in await self.s.store.thread_answers(record.channel, record.thread_ts)
+            if other.id != record.id
+            for ts in (other.message_ts, other.stream_ts)
+            if ts
+        }
+        return await find_stream_orphan(
+            self.s.client,
+            channel=record.channel,
+            thread_ts=record.thread_ts,
+            after_ts=record.question_ts,
+            bot_user=self.s.bot_user_id,
+            taken=taken,
+        )
 
     async def _set_status(self, q: Question, status: str) -> None:
         # The working state is a nicety: a workspace without agent features refuses it.
@@ -307,8 +405,9 @@ class AskService:
             f = failure(exc, "speaking the answer live")
             await self.say(q, f.sentence, error_id=f.error_id)
 
-    async def history(self, q: Question) -> list[Turn]:
-        """The thread's earlier turns, oldest first (the current message left out)."""
+    async def history(self, q: Question, *, before_question: bool = False) -> list[Turn]:
+        """The thread's earlier turns, oldest first (the current message left out; with
+        `before_question`, everything after it too: a resumed answer's own partial text)."""
         assert q.thread_ts is not None
         resp = await self.s.client.conversations_replies(
             channel=q.channel, ts=q.thread_ts, limit=50
@@ -316,6 +415,8 @@ class AskService:
         turns: list[Turn] = []
         for m in resp.get("messages") or []:
             if m.get("ts") == q.ts or not m.get("text"):
+                continue
+            if before_question and float(m.get("ts") or 0) > float(q.ts):
                 continue
             mine = bool(m.get("bot_id")) or m.get("user") == self.s.bot_user_id
             text = clean_markup(m["text"], bot_user_id=self.s.bot_user_id)

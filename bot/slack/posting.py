@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 import aiohttp
@@ -108,24 +109,91 @@ def lost_response(exc: BaseException) -> bool:
     return isinstance(exc, SlackApiError) and getattr(exc.response, "status_code", 200) >= 500
 
 
-async def find_answer_message(
-    client: AsyncWebClient, *, channel: str, thread_ts: str, answer_id: str
-) -> str | None:
-    """The ts of the message in the thread that carries `answer_id`, if one was posted."""
+async def _thread_messages(
+    client: AsyncWebClient, *, channel: str, thread_ts: str
+) -> AsyncIterator[dict[str, Any]]:
+    """The thread's messages with their metadata, oldest first."""
     cursor: str | None = None
     for _ in range(20):  # 20 pages of 200: far more than any thread we answer in
         resp = await client.conversations_replies(
             channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
         )
         for msg in resp.get("messages") or []:
-            meta = msg.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == ANSWER_EVENT and payload.get("answer_id") == answer_id:
-                return str(msg["ts"])
+            yield msg
         cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
         if not resp.get("has_more") or not cursor:
-            return None
+            return
+
+
+async def find_answer_message(
+    client: AsyncWebClient, *, channel: str, thread_ts: str, answer_id: str
+) -> str | None:
+    """The ts of the message in the thread that carries `answer_id`, if one was posted."""
+    async for msg in _thread_messages(client, channel=channel, thread_ts=thread_ts):
+        meta = msg.get("metadata") or {}
+        payload = meta.get("event_payload") or {}
+        if meta.get("event_type") == ANSWER_EVENT and payload.get("answer_id") == answer_id:
+            return str(msg["ts"])
     return None
+
+
+async def find_stream_orphan(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str,
+    after_ts: str,
+    bot_user: str,
+    taken: Collection[str] = (),
+) -> str | None:
+    """The stream a lost `chat.startStream` response left: the first message of ours in the
+    thread after the question (`after_ts`, Slack's clock) carrying no metadata and not
+    another answer's (`taken`). `chat.startStream` takes no metadata
+    (https://docs.slack.dev/reference/methods/chat.startStream), so a stream is only
+    recognisable this way until it is stopped with its answer id."""
+    async for msg in _thread_messages(client, channel=channel, thread_ts=thread_ts):
+        ts = str(msg.get("ts") or "")
+        if (
+            msg.get("user") == bot_user
+            and not msg.get("metadata")
+            and ts not in taken
+            and float(ts or 0) > float(after_ts)
+        ):
+            return ts
+    return None
+
+
+async def stop_stream(
+    client: AsyncWebClient, *, channel: str, ts: str, answer_id: str | None = None
+) -> bool:
+    """End the stream `ts` if it is still open (with the answer's metadata, when given);
+    False when Slack refused. A stream Slack already ended (it expires a few minutes after
+    its last append: https://github.com/slackapi/python-slack-sdk/issues/1859) answers
+    `message_not_in_streaming_state`; `chat.update` is then the only way to finish it
+    (slack_sdk's `AsyncChatStream.ts` exists for that: python-slack-sdk PR #1880)."""
+    meta = answer_metadata(answer_id) if answer_id else None
+    try:
+        await client.chat_stopStream(channel=channel, ts=ts, metadata=meta)
+        return True
+    except (SlackApiError, *CONNECTION_ERRORS) as exc:
+        log.info("stopStream of %s refused (%s)", ts, error_code(exc))
+        return False
+
+
+async def finish_message(
+    client: AsyncWebClient, *, channel: str, ts: str, answer_id: str, **fields: Any
+) -> None:
+    """Make the message `ts` (a stream a crash or a lost response left open) the finished
+    answer `answer_id`: its stream stopped, then its text and blocks replaced."""
+    await stop_stream(client, channel=channel, ts=ts, answer_id=answer_id)
+    await client.chat_update(channel=channel, ts=ts, metadata=answer_metadata(answer_id), **fields)
+
+
+def error_code(exc: BaseException) -> Any:
+    """Slack's error string, or the exception's type for a connection error."""
+    if isinstance(exc, SlackApiError) and exc.response is not None:
+        return exc.response.get("error")
+    return type(exc).__name__
 
 
 async def post_answer_once(

@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_chat_stream import AsyncChatStream
@@ -28,7 +27,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.blocks import Block, fallback_text
 from bot.slack.mrkdwn import safe_markdown
-from bot.slack.posting import CONNECTION_ERRORS, answer_metadata, post_answer_once
+from bot.slack.posting import (
+    CONNECTION_ERRORS,
+    answer_metadata,
+    error_code,
+    lost_response,
+    post_answer_once,
+    stop_stream,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,15 @@ def _ready(text: str) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
+StreamFound = Callable[[str], Awaitable[None]]
+OrphanLookup = Callable[[], Awaitable[str | None]]
+
+
 class ThreadWriter:
+    """`on_stream(ts)` records the stream's ts as soon as `chat.startStream` answers (a
+    restart finishes that message); `find_orphan()` looks for the stream whose start's
+    response was lost (`bot.slack.posting.find_stream_orphan`), which is then adopted."""
+
     def __init__(
         self,
         client: AsyncWebClient,
@@ -64,6 +78,8 @@ class ThreadWriter:
         answer_id: str,
         update_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        on_stream: StreamFound | None = None,
+        find_orphan: OrphanLookup | None = None,
     ) -> None:
         self.client = client
         self.channel = channel
@@ -73,12 +89,21 @@ class ThreadWriter:
         self.answer_id = answer_id
         self.update_interval = update_interval
         self._clock = clock
+        self._on_stream = on_stream
+        self._find_orphan = find_orphan
         self._stream: AsyncChatStream | None = None
         self._streaming = True  # until Slack refuses
         self._text = ""
         self._ts: str | None = None  # the fallback message
         self._last_update = 0.0
         self._held = ""  # streamed text not sent yet (see _ready)
+        self.stream_ts: str | None = None  # the streamed message, once known
+
+    async def _noticed(self, ts: str | None) -> None:
+        if ts and self.stream_ts is None:
+            self.stream_ts = ts
+            if self._on_stream is not None:
+                await self._on_stream(ts)
 
     async def append(self, text: str) -> None:
         self._text += text
@@ -96,20 +121,53 @@ class ThreadWriter:
                         buffer_size=200,
                     )
                 await self._stream.append(markdown_text=safe_markdown(ready))
+                await self._noticed(self._stream.ts)
                 return
             except (SlackApiError, *CONNECTION_ERRORS) as exc:
+                self._streaming = False
                 if self._stream is not None and self._stream.ts:
                     # The stream broke midway (appendStream is never repeated: a repeat
-                    # doubles text): its message is edited from here on, and finished whole.
-                    log.info("appendStream failed (%s): editing the message instead", _code(exc))
-                    self._streaming = False
+                    # doubles text): it is stopped (a lost append leaves it streaming, and
+                    # a streaming message cannot be edited) and edited from here on.
+                    log.info(
+                        "appendStream failed (%s): editing the message instead", error_code(exc)
+                    )
+                    await stop_stream(
+                        self.client,
+                        channel=self.channel,
+                        ts=self._stream.ts,
+                        answer_id=self.answer_id,
+                    )
                     self._ts = self._stream.ts
-                    return
-                # Refused, or the start's response was lost: startStream is never repeated
-                # (a repeat is a second stream); the answer is posted instead.
-                log.info("streaming unavailable (%s): posting and updating instead", _code(exc))
-                self._streaming = False
+                elif await self._adopt(exc):
+                    log.info("startStream's response was lost: editing the stream it began")
+                else:
+                    # Refused: startStream is never repeated (a repeat is a second stream);
+                    # the answer is posted instead.
+                    log.info(
+                        "streaming unavailable (%s): posting and updating instead", error_code(exc)
+                    )
         await self._post_or_update()
+
+    async def _adopt(self, exc: BaseException) -> bool:
+        """After a lost `chat.startStream` response: the stream it began, if Slack shows one,
+        becomes this answer's message (stopped with its metadata, then edited)."""
+        if not lost_response(exc) or self._find_orphan is None:
+            return False
+        orphan = await self._find_orphan()
+        if orphan is None:
+            return False
+        await self._noticed(orphan)
+        await stop_stream(self.client, channel=self.channel, ts=orphan, answer_id=self.answer_id)
+        self._ts = orphan
+        return True
+
+    async def abandon(self) -> None:
+        """The answer failed before it was finished: an open stream is stopped, so the
+        partial text is not left streaming beside the failure notice."""
+        if self._streaming and self._stream is not None and self._stream.ts:
+            self._streaming = False
+            await stop_stream(self.client, channel=self.channel, ts=self._stream.ts)
 
     async def _post_or_update(self, *, force: bool = False) -> None:
         text = fallback_text(self._text) or "…"
@@ -139,9 +197,10 @@ class ThreadWriter:
                 )
                 return str(resp.get("ts") or self._stream.ts)
             except (SlackApiError, *CONNECTION_ERRORS) as exc:
+                await self._noticed(self._stream.ts)
                 if self._stream.ts:
                     # The stream expired server-side: its message can still be edited.
-                    log.info("stopStream failed (%s): finishing with chat.update", _code(exc))
+                    log.info("stopStream failed (%s): finishing with chat.update", error_code(exc))
                     await self.client.chat_update(
                         channel=self.channel,
                         ts=self._stream.ts,
@@ -150,7 +209,8 @@ class ThreadWriter:
                         metadata=answer_metadata(self.answer_id),
                     )
                     return self._stream.ts
-                log.info("streaming refused (%s): posting instead", _code(exc))
+                if not await self._adopt(exc):
+                    log.info("streaming refused (%s): posting instead", error_code(exc))
         if self._ts is None:
             return await post_answer_once(
                 self.client,
@@ -168,9 +228,3 @@ class ThreadWriter:
             metadata=answer_metadata(self.answer_id),
         )
         return self._ts
-
-
-def _code(exc: Exception) -> Any:
-    if isinstance(exc, SlackApiError) and exc.response is not None:
-        return exc.response.get("error")
-    return type(exc).__name__

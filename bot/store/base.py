@@ -46,6 +46,9 @@ class AnswerRecord(BaseModel):
     team: str | None = None
     datasources: list[str] = Field(default_factory=list)
     created_at: float = 0.0
+    question_ts: str | None = None  # the message asking it
+    stream_ts: str | None = None  # the streamed message, once chat.startStream answered
+    pending: bool = False  # the intent, saved before answering: text not final yet
 
 
 class KnowledgeChannel(BaseModel):
@@ -211,6 +214,12 @@ class Store(Protocol):
     async def save_answer(self, answer: AnswerRecord) -> None: ...
     async def get_answer(self, answer_id: str) -> AnswerRecord | None: ...
     async def set_answer_message(self, answer_id: str, message_ts: str) -> None: ...
+    async def set_answer_stream(self, answer_id: str, stream_ts: str) -> None:
+        """The streamed message's ts, recorded as soon as chat.startStream answers."""
+
+    async def drop_answer(self, answer_id: str) -> None:
+        """Forget an intent whose answer failed (the failure was told in the thread)."""
+
     async def thread_answers(self, channel: str, thread_ts: str) -> list[AnswerRecord]:
         """Answers given in a thread, oldest first (follow-up detection, history)."""
 

@@ -76,6 +76,16 @@ class ConversationTables(SqlEngine):
         if result.rowcount == 0:
             raise StoreError(f"No answer {answer_id!r} in the state store.")
 
+    async def set_answer_stream(self, answer_id: str, stream_ts: str) -> None:
+        async with self._tx() as c:
+            await c.execute(
+                sa.update(answers).where(answers.c.id == answer_id).values(stream_ts=stream_ts)
+            )
+
+    async def drop_answer(self, answer_id: str) -> None:
+        async with self._tx() as c:
+            await c.execute(sa.delete(answers).where(answers.c.id == answer_id))
+
     async def thread_answers(self, channel: str, thread_ts: str) -> list[AnswerRecord]:
         async with self._read() as c:
             rows = await c.execute(

@@ -38,6 +38,10 @@ answers = sa.Table(
     sa.Column("team", sa.String),
     sa.Column("datasources", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("question_ts", sa.String),  # the question's message (history on a resume)
+    sa.Column("stream_ts", sa.String),  # the streamed message, once chat.startStream answered
+    # saved before answering (the intent): the text is not final until this is false
+    sa.Column("pending", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_answers_thread", "channel", "thread_ts", "created_at"),
     sa.Index("ix_answers_created", "created_at"),
 )

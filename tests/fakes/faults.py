@@ -49,7 +49,8 @@ class Fault:
     stall: asyncio.Event | None = None  # wait for this before answering (never set: hang)
     pass_through: bool = False  # after the stall, let the real handler answer
     # "drop": the real handler acts, then the connection closes with no response (the
-    # request was processed, the client cannot know); "hang": it acts, then never answers.
+    # request was processed, the client cannot know); "hang": it acts, then never answers;
+    # "error": it acts, then the fake answers `status` (a 5xx after the write).
     after_processing: str = ""
 
     @classmethod
@@ -84,6 +85,12 @@ class Fault:
     def drop_after_processing(cls) -> Fault:
         """The request takes effect, then the connection drops before the response."""
         return cls(after_processing="drop")
+
+    @classmethod
+    def error_after_processing(cls, status: int = 503) -> Fault:
+        """The request takes effect, then the server answers a 5xx (it may or may not have
+        acted: the client cannot know)."""
+        return cls(status=status, message="Service Unavailable", after_processing="error")
 
     @classmethod
     def hang_after_processing(cls, event: asyncio.Event | None = None) -> Fault:
@@ -185,6 +192,9 @@ def faults_middleware(faults: Faults, *, error_body: ErrorBody = default_error_b
             return await handler(request)
         if fault.after_processing:
             await handler(request)
+            if fault.after_processing == "error":
+                body = error_body(fault.status, fault.code, fault.message)
+                return web.json_response(body, status=fault.status)
             if fault.stall is not None:
                 faults._track(fault.stall)
                 await fault.stall.wait()

@@ -308,6 +308,11 @@ class FakeSlack:
         msg = self._find(args.get("channel", ""), args.get("ts", ""))
         if msg is None:
             return {"ok": False, "error": "message_not_found"}
+        if msg.get("streaming"):
+            # Undocumented; the harsher reading: a message still streaming is only changed
+            # through the stream (append/stop), chat.update once the stream has ended
+            # (https://github.com/slackapi/python-slack-sdk/pull/1880 uses it after expiry).
+            return {"ok": False, "error": "cant_update_message"}
         msg["text"] = args.get("text", msg.get("text", ""))
         msg.update(_metadata(args))
         if "blocks" in args:
@@ -317,7 +322,21 @@ class FakeSlack:
         msg["edits"] = msg.get("edits", 0) + 1
         return {"ok": True, "channel": args["channel"], "ts": msg["ts"]}
 
-    # https://docs.slack.dev/reference/methods/chat.startStream (+ appendStream, stopStream)
+    def expire_streams(self) -> int:
+        """Slack ends a stream a few minutes after it started or last grew: appendStream and
+        stopStream then answer `message_not_in_streaming_state` and the message stays with
+        the text it had (https://github.com/slackapi/python-slack-sdk/issues/1859). Ends
+        every open stream now; returns how many."""
+        ended = 0
+        for msgs in self.messages.values():
+            for msg in msgs:
+                if msg.get("streaming"):
+                    msg.update(streaming=False, final=True)
+                    ended += 1
+        return ended
+
+    # https://docs.slack.dev/reference/methods/chat.startStream (+ appendStream, stopStream).
+    # startStream takes no `metadata` (only stopStream does): anything sent is not kept.
     async def _m_chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.refuse_streaming:
             return {"ok": False, "error": "not_allowed_token_type"}
@@ -454,9 +473,8 @@ class FakeSlack:
         msgs = [
             self._public(m, args)
             for m in self.messages.get(channel, [])
-            if (m.get("ts") == ts or m.get("thread_ts") == ts)
-            and m.get("type") == "message"
-            and m.get("final", True)
+            # A message still streaming is in the thread (people watch it being written).
+            if (m.get("ts") == ts or m.get("thread_ts") == ts) and m.get("type") == "message"
         ]
         return self._page(msgs, args, "messages")
 
