@@ -18,13 +18,21 @@ import pytest
 
 from bot.slack.posting import ANSWER_EVENT
 from bot.store import open_store
+from bot.store.base import AnswerRecord
 from knowledge import KnowledgeBase, KnowledgeConfig
 from tests.fakes.faults import Fault
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.server import serve
-from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
+from tests.fakes.slack import BOT_TOKEN, BOT_USER, SIGNING_SECRET, FakeSlack
 from tests.knowledge_hits import SAMPLE
-from tests.slack_harness import bot_with_model, envelope, running_bot, settings_for, sign
+from tests.slack_harness import (
+    OPENAI_KEY,
+    bot_with_model,
+    envelope,
+    running_bot,
+    settings_for,
+    sign,
+)
 from tests.test_cli_serve import AVATARBOT, free_port
 from tests.test_slack_app import mention
 
@@ -57,26 +65,36 @@ async def test_a_post_processed_but_whose_response_was_lost_is_not_repeated(
         assert record is not None and record.message_ts == answer["ts"]
 
 
+def bot_messages(slack: FakeSlack, channel: str = "C1") -> list[dict[str, Any]]:
+    """Every message of the bot in the channel, streaming or not (what a person sees)."""
+    return [
+        m
+        for m in slack.messages.get(channel, [])
+        if m.get("type") == "message" and m.get("user") == BOT_USER
+    ]
+
+
+LONG_ANSWER = "Run avatarbot knowledge add PATH to index a folder [1]. " * 20
+LOST = {"dropped": Fault.drop_after_processing, "5xx": Fault.error_after_processing}
+
+
+@pytest.mark.parametrize("lost", sorted(LOST))
 @pytest.mark.parametrize("method", ["chat.startStream", "chat.stopStream"])
-async def test_a_lost_stream_call_is_not_repeated(tmp_path: Path, method: str) -> None:
+async def test_a_lost_stream_call_is_not_repeated(tmp_path: Path, method: str, lost: str) -> None:
     """A repeated startStream is a second stream; a repeated stopStream an error. The answer
-    still arrives, once (a lost stop is finished with chat.update, which is idempotent)."""
+    still arrives, once, in the one message: a stream whose start's response was lost is
+    found in the thread and becomes the answer (a lost stop is finished with chat.update)."""
     async with running_bot(tmp_path) as bot:
-        bot.slack.faults.add(method, Fault.drop_after_processing())
+        bot.slack.faults.add(method, LOST[lost]())
         await bot.event(mention())
-        await bot.slack.wait_for(lambda: answers_in(bot.slack))
+        await bot.slack.wait_for(lambda: [m for m in answers_in(bot.slack) if m.get("blocks")])
         await bot.idle()
         assert len(bot.slack.calls(method)) == 1
-        [answer] = answers_in(bot.slack)
-        assert "avatarbot knowledge add" in answer["text"]
-
-
-async def test_reads_are_still_retried_after_a_dropped_connection(tmp_path: Path) -> None:
-    async with running_bot(tmp_path) as bot:
-        bot.slack.faults.add("users.info:get", Fault.drop_after_processing())  # a GET
-        await bot.event(mention("<@UBOT> what did <@U2> say about adding documents?"))
-        await bot.slack.wait_for(lambda: answers_in(bot.slack))
-        assert len(bot.slack.calls("users.info")) == 2  # idempotent: repeated
+        [message] = bot_messages(bot.slack)
+        assert not message.get("streaming") and message["blocks"]
+        assert "avatarbot knowledge add" in message["text"]
+        assert message["metadata"]["event_type"] == ANSWER_EVENT
+        assert not bot.slack.calls("chat.postMessage")
 
 
 # --- a real process killed between the post and its record ----------------------------------
@@ -117,48 +135,72 @@ async def _ask(port: int) -> None:
         assert resp.status == 200
 
 
-async def _killed_then_restarted(
-    tmp_path: Path, slack: FakeSlack, crash_on: str, base_url: str
-) -> str:
-    """Ask, SIGKILL the bot once Slack has acted on `crash_on` (whose response never comes:
-    the bot is inside the call, its record not written), restart it; returns the answer id
-    once the restarted bot has recorded the message."""
+def _bot_env(tmp_path: Path, base_url: str, **extra: str) -> dict[str, str]:
+    """`avatarbot serve`'s environment against the fake Slack, the sample indexed."""
     data = tmp_path / "data"
     KnowledgeBase(KnowledgeConfig(data_dir=data, embeddings="none")).add([SAMPLE])
-    port = free_port()
-    env = {
+    return {
         **os.environ,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": f"{base_url}/api/",
-        "PORT": str(port),
+        "PORT": str(free_port()),
         "AVATARBOT_DATA_DIR": str(data),
         "EMBEDDINGS": "none",
         "SLACK_RESUME_AFTER_SECONDS": "0",
         "LOG_LEVEL": "INFO",
+        **extra,
     }
+
+
+async def _recorded(slack: FakeSlack, env: dict[str, str], answer_id: str | None) -> AnswerRecord:
+    """Once the (restarted) bot has recorded the answer's message: its record. `None`: the
+    only answer in the store."""
+    store = open_store(settings_for(slack, Path(env["AVATARBOT_DATA_DIR"])))
+    await store.start()
+    try:
+        async with asyncio.timeout(30):
+            # Another process's database: nothing to wait on but polling.
+            while True:
+                if answer_id is None:
+                    found = await store.thread_answers("C1", mention()["ts"])
+                    record = found[0] if len(found) == 1 else None
+                else:
+                    record = await store.get_answer(answer_id)
+                if record is not None and record.message_ts:
+                    return record
+                await asyncio.sleep(0.1)
+    finally:
+        await store.close()
+
+
+async def _killed_mid_call(
+    slack: FakeSlack, env: dict[str, str], crash_on: str, crash_when: Any
+) -> None:
+    """Ask, then SIGKILL the bot once Slack has acted on `crash_on` (whose response never
+    comes: the bot is inside the call, nothing after it done) and `crash_when()` holds."""
     slack.faults.add(crash_on, Fault.hang_after_processing())
-    async with bot_process(env, port) as proc:
-        await _ask(port)
-        # The effect is visible: the answer message carries its blocks.
-        await slack.wait_for(lambda: [m for m in answers_in(slack) if m.get("blocks")])
+    async with bot_process(env, int(env["PORT"])) as proc:
+        await _ask(int(env["PORT"]))
+        await slack.wait_for(lambda: slack.faults.pending(crash_on) == 0 and crash_when())
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
+
+
+async def _killed_then_restarted(
+    tmp_path: Path, slack: FakeSlack, crash_on: str, base_url: str
+) -> str:
+    """Ask, SIGKILL the bot once Slack has acted on `crash_on` and the answer message
+    carries its blocks (the record not written), restart it; returns the answer id once the
+    restarted bot has recorded the message."""
+    env = _bot_env(tmp_path, base_url)
+    await _killed_mid_call(
+        slack, env, crash_on, lambda: [m for m in answers_in(slack) if m.get("blocks")]
+    )
     [answer] = answers_in(slack)
     answer_id = answer["metadata"]["event_payload"]["answer_id"]
-    settings = settings_for(slack, data)
-    async with bot_process(env, port):
-        store = open_store(settings)
-        await store.start()
-        try:
-            async with asyncio.timeout(30):
-                # Another process's database: nothing to wait on but polling.
-                while (  # noqa: ASYNC110
-                    record := await store.get_answer(answer_id)
-                ) is None or not record.message_ts:
-                    await asyncio.sleep(0.1)
-        finally:
-            await store.close()
+    async with bot_process(env, int(env["PORT"])):
+        record = await _recorded(slack, env, answer_id)
         assert record.message_ts == answer["ts"]
     return answer_id
 
@@ -187,17 +229,103 @@ async def test_killed_after_the_post_the_restart_posts_nothing_new(tmp_path: Pat
         assert answer["blocks"] and "avatarbot knowledge add" in answer["text"]
 
 
-async def test_a_lost_append_is_not_repeated_and_the_message_is_finished_whole(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("method", "fault"),
+    [
+        ("chat.appendStream", Fault.drop_after_processing),  # a repeat would double text
+        ("chat.startStream", Fault.error_after_processing),  # a repeat, a second stream
+    ],
+)
+async def test_a_long_stream_broken_midway_is_finished_whole_in_its_one_message(
+    tmp_path: Path, method: str, fault: Any
 ) -> None:
-    long_answer = "Run avatarbot knowledge add PATH to index a folder [1]. " * 20
-    llm = FakeOpenAI(replies=[Reply(text=long_answer)])
+    llm = FakeOpenAI(replies=[Reply(text=LONG_ANSWER)])
     async with bot_with_model(tmp_path, llm) as bot:
-        bot.slack.faults.add("chat.appendStream", Fault.drop_after_processing())
+        bot.slack.faults.add(method, fault())
         await bot.event(mention())
         await bot.slack.wait_for(lambda: [m for m in answers_in(bot.slack) if m.get("blocks")])
         await bot.idle()
-        assert len(bot.slack.calls("chat.appendStream")) == 1  # a repeat doubles the text
-        [answer] = answers_in(bot.slack)
-        assert answer["text"].count("Run avatarbot knowledge add") == 20
+        assert len(bot.slack.calls(method)) == 1
+        [message] = bot_messages(bot.slack)
+        assert message["text"].count("Run avatarbot knowledge add") == 20
+        assert message["metadata"]["event_type"] == ANSWER_EVENT
+        assert not message.get("streaming")
         assert not bot.slack.calls("chat.postMessage")
+
+
+# --- a real process killed mid-stream: the restart finishes THAT message ---------------------
+
+
+@contextlib.asynccontextmanager
+async def _streaming_bot_env(tmp_path: Path) -> AsyncIterator[tuple[FakeSlack, dict[str, str]]]:
+    """The fake Slack and `serve`'s environment, answering LONG_ANSWER with a model: long
+    enough to stream in several appendStream calls."""
+    llm = FakeOpenAI(default=Reply(text=LONG_ANSWER))
+    slack = FakeSlack()
+    slack.add_user("U1", "Ada")
+    async with serve(llm.app()) as llm_url, serve(slack.app()) as base_url:
+        slack.base_url = base_url
+        yield (
+            slack,
+            _bot_env(
+                tmp_path,
+                base_url,
+                LLM_MODEL="openai:gpt-4o-mini",
+                LLM_BASE_URL=f"{llm_url}/v1",
+                LLM_API_KEY=OPENAI_KEY,
+            ),
+        )
+
+
+def _the_one_complete_answer(slack: FakeSlack, record: AnswerRecord) -> dict[str, Any]:
+    """The thread holds one message of the bot: the whole answer, finished, with metadata."""
+    [message] = bot_messages(slack)
+    assert message["ts"] == record.message_ts
+    assert not message.get("streaming")
+    assert message["metadata"] == {
+        "event_type": ANSWER_EVENT,
+        "event_payload": {"answer_id": record.id},
+    }
+    assert message["text"].count("Run avatarbot knowledge add") == 20
+    assert any(b.get("type") == "context_actions" for b in message["blocks"])  # feedback
+    assert not record.pending and record.text.count("Run avatarbot knowledge add") == 20
+    return message
+
+
+@pytest.mark.parametrize("expired", [False, True], ids=["still-streaming", "stream-expired"])
+async def test_killed_mid_stream_the_restart_finishes_that_message(
+    tmp_path: Path, expired: bool
+) -> None:
+    """`kill -9` while the answer is being streamed (inside an appendStream Slack applied):
+    after the restart the partial message becomes the whole answer, stopped (or, when Slack
+    ended the stream meanwhile, updated), and nothing is posted beside it."""
+    async with _streaming_bot_env(tmp_path) as (slack, env):
+        await _killed_mid_call(slack, env, "chat.appendStream", lambda: True)
+        [partial] = bot_messages(slack)
+        assert partial.get("streaming") and partial["text"].count("knowledge add") < 20
+        if expired:  # the bot was down long enough for Slack to end the stream
+            assert slack.expire_streams() == 1
+        async with bot_process(env, int(env["PORT"])):
+            record = await _recorded(slack, env, None)
+        assert record.stream_ts == partial["ts"]
+        _the_one_complete_answer(slack, record)
+        assert len(slack.calls("chat.startStream")) == 1
+        assert not slack.calls("chat.postMessage")
+
+
+async def test_killed_after_a_start_whose_response_never_came_the_restart_adopts_the_stream(
+    tmp_path: Path,
+) -> None:
+    """`kill -9` inside a chat.startStream Slack applied: the bot never learnt the stream's
+    ts. The restart finds the stream in the thread (ours, after the question, no metadata)
+    and makes it the answer."""
+    async with _streaming_bot_env(tmp_path) as (slack, env):
+        await _killed_mid_call(slack, env, "chat.startStream", lambda: True)
+        [orphan] = bot_messages(slack)
+        assert orphan.get("streaming") and not orphan.get("metadata")
+        async with bot_process(env, int(env["PORT"])):
+            record = await _recorded(slack, env, None)
+        assert record.message_ts == orphan["ts"]
+        _the_one_complete_answer(slack, record)
+        assert len(slack.calls("chat.startStream")) == 1
+        assert not slack.calls("chat.postMessage")

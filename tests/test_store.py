@@ -83,6 +83,25 @@ async def test_answers_round_trip_and_thread_history(
         await any_store.set_answer_message("missing", "1.0")
 
 
+async def test_an_answers_intent_and_stream_are_kept_until_it_is_delivered(
+    any_store: SqlStore,
+) -> None:
+    """Saved before answering (pending), its stream's ts once known, then the final text:
+    a restart finds each stage in `unposted_answers`; a failed answer's intent is dropped."""
+    await any_store.save_answer(answer("a1", text="", question_ts="100.1", pending=True))
+    await any_store.set_answer_stream("a1", "100.7")
+    [intent] = await any_store.unposted_answers(0)
+    assert (intent.pending, intent.stream_ts, intent.question_ts) == (True, "100.7", "100.1")
+    await any_store.save_answer(intent.model_copy(update={"text": "Done.", "pending": False}))
+    [final] = await any_store.unposted_answers(0)
+    assert (final.pending, final.stream_ts, final.text) == (False, "100.7", "Done.")
+    await any_store.set_answer_message("a1", "100.7")
+    assert await any_store.unposted_answers(0) == []
+    await any_store.save_answer(answer("a2", pending=True))
+    await any_store.drop_answer("a2")
+    assert await any_store.get_answer("a2") is None
+
+
 async def test_second_vote_replaces_the_first(any_store: SqlStore) -> None:
     await any_store.save_answer(answer("a1"))
     await any_store.record_feedback("a1", "U1", Feedback.GOOD)
