@@ -326,7 +326,7 @@ class Server:
                 log.warning("resuming unposted answers failed: %s", type(exc).__name__)
                 continue
             if resumed:
-                log.info("posted %d answer(s) left unposted by the last run", resumed)
+                log.info("delivered %d answer(s) the last run left unfinished", resumed)
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         if self._stopped:

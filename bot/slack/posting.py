@@ -9,11 +9,16 @@ repeated `chat.startStream` leaves an orphan stream. So:
 - each answer message carries message metadata naming the answer
   (https://docs.slack.dev/messaging/message-metadata: `event_type` + `event_payload`), on
   `chat.postMessage` and on `chat.stopStream` alike;
-- the answer record is saved before the message is posted (the intent), and its `ts` after;
-  before an answer post is repeated (a failed attempt, or a restart that finds an answer saved
-  but its message not recorded) the thread is read with `conversations.replies`
-  (`include_all_metadata`) for a message carrying that answer id, and only when there is none
-  is it posted again.
+- the answer record is saved before anything reaches the thread (the intent, `pending` until
+  its text is final), the stream's `ts` as soon as `chat.startStream` answers, and the
+  message's `ts` once it is finished; before an answer post is repeated (a failed attempt, or
+  a restart that finds an answer saved but its message not recorded) the thread is read with
+  `conversations.replies` (`include_all_metadata`) for a message carrying that answer id, and
+  only when there is none is it posted again;
+- a stream cut off before `chat.stopStream` (a crash, a lost response) is finished, never
+  posted beside: its recorded `ts`, or, when the start's response was lost, the stream found
+  in the thread (`find_stream_orphan`: startStream takes no metadata), is stopped with the
+  answer's metadata and updated to the whole answer (`finish_message`).
 """
 
 from __future__ import annotations

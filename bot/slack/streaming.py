@@ -11,7 +11,9 @@ The text comes from a model quoting documents: every streamed chunk goes through
 escaping rule (`bot.slack.mrkdwn.safe_markdown`). A chunk is sent up to its last whitespace and
 the rest held for the next one, so a Markdown link or a `@channel` is never split across two
 chunks where the rule could not see it whole. The finished message carries the answer's
-metadata, and the fallback post is made at most once (`bot.slack.posting`).
+metadata, and the fallback post is made at most once (`bot.slack.posting`). A stream that
+breaks midway is stopped and edited into the whole answer; one whose `chat.startStream`
+response was lost is found in the thread and adopted, so an answer is always one message.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ class ThreadWriter:
                     log.info(
                         "appendStream failed (%s): editing the message instead", error_code(exc)
                     )
+                    await self._noticed(self._stream.ts)
                     await stop_stream(
                         self.client,
                         channel=self.channel,
