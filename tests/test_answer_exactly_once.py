@@ -97,6 +97,27 @@ async def test_a_lost_stream_call_is_not_repeated(tmp_path: Path, method: str, l
         assert not bot.slack.calls("chat.postMessage")
 
 
+async def test_a_stream_slack_ends_midway_is_finished_whole_with_chat_update(
+    tmp_path: Path,
+) -> None:
+    """Slack ends a stream on its own (a few minutes in): the next append and the stop are
+    refused, and the message is finished with chat.update, whole, with its metadata."""
+    release = asyncio.Event()
+    llm = FakeOpenAI(replies=[Reply(text=LONG_ANSWER)])
+    async with bot_with_model(tmp_path, llm) as bot:
+        bot.slack.hold_after["chat.appendStream"] = release
+        await bot.event(mention())
+        await bot.slack.wait_for(lambda: bot.slack.calls("chat.appendStream"))
+        assert bot.slack.expire_streams() == 1
+        release.set()
+        await bot.slack.wait_for(lambda: [m for m in answers_in(bot.slack) if m.get("blocks")])
+        await bot.idle()
+        [message] = bot_messages(bot.slack)
+        assert message["text"].count("Run avatarbot knowledge add") == 20
+        assert message["metadata"]["event_type"] == ANSWER_EVENT
+        assert not bot.slack.calls("chat.postMessage")
+
+
 # --- a real process killed between the post and its record ----------------------------------
 
 
