@@ -15,8 +15,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.posting import ANSWER_EVENT
+from bot.slack.posting import (
+    ANSWER_EVENT,
+    answer_metadata,
+    find_stream_orphan,
+    notice_metadata,
+)
 from bot.store import open_store
 from bot.store.base import AnswerRecord
 from knowledge import KnowledgeBase, KnowledgeConfig
@@ -116,6 +122,32 @@ async def test_a_stream_slack_ends_midway_is_finished_whole_with_chat_update(
         assert message["text"].count("Run avatarbot knowledge add") == 20
         assert message["metadata"]["event_type"] == ANSWER_EVENT
         assert not bot.slack.calls("chat.postMessage")
+
+
+async def test_the_orphan_is_the_bots_unmarked_message_after_the_question() -> None:
+    """What `find_stream_orphan` takes for a stream whose start's response was lost: the
+    bot's first message after the question with no metadata, never a notice, an earlier
+    message, a person's message, or another answer's message."""
+    slack = FakeSlack()
+    async with serve(slack.app()) as base_url:
+        client = AsyncWebClient(token=BOT_TOKEN, base_url=f"{base_url}/api/")
+        slack.add_message("C1", "first question", user="U1", ts="100.000001")
+        slack.add_message("C1", "earlier", user=BOT_USER, ts="100.000002", thread_ts="100.000001")
+        slack.add_message("C1", "the question", user="U1", ts="100.000003", thread_ts="100.000001")
+        slack.add_message("C1", "a person", user="U2", ts="100.000004", thread_ts="100.000001")
+        where = dict(channel="C1", thread_ts="100.000001")
+        await client.chat_postMessage(**where, text="Busy", metadata=notice_metadata())
+        other = (await client.chat_postMessage(**where, text="another answer"))["ts"]
+        await client.chat_postMessage(**where, text="done", metadata=answer_metadata("a0"))
+        stream = (
+            await client.chat_startStream(
+                **where, recipient_user_id="U1", recipient_team_id="T0TEAM"
+            )
+        )["ts"]
+        look = dict(where, after_ts="100.000003", bot_user=BOT_USER)
+        assert await find_stream_orphan(client, **look, taken={other}) == stream
+        assert await find_stream_orphan(client, **look) == other  # unknown to the store
+        assert await find_stream_orphan(client, **look, taken={other, stream}) is None
 
 
 # --- a real process killed between the post and its record ----------------------------------

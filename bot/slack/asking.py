@@ -29,6 +29,7 @@ from bot.slack.posting import (
     find_answer_message,
     find_stream_orphan,
     finish_message,
+    notice_metadata,
     post_answer_once,
 )
 from bot.slack.services import SlackServices
@@ -117,6 +118,7 @@ class AskService:
             thread_ts=q.reply_thread,
             text=escape(text),
             blocks=blocks.notice_blocks(text, error_id=error_id),
+            metadata=notice_metadata(),
         )
 
     def refusal(self, question: str, user: str) -> str | None:

@@ -44,6 +44,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 log = logging.getLogger(__name__)
 
 ANSWER_EVENT = "avatarbot_answer"
+NOTICE_EVENT = "avatarbot_notice"
 # Methods that create something on each call: never repeated blindly after a lost response.
 NOT_IDEMPOTENT = frozenset(
     {
@@ -105,6 +106,12 @@ def retry_handlers() -> list[AsyncRetryHandler]:
 
 def answer_metadata(answer_id: str) -> dict[str, Any]:
     return {"event_type": ANSWER_EVENT, "event_payload": {"answer_id": answer_id}}
+
+
+def notice_metadata() -> dict[str, Any]:
+    """On the bot's notices in an answer's thread, so `find_stream_orphan` never takes one
+    for a stream (an unfinished stream is the bot's one message there without metadata)."""
+    return {"event_type": NOTICE_EVENT, "event_payload": {}}
 
 
 def lost_response(exc: BaseException) -> bool:
