@@ -202,7 +202,8 @@ class AskService:
             question_ts=q.ts,
             pending=True,
         )
-        await self.s.store.save_answer(intent)
+        # Written while the answer is looked up; awaited before its first words are sent.
+        saving = asyncio.ensure_future(self.s.store.save_answer(intent))
         writer = ThreadWriter(
             self.s.client,
             channel=q.channel,
@@ -222,11 +223,14 @@ class AskService:
                     if held is not None:
                         say(held)
                     held = event.text
+                    await saving
                     await writer.append(event.text)
                 elif isinstance(event, AnswerDone):
                     answer = event.answer
+            await saving
         except Exception:
             # Told in the thread by `answer`; nothing is left streaming or to resume.
+            await asyncio.gather(saving, return_exceptions=True)
             await writer.abandon()
             await self.s.store.drop_answer(answer_id)
             raise
