@@ -29,6 +29,7 @@ from bot.metrics import VIDEO_MINUTES, VIDEOS
 from bot.slack import blocks
 from bot.slack.asking import AskService, Question
 from bot.slack.failures import failure
+from bot.slack.posting import notice_metadata
 from bot.slack.services import SlackServices
 from bot.store.base import AnswerRecord
 from knowledge.answering.spoken import spoken_variant
@@ -84,6 +85,7 @@ class SlackVideoSink:
             thread_ts=target.get("thread_ts"),
             text=text,
             blocks=blocks.progress_blocks(text),
+            metadata=notice_metadata(),  # never taken for an answer's lost stream
         )
         return {**target, "progress_ts": resp["ts"]}
 
@@ -229,6 +231,7 @@ class VideoService:
                 thread_ts=target.get("thread_ts"),
                 text=f.text,
                 blocks=blocks.notice_blocks(f.sentence, error_id=f.error_id),
+                metadata=notice_metadata(),
             )
             return None
 
