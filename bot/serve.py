@@ -36,6 +36,7 @@ from bot.config import Settings, SettingsError, is_set
 from bot.knowledge_sync import ScheduledSync
 from bot.slack.app import build_app
 from bot.slack.asking import AskService
+from bot.slack.resuming import Resumer
 from bot.slack.services import Avatar, SlackServices, web_client
 from bot.slack.verification import headers_plausible, signature_valid
 from bot.slack.videos import SlackVideoSink
@@ -317,7 +318,7 @@ class Server:
     async def _resume(self, started: float) -> None:
         """Answers a crash left saved but unposted (bot.slack.posting): a pass now, and one
         when the youngest of them is old enough to be sure no live replica is posting it."""
-        asker = AskService(self.services)
+        asker = Resumer(AskService(self.services))
         for wait in (0.0, self.settings.slack_resume_after_seconds):
             await asyncio.sleep(wait)
             try:
