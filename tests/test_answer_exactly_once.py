@@ -209,7 +209,8 @@ def _bot_env(tmp_path: Path, base_url: str, **extra: str) -> dict[str, str]:
 async def _recorded(slack: FakeSlack, env: dict[str, str], answer_id: str | None) -> AnswerRecord:
     """Once the (restarted) bot has recorded the answer's message: its record. `None`: the
     only answer in the store."""
-    store = open_store(settings_for(slack, Path(env["AVATARBOT_DATA_DIR"])))
+    data_dir = Path(env["AVATARBOT_DATA_DIR"])
+    store = open_store(settings_for(slack, data_dir, database_url=env.get("DATABASE_URL")))
     await store.start()
     try:
         async with asyncio.timeout(30):
@@ -310,9 +311,11 @@ async def test_a_long_stream_broken_midway_is_finished_whole_in_its_one_message(
 
 
 @contextlib.asynccontextmanager
-async def _streaming_bot_env(tmp_path: Path) -> AsyncIterator[tuple[FakeSlack, dict[str, str]]]:
+async def _streaming_bot_env(
+    tmp_path: Path, store_url: str
+) -> AsyncIterator[tuple[FakeSlack, dict[str, str]]]:
     """The fake Slack and `serve`'s environment, answering LONG_ANSWER with a model: long
-    enough to stream in several appendStream calls."""
+    enough to stream in several appendStream calls; its state in `store_url`."""
     llm = FakeOpenAI(default=Reply(text=LONG_ANSWER))
     slack = FakeSlack()
     slack.add_user("U1", "Ada")
@@ -326,6 +329,7 @@ async def _streaming_bot_env(tmp_path: Path) -> AsyncIterator[tuple[FakeSlack, d
                 LLM_MODEL="openai:gpt-4o-mini",
                 LLM_BASE_URL=f"{llm_url}/v1",
                 LLM_API_KEY=OPENAI_KEY,
+                DATABASE_URL=store_url,
             ),
         )
 
@@ -347,12 +351,12 @@ def _the_one_complete_answer(slack: FakeSlack, record: AnswerRecord) -> dict[str
 
 @pytest.mark.parametrize("expired", [False, True], ids=["still-streaming", "stream-expired"])
 async def test_killed_mid_stream_the_restart_finishes_that_message(
-    tmp_path: Path, expired: bool
+    tmp_path: Path, store_url: str, expired: bool
 ) -> None:
     """`kill -9` while the answer is being streamed (inside an appendStream Slack applied):
     after the restart the partial message becomes the whole answer, stopped (or, when Slack
     ended the stream meanwhile, updated), and nothing is posted beside it."""
-    async with _streaming_bot_env(tmp_path) as (slack, env):
+    async with _streaming_bot_env(tmp_path, store_url) as (slack, env):
         await _killed_mid_call(slack, env, "chat.appendStream", lambda: True)
         [partial] = bot_messages(slack)
         assert partial.get("streaming") and partial["text"].count("knowledge add") < 20
@@ -367,12 +371,12 @@ async def test_killed_mid_stream_the_restart_finishes_that_message(
 
 
 async def test_killed_after_a_start_whose_response_never_came_the_restart_adopts_the_stream(
-    tmp_path: Path,
+    tmp_path: Path, store_url: str
 ) -> None:
     """`kill -9` inside a chat.startStream Slack applied: the bot never learnt the stream's
     ts. The restart finds the stream in the thread (ours, after the question, no metadata)
     and makes it the answer."""
-    async with _streaming_bot_env(tmp_path) as (slack, env):
+    async with _streaming_bot_env(tmp_path, store_url) as (slack, env):
         await _killed_mid_call(slack, env, "chat.startStream", lambda: True)
         [orphan] = bot_messages(slack)
         assert orphan.get("streaming") and not orphan.get("metadata")
