@@ -349,25 +349,30 @@ def _the_one_complete_answer(slack: FakeSlack, record: AnswerRecord) -> dict[str
     return message
 
 
-@pytest.mark.parametrize("expired", [False, True], ids=["still-streaming", "stream-expired"])
+@pytest.mark.parametrize("while_down", ["nothing", "stream-expired", "message-deleted"])
 async def test_killed_mid_stream_the_restart_finishes_that_message(
-    tmp_path: Path, store_url: str, expired: bool
+    tmp_path: Path, store_url: str, while_down: str
 ) -> None:
     """`kill -9` while the answer is being streamed (inside an appendStream Slack applied):
     after the restart the partial message becomes the whole answer, stopped (or, when Slack
-    ended the stream meanwhile, updated), and nothing is posted beside it."""
+    ended the stream meanwhile, updated), and nothing is posted beside it; only when the
+    partial message is gone is the answer posted."""
     async with _streaming_bot_env(tmp_path, store_url) as (slack, env):
         await _killed_mid_call(slack, env, "chat.appendStream", lambda: True)
         [partial] = bot_messages(slack)
         assert partial.get("streaming") and partial["text"].count("knowledge add") < 20
-        if expired:  # the bot was down long enough for Slack to end the stream
+        if while_down == "stream-expired":  # down long enough for Slack to end the stream
             assert slack.expire_streams() == 1
+        elif while_down == "message-deleted":  # someone deleted the partial answer
+            slack.messages["C1"].remove(partial)
         async with bot_process(env, int(env["PORT"])):
             record = await _recorded(slack, env, None)
         assert record.stream_ts == partial["ts"]
-        _the_one_complete_answer(slack, record)
+        message = _the_one_complete_answer(slack, record)
         assert len(slack.calls("chat.startStream")) == 1
-        assert not slack.calls("chat.postMessage")
+        posted = len(slack.calls("chat.postMessage"))
+        assert posted == (1 if while_down == "message-deleted" else 0)
+        assert (message["ts"] == partial["ts"]) is (while_down != "message-deleted")
 
 
 async def test_killed_after_a_start_whose_response_never_came_the_restart_adopts_the_stream(

@@ -9,10 +9,17 @@ from __future__ import annotations
 import logging
 import time
 
+from slack_sdk.errors import SlackApiError
+
 from bot.slack import blocks
 from bot.slack.asking import AskService, Question
 from bot.slack.failures import failure
-from bot.slack.posting import find_answer_message, finish_message, post_answer_once
+from bot.slack.posting import (
+    error_code,
+    find_answer_message,
+    finish_message,
+    post_answer_once,
+)
 from bot.store.base import AnswerRecord
 from knowledge.answering.answer import Answer, AnswerDone, AnswerStatus, Source
 from knowledge.visibility import Asking
@@ -109,9 +116,14 @@ class Resumer:
             await self.s.client.chat_update(channel=record.channel, ts=ts, **fields)
             return ts
         ts = record.stream_ts or await self.asker.stream_orphan(record)
-        if ts is None:
-            return await post_answer_once(self.s.client, **where, **fields)
-        await finish_message(
-            self.s.client, channel=record.channel, ts=ts, answer_id=record.id, **fields
-        )
-        return ts
+        if ts is not None:
+            try:
+                await finish_message(
+                    self.s.client, channel=record.channel, ts=ts, answer_id=record.id, **fields
+                )
+                return ts
+            except SlackApiError as exc:
+                if error_code(exc) != "message_not_found":
+                    raise
+                log.info("answer %s: its unfinished message was deleted; posting", record.id)
+        return await post_answer_once(self.s.client, **where, **fields)
