@@ -367,7 +367,6 @@ async def test_killed_mid_stream_the_restart_finishes_that_message(
             slack.messages["C1"].remove(partial)
         async with bot_process(env, int(env["PORT"])):
             record = await _recorded(slack, env, None)
-        assert record.stream_ts == partial["ts"]
         message = _the_one_complete_answer(slack, record)
         assert len(slack.calls("chat.startStream")) == 1
         posted = len(slack.calls("chat.postMessage"))

@@ -18,6 +18,7 @@ response was lost is found in the thread and adopted, so an answer is always one
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -100,12 +101,22 @@ class ThreadWriter:
         self._last_update = 0.0
         self._held = ""  # streamed text not sent yet (see _ready)
         self.stream_ts: str | None = None  # the streamed message, once known
+        self._recording: asyncio.Future[None] | None = None  # on_stream's write
 
     async def _noticed(self, ts: str | None) -> None:
         if ts and self.stream_ts is None:
             self.stream_ts = ts
             if self._on_stream is not None:
-                await self._on_stream(ts)
+                # Written beside the stream, not in front of its next words: a crash before
+                # the write is covered by the orphan lookup.
+                self._recording = asyncio.ensure_future(self._on_stream(ts))
+
+    async def _recorded(self) -> None:
+        if self._recording is not None:
+            try:
+                await self._recording
+            except Exception as exc:
+                log.warning("the stream's ts was not recorded: %s", type(exc).__name__)
 
     async def append(self, text: str) -> None:
         self._text += text
@@ -168,6 +179,7 @@ class ThreadWriter:
     async def abandon(self) -> None:
         """The answer failed before it was finished: an open stream is stopped, so the
         partial text is not left streaming beside the failure notice."""
+        await self._recorded()
         if self._streaming and self._stream is not None and self._stream.ts:
             self._streaming = False
             await stop_stream(self.client, channel=self.channel, ts=self._stream.ts)
@@ -191,6 +203,7 @@ class ThreadWriter:
         """End the message: `tail` blocks under streamed text, or `full` blocks (text
         included) on the fallback path. Returns the message ts."""
         text = fallback_text(markdown)
+        await self._recorded()
         if self._streaming and self._stream is not None:
             try:
                 resp = await self._stream.stop(
