@@ -1,6 +1,8 @@
-"""An answer reaches its thread exactly once: when Slack acts on a request but the response
-is lost (the fake drops the connection after processing), and when the bot is killed with
-SIGKILL between a post and its record (a real `avatarbot serve` process, restarted)."""
+"""An answer reaches its thread exactly once, as one message: when Slack acts on a request but
+the response is lost (the fake drops the connection or answers a 5xx after processing), when
+Slack ends a stream on its own, and when the bot is killed with SIGKILL between a post and its
+record, mid-stream, or inside a `chat.startStream` (a real `avatarbot serve` process,
+restarted). Each test reads back what the fake Slack's thread holds."""
 
 from __future__ import annotations
 
