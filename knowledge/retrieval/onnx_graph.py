@@ -29,7 +29,6 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 _INT = 2  # AttributeProto.AttributeType.INT
-_FLOAT = 1  # TensorProto.DataType.FLOAT
 _F = descriptor_pb2.FieldDescriptorProto
 
 
@@ -89,8 +88,9 @@ def gather_int8_rows(model_bytes: bytes) -> bytes:
         for name in node.input:
             users[name] = users.get(name, 0) + 1
 
-    def table(name: str) -> tuple[str, str] | None:
-        """(Q, S) when `name` is Mul(Cast(Q), S) of initializers with one scale a row."""
+    def table(name: str) -> tuple[str, str, int] | None:
+        """(Q, S, the Cast's target type) when `name` is Mul(Cast(Q), S) of initializers
+        with one scale a row (or one for the table)."""
         mul = made_by.get(name)
         if mul is None or mul.op_type != "Mul" or mul.domain or len(mul.input) != 2:
             return None
@@ -103,7 +103,8 @@ def gather_int8_rows(model_bytes: bytes) -> bytes:
             return None
         if dims[scale] not in ([dims[q][0], 1], [1, 1], [1], []):
             return None
-        return q, scale
+        to = next((a.i for a in cast.attribute if a.name == "to"), None)
+        return None if to is None else (q, scale, to)
 
     rewritten: list[Any] = []
     dropped: set[str] = set()
@@ -117,7 +118,7 @@ def gather_int8_rows(model_bytes: bytes) -> bytes:
         if users[mul.output[0]] != 1 or users[mul.input[0]] != 1:
             rewritten.append(node)  # the float table is used elsewhere too: keep it
             continue
-        q, scale = found
+        q, scale, to = found
         dropped |= {mul.output[0], mul.input[0]}
         ids, out = node.input[1], node.output[0]
         base = f"{node.name or out}/int8_rows"
@@ -125,7 +126,7 @@ def gather_int8_rows(model_bytes: bytes) -> bytes:
         row_scale = f"{base}/scale" if per_row else scale
         steps = [
             ("Gather", [q, ids], f"{base}/q", ("axis", 0)),
-            ("Cast", [f"{base}/q"], f"{base}/f", ("to", _FLOAT)),
+            ("Cast", [f"{base}/q"], f"{base}/f", ("to", to)),
             *([("Gather", [scale, ids], row_scale, ("axis", 0))] if per_row else []),
             ("Mul", [f"{base}/f", row_scale], out, None),
         ]
