@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import time
 from typing import Any
@@ -32,8 +31,10 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.config import Settings, SettingsError, is_set
+from bot.config import Settings, is_set
 from bot.knowledge_sync import ScheduledSync
+from bot.malloc import release_free_memory
+from bot.serve_settings import check_settings, serving_config
 from bot.slack.app import build_app
 from bot.slack.asking import AskService
 from bot.slack.resuming import Resumer
@@ -44,7 +45,6 @@ from bot.store.base import Store
 from bot.store.factory import retention_cutoff
 from bot.web.headers import install_security_headers
 from knowledge.answering.answer import Answerer
-from knowledge.config import KnowledgeConfig
 from knowledge.index import KnowledgeBase
 
 log = logging.getLogger("bot.serve")
@@ -90,31 +90,6 @@ def _refused() -> web.Response:
 SERVICES_KEY: web.AppKey[SlackServices] = web.AppKey("services", SlackServices)
 
 
-def check_settings(settings: Settings) -> None:
-    """Stop the start with the variable's name when Slack cannot work."""
-    if not is_set(settings.slack_bot_token):
-        raise SettingsError("SLACK_BOT_TOKEN is not set: the bot token (xoxb-…) is required")
-    if not settings.slack_bot_token.get_secret_value().startswith("xoxb-"):  # type: ignore[union-attr]
-        raise SettingsError("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
-    if is_set(settings.slack_app_token):
-        if not settings.slack_app_token.get_secret_value().startswith("xapp-"):  # type: ignore[union-attr]
-            raise SettingsError("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
-    elif not is_set(settings.slack_signing_secret):
-        raise SettingsError(
-            "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's requests "
-            "(or set SLACK_APP_TOKEN for Socket Mode)"
-        )
-
-
-def _serving_config(settings: Settings) -> KnowledgeConfig:
-    """The knowledge config to serve with: the model's weights ready for small calls (a
-    question at a time) and, unless ONNX_THREADS says otherwise, all cores but one, so a
-    burst of model calls leaves the event loop (the acks) one."""
-    config = settings.knowledge_config()
-    threads = config.onnx_threads or max(1, (os.cpu_count() or 1) - 1)
-    return config.model_copy(update={"onnx_threads": threads, "onnx_fold_weights": True})
-
-
 class Server:
     def __init__(
         self,
@@ -130,7 +105,7 @@ class Server:
         check_settings(settings)
         self.settings = settings
         self.host = host
-        kb = kb or KnowledgeBase(_serving_config(settings))
+        kb = kb or KnowledgeBase(serving_config(settings))
         self.services = SlackServices(
             settings=settings,
             kb=kb,
@@ -274,6 +249,7 @@ class Server:
         # The model, the BM25 index and the composer load now, not on a burst's first
         # questions (a cold model costs seconds, times every question waiting on it).
         await self.services.answerer.warm()
+        release_free_memory()  # what the warm-up freed (load and index temporaries)
         self._runner = web.AppRunner(self.web, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.settings.port)
@@ -367,9 +343,10 @@ async def serve_until_signalled(server: Server) -> None:
     await server.stop()
 
 
-async def run_server(settings: Settings) -> None:
-    """`avatarbot serve`: the store, the knowledge base, the avatar when configured."""
+async def run_server(settings: Settings, kb: KnowledgeBase | None = None) -> None:
+    """`avatarbot serve`: the store, the knowledge base (`kb`, opened with `serving_config`,
+    or one opened here), the avatar when configured."""
     from bot.store import open_store
 
-    server = Server(settings, store=open_store(settings))
+    server = Server(settings, store=open_store(settings), kb=kb)
     await serve_until_signalled(server)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
 
 from knowledge.retrieval.embeddings import EmbeddingError, OnnxMiniLM, make_embedder
 
@@ -58,3 +59,21 @@ def test_openai_without_key_is_a_clear_error(
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(EmbeddingError, match="OPENAI_API_KEY"):
         make_embedder("openai:text-embedding-3-small", tmp_path)
+
+
+@pytest.mark.parametrize("fold_weights", [False, True])
+def test_vectors_are_those_of_the_unmodified_model(models_dir: Path, fold_weights: bool) -> None:
+    """We load the pinned model with its word-embedding lookup rewritten (int8 rows,
+    `knowledge.retrieval.onnx_graph`) and pad per batch: an index built before, or by
+    chroma's own embedding function on the file as shipped, must keep matching."""
+    texts = [
+        "How do I reset my password?",
+        "Claude can summarise long documents; prompts work best when clear and direct. " * 12,
+        "émojis, 数字 and rare tokens: zyxwvut 12345",
+    ]
+    reference = ONNXMiniLM_L6_V2(preferred_providers=["CPUExecutionProvider"])
+    reference.DOWNLOAD_PATH = models_dir / "models" / "all-MiniLM-L6-v2"
+    expected = reference._forward(texts)
+    ours = OnnxMiniLM(models_dir, fold_weights=fold_weights)
+    assert np.abs(ours.embed_documents(texts) - expected).max() < 1e-5
+    assert np.abs(ours.embed_query(texts[0]) - expected[0]).max() < 1e-5

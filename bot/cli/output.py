@@ -13,15 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperArgument, TyperOption
 
-from bot.avatar.errors import AvatarError
 from bot.config import Settings, SettingsError, load_settings
-from bot.failures import describe
-from bot.heygen.errors import HeyGenError
-from bot.store.base import StoreError
-from knowledge.errors import KnowledgeError
-
-# Each layer's base error: what a command turns into one line instead of a traceback.
-LAYER_ERRORS = (KnowledgeError, AvatarError, HeyGenError, StoreError)
 
 # pypdf logs how it copes with a malformed file ("EOF marker not found"); with no handler
 # Python prints that to stderr. The file's row already says "corrupt or unreadable PDF".
@@ -43,8 +35,24 @@ def failures() -> Iterator[None]:
     """Any layer's error as one line (sentence and what to check), exit status 1."""
     try:
         yield
-    except LAYER_ERRORS as exc:
+    except Exception as exc:
+        # Imported here, not at the top: the failure wording names every layer's errors
+        # (Slack, HTTP, the store), which a command such as `knowledge add` never loads.
+        from bot.failures import describe
+
+        if not isinstance(exc, layer_errors()):
+            raise
         fail(describe(exc).line)
+
+
+def layer_errors() -> tuple[type[Exception], ...]:
+    """Each layer's base error: what a command turns into one line instead of a traceback."""
+    from bot.avatar.errors import AvatarError
+    from bot.heygen.errors import HeyGenError
+    from bot.store.base import StoreError
+    from knowledge.errors import KnowledgeError
+
+    return (KnowledgeError, AvatarError, HeyGenError, StoreError)
 
 
 def settings() -> Settings:

@@ -9,15 +9,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import PurePosixPath
 
-from bs4.dammit import EncodingDetector
-
 from knowledge.models import Document
-from knowledge.sources.docx_text import docx_to_markdown
 from knowledge.sources.errors import SourceError, too_large
-from knowledge.sources.html_text import html_to_markdown
 from knowledge.sources.limits import check_html_depth
 from knowledge.sources.markdown_text import first_h1, setext_to_atx, split_front_matter, tidy
-from knowledge.sources.pdf_text import pdf_to_markdown
 from knowledge.sources.rst_text import rst_to_markdown
 from knowledge.sources.text_decoding import decode_text
 
@@ -67,14 +62,25 @@ def parse_bytes(
     if not data.strip():
         raise SourceError(source, "empty file")
 
+    # The PDF, Word and HTML readers (pypdf, python-docx, trafilatura, bs4: ~50 MB resident
+    # together) are imported by the first file that needs them, not by every process that
+    # may parse something: a server or a folder of markdown never loads them.
     hint: str | None = None
     if fmt == "pdf":
+        from knowledge.sources.pdf_text import pdf_to_markdown
+
         text, hint = pdf_to_markdown(data, source=source)
     elif fmt == "docx":
+        from knowledge.sources.docx_text import docx_to_markdown
+
         text, hint = docx_to_markdown(data, source=source, max_bytes=max_bytes)
     else:
-        if fmt == "html" and not charset:
-            charset = EncodingDetector.find_declared_encoding(data[:4096], is_html=True)
+        if fmt == "html":
+            from bs4.dammit import EncodingDetector
+
+            from knowledge.sources.html_text import html_to_markdown
+
+            charset = charset or EncodingDetector.find_declared_encoding(data[:4096], is_html=True)
         text = decode_text(data, ext=ext, source=source, charset=charset)
         if fmt == "html":
             check_html_depth(data, source=source)
