@@ -34,7 +34,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.config import Settings, SettingsError, is_set
 from bot.knowledge_sync import ScheduledSync
-from bot.slack.app import build_app
+from bot.slack.app import build_app, share_auth
 from bot.slack.asking import AskService
 from bot.slack.services import Avatar, SlackServices, web_client
 from bot.slack.verification import headers_plausible, signature_valid
@@ -266,7 +266,10 @@ class Server:
 
     async def start(self) -> None:
         await self.services.store.start()
+        await self.services.open_connections()
         await self.services.identify()  # fails fast on a wrong token
+        if self.services.auth is not None:
+            share_auth(self.app, self.services.auth)
         await self._build_avatar()
         if self.services.avatar is not None:
             await self.services.avatar.start()  # type: ignore[attr-defined]
@@ -352,6 +355,7 @@ class Server:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.services.store.close()
+        await self.services.close_connections()
 
 
 async def serve_until_signalled(server: Server) -> None:

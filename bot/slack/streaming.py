@@ -79,37 +79,57 @@ class ThreadWriter:
         self._ts: str | None = None  # the fallback message
         self._last_update = 0.0
         self._held = ""  # streamed text not sent yet (see _ready)
+        self._buffered = False  # text in the SDK's buffer, not sent yet
 
     async def append(self, text: str) -> None:
         self._text += text
         if self._streaming:
             ready, self._held = _ready(self._held + text)
-            if not ready:
+            if not ready or await self._stream_out(ready):
                 return
-            try:
-                if self._stream is None:
-                    self._stream = await self.client.chat_stream(
-                        channel=self.channel,
-                        thread_ts=self.thread_ts,
-                        recipient_user_id=self.user,
-                        recipient_team_id=self.team,
-                        buffer_size=200,
-                    )
-                await self._stream.append(markdown_text=safe_markdown(ready))
-                return
-            except (SlackApiError, *CONNECTION_ERRORS) as exc:
-                if self._stream is not None and self._stream.ts:
-                    # The stream broke midway (appendStream is never repeated: a repeat
-                    # doubles text): its message is edited from here on, and finished whole.
-                    log.info("appendStream failed (%s): editing the message instead", _code(exc))
-                    self._streaming = False
-                    self._ts = self._stream.ts
-                    return
-                # Refused, or the start's response was lost: startStream is never repeated
-                # (a repeat is a second stream); the answer is posted instead.
-                log.info("streaming unavailable (%s): posting and updating instead", _code(exc))
-                self._streaming = False
         await self._post_or_update()
+
+    async def flush(self) -> None:
+        """Send all the text written so far, now (it is complete: nothing is held back)."""
+        if self._streaming:
+            held, self._held = self._held, ""
+            if await self._stream_out(held, now=True):
+                return
+        await self._post_or_update(force=True)
+
+    async def _stream_out(self, text: str, *, now: bool = False) -> bool:
+        """Stream `text` (escaped), buffered by the SDK unless `now`. False when streaming is
+        refused and the answer is to be posted instead."""
+        if now and not text and not self._buffered and self._stream is not None:
+            return True  # all sent already
+        try:
+            if self._stream is None:
+                self._stream = await self.client.chat_stream(
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    recipient_user_id=self.user,
+                    recipient_team_id=self.team,
+                    buffer_size=200,
+                )
+            # `chunks` given, the SDK sends its buffer at once (starting the stream if need be)
+            sent = await self._stream.append(
+                markdown_text=safe_markdown(text) if text else None,
+                chunks=[] if now else None,
+            )
+            self._buffered = sent is None and (self._buffered or bool(text))
+            return True
+        except (SlackApiError, *CONNECTION_ERRORS) as exc:
+            self._streaming = False
+            if self._stream is not None and self._stream.ts:
+                # The stream broke midway (appendStream is never repeated: a repeat
+                # doubles text): its message is edited from here on, and finished whole.
+                log.info("appendStream failed (%s): editing the message instead", _code(exc))
+                self._ts = self._stream.ts
+                return True
+            # Refused, or the start's response was lost: startStream is never repeated
+            # (a repeat is a second stream); the answer is posted instead.
+            log.info("streaming unavailable (%s): posting and updating instead", _code(exc))
+            return False
 
     async def _post_or_update(self, *, force: bool = False) -> None:
         text = fallback_text(self._text) or "…"
