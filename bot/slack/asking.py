@@ -152,7 +152,10 @@ class AskService:
 
     async def _answer(self, q: Question, question: str, slot: Slot) -> str:
         started = time.monotonic()
-        await self._set_status(q, blocks.WORKING_STATUS)
+        # "Working…" is shown while the answer is looked up, not before.
+        status: asyncio.Future[None] | None = asyncio.ensure_future(
+            self._set_status(q, blocks.WORKING_STATUS)
+        )
         history = await self.history(q) if q.thread_ts else []
         asking = await asking_in(self.s.store, q.channel, context_channel=q.context_channel)
         datasources = asking.datasources
@@ -194,6 +197,9 @@ class AskService:
                 question, history, datasources, asking=asking
             ):
                 if isinstance(event, TextDelta):
+                    if status is not None:  # the status first, then the words
+                        await status
+                        status = None
                     if held is not None:
                         say(held)
                     held = event.text
@@ -201,6 +207,8 @@ class AskService:
                 elif isinstance(event, AnswerDone):
                     answer = event.answer
         finally:
+            if status is not None:
+                await status
             answered = answer is not None and answer.status is AnswerStatus.ANSWERED
             if held is not None and answered:
                 say(held)
