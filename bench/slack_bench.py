@@ -332,10 +332,12 @@ async def _burst(tree: Path, burst: int, label: str) -> dict[str, float]:
             async with aiohttp.ClientSession() as http:
                 run = Run(slack, port, http)
                 # Cold, as a team gets it right after a start: no warm-up request.
+                cpu_before = sum(psutil.Process(proc.pid).cpu_times()[:2])
                 acks = await run.burst(burst)
                 asked = list(run.sent)
                 with contextlib.suppress(TimeoutError):
                     await slack.wait_for(lambda: all(ts in slack.finished for ts in asked), 120)
+                cpu = sum(psutil.Process(proc.pid).cpu_times()[:2]) - cpu_before
                 await asyncio.sleep(1.0)  # time for a late duplicate to show
                 rss = _hwm(proc.pid)
                 workers = sum(_hwm(c.pid) for c in psutil.Process(proc.pid).children(True))
@@ -363,6 +365,7 @@ async def _burst(tree: Path, burst: int, label: str) -> dict[str, float]:
         "answer started p50 (ms)": _pct(starts, 50) * ms,
         "answer started p99 (ms)": _pct(starts, 99) * ms,
         "answer finished p99 (ms)": _pct(done, 99) * ms,
+        "serve CPU per burst answer (ms)": cpu / burst * ms,
         "alone: ack p50 (ms)": _pct(alone_ack, 50) * ms,
         "alone: answer started p50 (ms)": _pct(alone_start, 50) * ms,
         "serve max RSS (MB)": rss / 2**20,
