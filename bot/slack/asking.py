@@ -197,6 +197,7 @@ class AskService:
                 question, history, datasources, asking=asking
             ):
                 if isinstance(event, TextDelta):
+                    first = status is not None
                     if status is not None:  # the status first, then the words
                         await status
                         status = None
@@ -204,6 +205,8 @@ class AskService:
                         say(held)
                     held = event.text
                     await writer.append(event.text)
+                    if first and self.s.gate.waiting:
+                        await writer.flush()  # others wait: the first words go out now
                 elif isinstance(event, AnswerDone):
                     answer = event.answer
         finally:
@@ -217,7 +220,7 @@ class AskService:
         # The words are in the thread: the next question may start, and the rest of this
         # one (blocks, records) waits while others are queued for their first words.
         slot.release()
-        if self.s.gate.waiting:
+        if self.s.gate.waiting or self.s.gate.active:
             await writer.flush()  # all of the text now; the sources and buttons after
             await self.s.gate.after_starts(FINISH_WAIT_SECONDS)
         if answer.status is AnswerStatus.LLM_FAILED:

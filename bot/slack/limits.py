@@ -51,9 +51,9 @@ class ConcurrencyGate:
     (a burst is answered, not refused), and only a question beyond those is Busy.
 
     First words first: an answer gives its slot back once its text is in the thread
-    (`Slot.release`), and its last steps (sources and buttons, its records) wait while
-    questions are queued (`after_starts`), so under a burst every asker sees words early
-    instead of all of them seeing complete answers late."""
+    (`Slot.release`), and its last steps (sources and buttons, its records) wait until no
+    answer is being started or waits to be (`after_starts`), so under a burst every asker
+    sees words early instead of all of them seeing complete answers late."""
 
     def __init__(self, limit: int, queue: int = 0) -> None:
         self.limit = limit
@@ -61,21 +61,19 @@ class ConcurrencyGate:
         self.active = 0
         self.waiting = 0
         self._slots = asyncio.Semaphore(limit)
-        self._none_waiting = asyncio.Event()
-        self._none_waiting.set()
+        self._idle = asyncio.Event()  # nothing being started, nothing waiting
+        self._idle.set()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Slot]:
         if self.active >= self.limit and self.waiting >= self.queue:
             raise Busy()
         self.waiting += 1
-        self._none_waiting.clear()
+        self._idle.clear()
         try:
             await self._slots.acquire()
         finally:
             self.waiting -= 1
-            if not self.waiting:
-                self._none_waiting.set()
         self.active += 1
         slot = Slot(self)
         try:
@@ -86,12 +84,14 @@ class ConcurrencyGate:
     def _release(self) -> None:
         self.active -= 1
         self._slots.release()
+        if not self.active and not self.waiting:
+            self._idle.set()
 
     async def after_starts(self, limit: float) -> None:
-        """Return once no question waits for a slot, or after `limit` seconds."""
+        """Return once no answer is being started or waits to be, or after `limit` s."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(limit):
-                await self._none_waiting.wait()
+                await self._idle.wait()
 
 
 class Slot:
