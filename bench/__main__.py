@@ -53,10 +53,20 @@ def main() -> None:
         metavar="REF",
         help="slack --defaults: also run git REF (e.g. main) in the same run, for ratios",
     )
+    parser.add_argument(
+        "--distinct",
+        action="store_true",
+        help="slack --defaults: each mention asks a different question of the shared eval set",
+    )
     args = parser.parse_args()
     for name in args.names or list(BENCHES):
         if name == "slack":
-            slack_bench.run(quick=args.quick, defaults=args.defaults, baseline=args.baseline)
+            slack_bench.run(
+                quick=args.quick,
+                defaults=args.defaults,
+                baseline=args.baseline,
+                distinct=args.distinct,
+            )
         else:
             BENCHES[name](quick=args.quick)
 

@@ -119,7 +119,8 @@ def ours_search(data: Path, pool: Path, models: Path, rounds: int) -> Figures:
         t0 = time.perf_counter()
         kb.search(q, k=5)
         t1 = time.perf_counter()
-        v = embedder.embed_query(q)
+        # The model itself: embed_query would return the vector the search just computed.
+        v = embedder._model._queries(q)
         t2 = time.perf_counter()
         kb._store.query_chunks(collection, v, 20, None)
         t3 = time.perf_counter()

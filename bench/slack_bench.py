@@ -56,9 +56,21 @@ def _free_port() -> int:
 
 
 class Run:
-    def __init__(self, slack: FakeSlack, port: int, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        slack: FakeSlack,
+        port: int,
+        http: aiohttp.ClientSession,
+        questions: list[str] | None = None,
+    ) -> None:
         self.slack, self.port, self.http = slack, port, http
         self.sent: dict[str, float] = {}
+        self.questions = questions  # one per mention, in turn; None: the same question each
+
+    def text(self, n: int) -> str:
+        if self.questions:
+            return f"<@UBOT> {self.questions[n % len(self.questions)]}"
+        return f"<@UBOT> how do I add documents? (#{n})"
 
     def request(self, n: int, *, retry: bool = False) -> tuple[str, str, dict[str, str]]:
         """Mention number `n` as Slack sends it (ts, signed body, headers)."""
@@ -69,7 +81,7 @@ class Run:
             "channel": "C1",
             "ts": ts,
             "team": "T0TEAM",
-            "text": f"<@UBOT> how do I add documents? (#{n})",
+            "text": self.text(n),
         }
         body = json.dumps(envelope(event, event_id=f"Ev{n:08d}"))
         headers = {"Content-Type": "application/json", **sign(body)}
@@ -265,7 +277,8 @@ async def bench(quick: bool) -> None:
 
 # --- `--defaults`: what a team running the default settings gets --------------------------
 
-CORPUS = Path(os.environ.get("BENCH_CORPUS", "/work/shared/eval/anthropic-docs/corpus"))
+EVAL_SET = ROOT.parent / "shared" / "eval" / "anthropic-docs"
+CORPUS = Path(os.environ.get("BENCH_CORPUS", EVAL_SET / "corpus"))
 # To iterate on the serving side only: a data folder that already holds CORPUS, indexed.
 INDEXED = os.environ.get("BENCH_INDEXED", "")
 
@@ -312,7 +325,15 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-async def _burst(tree: Path, burst: int, label: str) -> dict[str, float]:
+def _eval_questions() -> list[str]:
+    """The shared eval set's questions, as people would ask them in a burst of different ones."""
+    lines = (EVAL_SET / "questions.jsonl").read_text().splitlines()
+    return [json.loads(line)["question"] for line in lines if line.strip()]
+
+
+async def _burst(
+    tree: Path, burst: int, label: str, questions: list[str] | None = None
+) -> dict[str, float]:
     data = Path(tempfile.mkdtemp(prefix=f"bench-slack-{label}-"))
     if INDEXED:  # a data folder indexed earlier: only the burst is measured
         await asyncio.to_thread(shutil.copytree, INDEXED, data, dirs_exist_ok=True)
@@ -330,12 +351,14 @@ async def _burst(tree: Path, burst: int, label: str) -> dict[str, float]:
         proc, port = await _start_server(slack_env, data, base=_defaults_env(tree, data))
         try:
             async with aiohttp.ClientSession() as http:
-                run = Run(slack, port, http)
+                run = Run(slack, port, http, questions)
                 # Cold, as a team gets it right after a start: no warm-up request.
+                cpu_before = sum(psutil.Process(proc.pid).cpu_times()[:2])
                 acks = await run.burst(burst)
                 asked = list(run.sent)
                 with contextlib.suppress(TimeoutError):
                     await slack.wait_for(lambda: all(ts in slack.finished for ts in asked), 120)
+                cpu = sum(psutil.Process(proc.pid).cpu_times()[:2]) - cpu_before
                 await asyncio.sleep(1.0)  # time for a late duplicate to show
                 rss = _hwm(proc.pid)
                 workers = sum(_hwm(c.pid) for c in psutil.Process(proc.pid).children(True))
@@ -363,6 +386,7 @@ async def _burst(tree: Path, burst: int, label: str) -> dict[str, float]:
         "answer started p50 (ms)": _pct(starts, 50) * ms,
         "answer started p99 (ms)": _pct(starts, 99) * ms,
         "answer finished p99 (ms)": _pct(done, 99) * ms,
+        "serve CPU per burst answer (ms)": cpu / burst * ms,
         "alone: ack p50 (ms)": _pct(alone_ack, 50) * ms,
         "alone: answer started p50 (ms)": _pct(alone_start, 50) * ms,
         "serve max RSS (MB)": rss / 2**20,
@@ -397,17 +421,20 @@ def _checkout(ref: str) -> Iterator[Path]:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)])
 
 
-async def defaults_bench(quick: bool, baseline: str | None) -> None:
+async def defaults_bench(quick: bool, baseline: str | None, distinct: bool = False) -> None:
     burst = 20 if quick else 50
+    questions = _eval_questions()[:burst] if distinct else None
     if not CORPUS.is_dir():  # noqa: ASYNC240 (once, before anything runs)
         raise SystemExit(f"corpus not found: {CORPUS} (set BENCH_CORPUS to a folder)")
+    asked = "different questions (the shared eval set)" if distinct else "the same question"
     print(f"\nslack --defaults: {burst} signed mentions at once (+{burst} Slack retries),")
-    print(f"  default settings, `avatarbot serve` in HTTP mode, corpus {CORPUS}")
+    print(f"  {asked}, default settings, `avatarbot serve` in HTTP mode, corpus {CORPUS}")
     columns: list[tuple[str, dict[str, float]]] = []
     if baseline:
         with _checkout(baseline) as tree:
-            columns.append((f"baseline {baseline}", await _burst(tree, burst, "baseline")))
-    columns.append(("this tree", await _burst(ROOT, burst, "tree")))
+            baseline_figures = await _burst(tree, burst, "baseline", questions)
+            columns.append((f"baseline {baseline}", baseline_figures))
+    columns.append(("this tree", await _burst(ROOT, burst, "tree", questions)))
     head = f"  {'measure':<38}" + "".join(f"{name:>20}" for name, _ in columns)
     print(head + ("      ratio" if len(columns) == 2 else ""))
     for key in columns[-1][1]:
@@ -418,9 +445,18 @@ async def defaults_bench(quick: bool, baseline: str | None) -> None:
         print(line)
 
 
-def run(quick: bool = False, defaults: bool = False, baseline: str | None = None) -> None:
-    asyncio.run(defaults_bench(quick, baseline) if defaults else bench(quick))
+def run(
+    quick: bool = False,
+    defaults: bool = False,
+    baseline: str | None = None,
+    distinct: bool = False,
+) -> None:
+    asyncio.run(defaults_bench(quick, baseline, distinct) if defaults else bench(quick))
 
 
 if __name__ == "__main__":
-    run(quick="--quick" in sys.argv, defaults="--defaults" in sys.argv)
+    run(
+        quick="--quick" in sys.argv,
+        defaults="--defaults" in sys.argv,
+        distinct="--distinct" in sys.argv,
+    )

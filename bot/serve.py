@@ -23,6 +23,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
@@ -35,7 +36,7 @@ from bot.config import Settings, is_set
 from bot.knowledge_sync import ScheduledSync
 from bot.malloc import release_free_memory
 from bot.serve_settings import check_settings, serving_config
-from bot.slack.app import build_app
+from bot.slack.app import build_app, share_auth
 from bot.slack.asking import AskService
 from bot.slack.resuming import Resumer
 from bot.slack.services import Avatar, SlackServices, web_client
@@ -51,6 +52,7 @@ log = logging.getLogger("bot.serve")
 
 SHUTDOWN_GRACE_SECONDS = 20.0
 PURGE_EVERY_SECONDS = 3600.0
+DELIVERED_REMEMBERED = 10_000  # event ids; Slack retries within minutes
 AVATAR_OFF = (
     "Set HEYGEN_API_KEY and HEYGEN_AVATAR_ID (answer videos) or LIVEAVATAR_API_KEY and "
     "PUBLIC_BASE_URL (live avatar) to turn it on."
@@ -131,6 +133,7 @@ class Server:
         self._resumer: asyncio.Task[None] | None = None
         self._auth_ok_until = 0.0
         self._dispatching: set[asyncio.Future[None]] = set()
+        self._delivered: OrderedDict[str, None] = OrderedDict()  # event ids taken here
         self.port = 0
 
     # --- the web server ----------------------------------------------------------------
@@ -166,7 +169,10 @@ class Server:
         if self._acks_at_once(bolt_request):
             # An event's ack carries nothing, so Slack gets it now, before bolt's middleware
             # and the listeners run: a burst's acks never queue behind answering work.
-            task = asyncio.ensure_future(self._dispatch_later(bolt_request))
+            event_id = bolt_request.body.get("event_id")
+            if not self._first_delivery(event_id):
+                return web.Response(status=200)
+            task = asyncio.ensure_future(self._dispatch_later(bolt_request, event_id))
             self._dispatching.add(task)
             task.add_done_callback(self._dispatching.discard)
             return web.Response(status=200)
@@ -178,15 +184,30 @@ class Server:
         """An Events API callback (its ack is empty), already verified by `_slack_events`."""
         return request.body.get("type") == "event_callback"
 
-    async def _dispatch_later(self, request: AsyncBoltRequest) -> None:
+    def _first_delivery(self, event_id: Any) -> bool:
+        """False for an event this process has taken already (Slack's retry of an event it
+        sent a moment ago): acked and dropped without bolt or the store. Other replicas'
+        events are told apart by the store's claims, as before."""
+        if not isinstance(event_id, str) or not event_id:
+            return True
+        if event_id in self._delivered:
+            return False
+        self._delivered[event_id] = None
+        if len(self._delivered) > DELIVERED_REMEMBERED:
+            self._delivered.popitem(last=False)
+        return True
+
+    async def _dispatch_later(self, request: AsyncBoltRequest, event_id: Any) -> None:
         async with self.services.work.track():
             try:
                 response = await self.app.async_dispatch(request)
             except Exception as exc:  # already acked: the log is the only place left to say it
                 log.error("handling an acked event failed: %s", type(exc).__name__)
+                self._delivered.pop(event_id, None)  # Slack's retry may take it
                 return
         if response.status >= 400:
             log.warning("event refused after its ack: HTTP %s", response.status)
+            self._delivered.pop(event_id, None)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -242,7 +263,10 @@ class Server:
 
     async def start(self) -> None:
         await self.services.store.start()
+        await self.services.open_connections()
         await self.services.identify()  # fails fast on a wrong token
+        if self.services.auth is not None:
+            share_auth(self.app, self.services.auth)
         await self._build_avatar()
         if self.services.avatar is not None:
             await self.services.avatar.start()  # type: ignore[attr-defined]
@@ -329,6 +353,7 @@ class Server:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.services.store.close()
+        await self.services.close_connections()
 
 
 async def serve_until_signalled(server: Server) -> None:

@@ -133,3 +133,39 @@ async def test_slack_gets_its_ack_while_the_app_is_still_waiting_on_slack_itself
         await bot.idle()
         [answer] = bot.slack.posted("C1")  # ...and comes, once
         assert answer["thread_ts"] == mention()["ts"] and "knowledge add" in answer["text"]
+
+
+async def test_each_asker_sees_words_before_the_answer_ahead_of_them_is_finished(
+    tmp_path: Path,
+) -> None:
+    # One slot, three questions at once. The first answer gives its slot back once its words
+    # are in its thread; its sources and buttons come after the next asker's words, not
+    # before the next answer has even begun.
+    async with running_bot(tmp_path, slack_max_concurrent_answers=1) as bot:
+        held = asyncio.Event()  # the first answer waits on Slack until all three are asked
+        bot.slack.faults.add("assistant.threads.setStatus", Fault.stall_until(held), times=1)
+        asked = [f"170000000{n}.000100" for n in range(3)]
+        await asyncio.gather(
+            *(bot.event(mention(ts=ts, user=f"U{n}")) for n, ts in enumerate(asked))
+        )
+        gate = bot.server.services.gate
+        while gate.waiting < 2:  # noqa: ASYNC110 (the other two line up behind the first)
+            await asyncio.sleep(0.01)
+        held.set()
+        await bot.idle()
+        started = {
+            c.args["thread_ts"]: i
+            for i, c in enumerate(bot.slack.log)
+            if c.method == "chat.startStream"
+        }
+        threads = {m["ts"]: m["thread_ts"] for m in bot.slack.posted("C1")}
+        stopped = {
+            threads[c.args["ts"]]: i
+            for i, c in enumerate(bot.slack.log)
+            if c.method == "chat.stopStream"
+        }
+        assert sorted(started) == sorted(stopped) == sorted(asked)  # each answered, once
+        first, second = sorted(asked, key=started.__getitem__)[:2]
+        assert started[second] < stopped[first]
+        for message in bot.slack.posted("C1"):  # and each finished whole
+            assert message["blocks"] and "knowledge add" in message["text"]

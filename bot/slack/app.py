@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.slack.admin import KnowledgeAdmin
 from bot.slack.listeners import actions, commands, events
@@ -33,3 +37,13 @@ def build_app(services: SlackServices) -> AsyncApp:
     commands.register(app, services, admin)
     actions.register(app, services, admin)
     return app
+
+
+def share_auth(app: AsyncApp, auth: AsyncSlackResponse) -> None:
+    """Hand bolt the auth.test answer the bot got at start. Bolt's single-workspace
+    authorization calls auth.test on the first request it handles and keeps the answer; on a
+    cold burst every request in flight makes that call (100 for 50 mentions and their
+    retries) before the first answer returns."""
+    for middleware in app._async_middleware_list:  # built in AsyncApp.__init__
+        if isinstance(middleware, AsyncSingleTeamAuthorization):
+            middleware.auth_test_result = middleware.auth_test_result or auth

@@ -21,7 +21,7 @@ from bot.avatar.delivery import AvatarError, LiveScope
 from bot.metrics import ANSWER_SECONDS, ANSWERS
 from bot.slack import blocks
 from bot.slack.failures import failure
-from bot.slack.limits import BUSY, RATE_LIMITED, Busy
+from bot.slack.limits import BUSY, RATE_LIMITED, Busy, Slot
 from bot.slack.markup import clean_markup, mentioned_users
 from bot.slack.mrkdwn import escape
 from bot.slack.places import asking_in
@@ -45,6 +45,7 @@ TOO_LONG = (
 )
 HISTORY_TURNS = 10
 HISTORY_TURN_CHARS = 2000
+FINISH_WAIT_SECONDS = 5.0  # an answer's sources and buttons wait at most this long for a burst
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,8 @@ class AskService:
                 return None
             question = await self.clean(q.text)
         try:
-            async with self.s.gate.slot():
-                return await self._answer(q, question)
+            async with self.s.gate.slot() as slot:
+                return await self._answer(q, question, slot)
         except Busy:
             await self.say(q, BUSY)
             return None
@@ -135,9 +136,12 @@ class AskService:
             await self.say(q, f.sentence, error_id=f.error_id)
             return None
 
-    async def _answer(self, q: Question, question: str) -> str:
+    async def _answer(self, q: Question, question: str, slot: Slot) -> str:
         started = time.monotonic()
-        await self._set_status(q, blocks.WORKING_STATUS)
+        # "Working…" is shown while the answer is looked up, not before.
+        status: asyncio.Future[None] | None = asyncio.ensure_future(
+            self._set_status(q, blocks.WORKING_STATUS)
+        )
         history = await self.history(q) if q.thread_ts else []
         asking = await asking_in(self.s.store, q.channel, context_channel=q.context_channel)
         datasources = asking.datasources
@@ -199,11 +203,17 @@ class AskService:
                 question, history, datasources, asking=asking
             ):
                 if isinstance(event, TextDelta):
+                    first = status is not None
+                    if status is not None:  # the status first, then the words
+                        await status
+                        status = None
                     if held is not None:
                         say(held)
                     held = event.text
                     await saving
                     await writer.append(event.text)
+                    if first and self.s.gate.waiting:
+                        await writer.flush()  # others wait: the first words go out now
                 elif isinstance(event, AnswerDone):
                     answer = event.answer
             await saving
@@ -214,11 +224,19 @@ class AskService:
             await self.s.store.drop_answer(answer_id)
             raise
         finally:
+            if status is not None:
+                await status
             answered = answer is not None and answer.status is AnswerStatus.ANSWERED
             if held is not None and answered:
                 say(held)
             speech.put_nowait(None)
         assert answer is not None
+        # The words are in the thread: the next question may start, and the rest of this
+        # one (blocks, records) waits while others are queued for their first words.
+        slot.release()
+        if self.s.gate.waiting or self.s.gate.active:
+            await writer.flush()  # all of the text now; the sources and buttons after
+            await self.s.gate.after_starts(FINISH_WAIT_SECONDS)
         if answer.status is AnswerStatus.LLM_FAILED:
             f = failure(LLMError(answer.error or "it failed"), "the language model")
             notes.append(f"Error id {f.error_id}")

@@ -7,6 +7,7 @@ people over a limit get a friendly sentence instead of silence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -46,8 +47,13 @@ class Busy(Exception):
 
 
 class ConcurrencyGate:
-    """At most `limit` answers in progress; up to `queue` more wait for a slot in order
-    (a burst is answered, not refused), and only a question beyond those is Busy."""
+    """At most `limit` answers being started; up to `queue` more wait for a slot in order
+    (a burst is answered, not refused), and only a question beyond those is Busy.
+
+    First words first: an answer gives its slot back once its text is in the thread
+    (`Slot.release`), and its last steps (sources and buttons, its records) wait until no
+    answer is being started or waits to be (`after_starts`), so under a burst every asker
+    sees words early instead of all of them seeing complete answers late."""
 
     def __init__(self, limit: int, queue: int = 0) -> None:
         self.limit = limit
@@ -55,19 +61,46 @@ class ConcurrencyGate:
         self.active = 0
         self.waiting = 0
         self._slots = asyncio.Semaphore(limit)
+        self._idle = asyncio.Event()  # nothing being started, nothing waiting
+        self._idle.set()
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self) -> AsyncIterator[Slot]:
         if self.active >= self.limit and self.waiting >= self.queue:
             raise Busy()
         self.waiting += 1
+        self._idle.clear()
         try:
             await self._slots.acquire()
         finally:
             self.waiting -= 1
         self.active += 1
+        slot = Slot(self)
         try:
-            yield
+            yield slot
         finally:
-            self.active -= 1
-            self._slots.release()
+            slot.release()
+
+    def _release(self) -> None:
+        self.active -= 1
+        self._slots.release()
+        if not self.active and not self.waiting:
+            self._idle.set()
+
+    async def after_starts(self, limit: float) -> None:
+        """Return once no answer is being started or waits to be, or after `limit` s."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit):
+                await self._idle.wait()
+
+
+class Slot:
+    """One answer's slot; given back once, early or at the end."""
+
+    def __init__(self, gate: ConcurrencyGate) -> None:
+        self._gate: ConcurrencyGate | None = gate
+
+    def release(self) -> None:
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate._release()

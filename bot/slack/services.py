@@ -12,7 +12,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.avatar.delivery import LiveAnswers, VideoDelivery
 from bot.config import Settings
@@ -79,6 +81,7 @@ class SlackServices:
     avatar_off_reason: str = ""  # the line saying what turns the avatar on
     bot_user_id: str | None = None
     team_id: str | None = None
+    auth: AsyncSlackResponse | None = None  # auth.test at start (bot.slack.app.share_auth)
     limiter: UserRateLimiter = field(init=False)
     gate: ConcurrencyGate = field(init=False)
     work: WorkTracker = field(default_factory=WorkTracker)
@@ -100,9 +103,21 @@ class SlackServices:
 
     async def identify(self) -> None:
         """Learn the bot's own user id (auth.test): its mention is stripped from questions."""
-        auth = await self.client.auth_test()
-        self.bot_user_id = auth.get("user_id")
-        self.team_id = auth.get("team_id")
+        self.auth = await self.client.auth_test()
+        self.bot_user_id = self.auth.get("user_id")
+        self.team_id = self.auth.get("team_id")
+
+    async def open_connections(self) -> None:
+        """Give the Web API client one HTTP session for the life of the server. Without
+        one, slack_sdk opens a session and a TCP (and TLS) connection for every call and
+        closes it after: under a burst that was most of the event loop's time."""
+        if self.client.session is None:
+            self.client.session = aiohttp.ClientSession()
+
+    async def close_connections(self) -> None:
+        session, self.client.session = self.client.session, None
+        if session is not None:
+            await session.close()
 
     async def user_name(self, user: str) -> str:
         """A display name for markup cleaning; '' when Slack will not say."""

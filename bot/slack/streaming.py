@@ -100,6 +100,7 @@ class ThreadWriter:
         self._ts: str | None = None  # the fallback message
         self._last_update = 0.0
         self._held = ""  # streamed text not sent yet (see _ready)
+        self._buffered = False  # text in the SDK's buffer, not sent yet
         self.stream_ts: str | None = None  # the streamed message, once known
         self._recording: asyncio.Future[None] | None = None  # on_stream's write
 
@@ -122,46 +123,64 @@ class ThreadWriter:
         self._text += text
         if self._streaming:
             ready, self._held = _ready(self._held + text)
-            if not ready:
+            if not ready or await self._stream_out(ready):
                 return
-            try:
-                if self._stream is None:
-                    self._stream = await self.client.chat_stream(
-                        channel=self.channel,
-                        thread_ts=self.thread_ts,
-                        recipient_user_id=self.user,
-                        recipient_team_id=self.team,
-                        buffer_size=200,
-                    )
-                await self._stream.append(markdown_text=safe_markdown(ready))
-                await self._noticed(self._stream.ts)
-                return
-            except (SlackApiError, *CONNECTION_ERRORS) as exc:
-                self._streaming = False
-                if self._stream is not None and self._stream.ts:
-                    # The stream broke midway (appendStream is never repeated: a repeat
-                    # doubles text): it is stopped (a lost append leaves it streaming, and
-                    # a streaming message cannot be edited) and edited from here on.
-                    log.info(
-                        "appendStream failed (%s): editing the message instead", error_code(exc)
-                    )
-                    await self._noticed(self._stream.ts)
-                    await stop_stream(
-                        self.client,
-                        channel=self.channel,
-                        ts=self._stream.ts,
-                        answer_id=self.answer_id,
-                    )
-                    self._ts = self._stream.ts
-                elif await self._adopt(exc):
-                    log.info("startStream's response was lost: editing the stream it began")
-                else:
-                    # Refused: startStream is never repeated (a repeat is a second stream);
-                    # the answer is posted instead.
-                    log.info(
-                        "streaming unavailable (%s): posting and updating instead", error_code(exc)
-                    )
         await self._post_or_update()
+
+    async def flush(self) -> None:
+        """Send all the text written so far, now (it is complete: nothing is held back)."""
+        if self._streaming:
+            held, self._held = self._held, ""
+            if await self._stream_out(held, now=True):
+                return
+        await self._post_or_update(force=True)
+
+    async def _stream_out(self, text: str, *, now: bool = False) -> bool:
+        """Stream `text` (escaped), buffered by the SDK unless `now`. False when streaming
+        failed and the message is to be posted or edited instead."""
+        if now and not text and not self._buffered and self._stream is not None:
+            return True  # all sent already
+        try:
+            if self._stream is None:
+                self._stream = await self.client.chat_stream(
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    recipient_user_id=self.user,
+                    recipient_team_id=self.team,
+                    buffer_size=200,
+                )
+            # `chunks` given, the SDK sends its buffer at once (starting the stream if need be)
+            sent = await self._stream.append(
+                markdown_text=safe_markdown(text) if text else None,
+                chunks=[] if now else None,
+            )
+            self._buffered = sent is None and (self._buffered or bool(text))
+            await self._noticed(self._stream.ts)
+            return True
+        except (SlackApiError, *CONNECTION_ERRORS) as exc:
+            self._streaming = False
+            if self._stream is not None and self._stream.ts:
+                # The stream broke midway (appendStream is never repeated: a repeat
+                # doubles text): it is stopped (a lost append leaves it streaming, and
+                # a streaming message cannot be edited) and edited from here on.
+                log.info("appendStream failed (%s): editing the message instead", error_code(exc))
+                await self._noticed(self._stream.ts)
+                await stop_stream(
+                    self.client,
+                    channel=self.channel,
+                    ts=self._stream.ts,
+                    answer_id=self.answer_id,
+                )
+                self._ts = self._stream.ts
+            elif await self._adopt(exc):
+                log.info("startStream's response was lost: editing the stream it began")
+            else:
+                # Refused: startStream is never repeated (a repeat is a second stream);
+                # the answer is posted instead.
+                log.info(
+                    "streaming unavailable (%s): posting and updating instead", error_code(exc)
+                )
+            return False
 
     async def _adopt(self, exc: BaseException) -> bool:
         """After a lost `chat.startStream` response: the stream it began, if Slack shows one,

@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import Stemmer
@@ -83,22 +84,22 @@ def bigrams(text: str) -> set[tuple[str, str]]:
 
 
 def _candidates(hits: Sequence[Hit]) -> list[Candidate]:
-    found: list[Candidate] = []
-    for rank, hit in enumerate(hits):
-        for k, (position, sentence) in enumerate(readable_sentences(hit.chunk.text)):
-            words = Counter(terms(sentence))
-            found.append(
-                Candidate(
-                    rank,
-                    position,
-                    sentence,
-                    words,
-                    bigrams(sentence),
-                    sum(words.values()),
-                    opens=k == 0,
-                )
-            )
-    return found
+    return [
+        Candidate(rank, *sentence)
+        for rank, hit in enumerate(hits)
+        for sentence in _sentences_of(hit.chunk.text)
+    ]
+
+
+@lru_cache(maxsize=512)  # ~15 KB each: a burst's passages, a few MB
+def _sentences_of(text: str) -> tuple[tuple[Any, ...], ...]:
+    """A passage's readable sentences, analysed (Candidate's fields after `passage`). The
+    same popular passages come back question after question: each is split once."""
+    found = []
+    for k, (position, sentence) in enumerate(readable_sentences(text)):
+        words = Counter(terms(sentence))
+        found.append((position, sentence, words, bigrams(sentence), sum(words.values()), k == 0))
+    return tuple(found)
 
 
 def _near_duplicate(a: Candidate, b: Candidate) -> bool:

@@ -69,16 +69,17 @@ def _mask(text: str) -> str:
     return "".join(chars)
 
 
-def _boundaries(text: str) -> list[int]:
+@lru_cache(maxsize=1024)  # the same answer is split for the thread, the script, the speech
+def _boundaries(text: str) -> tuple[int, ...]:
     """Start offsets of each sentence in `text` (the first is always 0)."""
     if not text.strip():
-        return [0]
+        return (0,)
     masked = _mask(text)
     starts = [0]
     for span in _segmenter().segment(masked):
         if span.start > starts[-1]:
             starts.append(span.start)
-    return _join_enumerators(text, starts)
+    return tuple(_join_enumerators(text, starts))
 
 
 def _join_enumerators(text: str, starts: list[int]) -> list[int]:

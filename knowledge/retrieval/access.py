@@ -40,6 +40,9 @@ class AccessTimeout(Exception):
 class ServerAccess:
     """A Chroma server: one client, no cross-process guard needed."""
 
+    # Nothing tells this process that another changed the store: every read goes to it.
+    mark: bytes | None = None
+
     def __init__(self, client: Any) -> None:
         self.client = client
         self.epoch = 0
@@ -72,6 +75,13 @@ class EmbeddedAccess:
             if key not in _registry:
                 _registry[key] = cls(lock_path, open_client)
             return _registry[key]
+
+    @property
+    def mark(self) -> bytes | None:
+        """The last write's token, read under the lock: while it stays the same, no process
+        (this one included) has written since, so what was read then still holds. None
+        inside a hold that writes (the token moves only when it ends)."""
+        return None if self._wrote else self._seen
 
     @contextmanager
     def use(self, write: bool = False) -> Iterator[Any]:

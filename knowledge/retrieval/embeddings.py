@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from functools import cached_property
@@ -296,6 +297,7 @@ class OnnxMiniLM:
     batch_size = 32
     batch_tokens = 512
     few = 4  # this many texts or fewer are embedded together with concurrent queries
+    asked = 256  # recent questions whose vectors are kept (see `_recall`)
 
     def __init__(
         self, data_dir: Path, threads: int | None = None, *, fold_weights: bool = False
@@ -309,14 +311,27 @@ class OnnxMiniLM:
         # batch of ~15-token texts instead of one call (and one lock wait) each.
         self._queries = MicroBatcher(self._embed_queries)
         self._documents = threading.Lock()
+        self._asked: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._asked_lock = threading.Lock()
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
-        if len(texts) <= self.few:  # e.g. an answer's question: batched with the queries
-            return self._queries.many(texts)
-        with self._documents:
-            return self._embed(self._fn.encode(texts))
+        known = self._recall(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if len(missing) <= self.few:  # e.g. an answer's question: batched with the queries
+            fresh = self._queries.many(missing) if missing else []
+        else:
+            with self._documents:
+                fresh = self._embed(self._fn.encode(missing))
+        known.update(zip(missing, fresh, strict=True))
+        return np.stack([known[t] for t in texts])
+
+    def _recall(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors of recent questions among `texts`. The composer scores sentences against
+        the question the search has just embedded: it is not embedded a second time."""
+        with self._asked_lock:
+            return {t: self._asked[t] for t in texts if t in self._asked}
 
     def _embed(self, encoded: Sequence[Any]) -> np.ndarray:
         tokens = [len(e.ids) for e in encoded]
@@ -338,7 +353,15 @@ class OnnxMiniLM:
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._queries(text)
+        known = self._recall([text])
+        if known:
+            return known[text]
+        vector = self._queries(text)
+        with self._asked_lock:
+            self._asked[text] = vector
+            while len(self._asked) > self.asked:
+                self._asked.popitem(last=False)
+        return vector
 
     def _embed_queries(self, texts: list[str]) -> np.ndarray:
         # Not behind the documents' lock: a question's embedding never waits for an

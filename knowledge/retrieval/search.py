@@ -86,7 +86,6 @@ class Searcher:
             lexical, generations, contents = self.lexical, self._generations, self._contents
         n = max(4 * k, 20)
         embedder = self._vectors.embedder
-        dense_on = embedder is not None
         # The query embedding (the slow part) runs beside the BM25 search and the fetch of
         # the lexical candidates, so hybrid costs little more than its slowest parts.
         embedding = early or (
@@ -94,48 +93,36 @@ class Searcher:
         )
         words = lexical_query(query)  # conversational filler is no evidence for BM25
         lexical_hits = lexical.search(words, n, datasources)
-        lexical_rows = (
-            self._pool.submit(
-                self._store.get_chunks,
-                collection,
-                [cid for cid, _ in lexical_hits],
-                ["documents", "metadatas", *(["embeddings"] if dense_on else [])],
-            )
-            if lexical_hits
-            else None
-        )
-        rankings: dict[str, list[str]] = {"lexical": [cid for cid, _ in lexical_hits]}
+        lexical_ids = [cid for cid, _ in lexical_hits]
+        lexical_rows = self._pool.submit(self._store.rows, collection, lexical_ids)
+        rankings: dict[str, list[str]] = {"lexical": lexical_ids}
         records: dict[str, tuple[str, dict[str, Any]]] = {}
         dense_scores: dict[str, float] = {}
         query_vector = None
+        rows = lexical_rows.result()
         if embedding is not None:
             query_vector = embedding.result()
-            got = self._store.query_chunks(
+            ids, distances = self._store.nearest(
                 collection, query_vector, n, _datasource_filter(datasources)
             )
+            rows = rows | self._store.rows(collection, [cid for cid in ids if cid not in rows])
             rankings["dense"] = []
-            for cid, text, meta, dist in zip(
-                got["ids"][0],
-                got["documents"][0],
-                got["metadatas"][0],
-                got["distances"][0],
-                strict=True,
-            ):
+            for cid, dist in zip(ids, distances, strict=True):
+                text, meta, _ = rows.get(cid, ("", {}, None))
                 if not meta or generations.get(meta.get("doc")) != meta.get("gen"):
                     continue  # written by a crashed or still-running add: not committed
                 rankings["dense"].append(cid)
                 records[cid] = (text, meta)
-                dense_scores[cid] = 1.0 - float(dist)
-        if lexical_rows is not None:
-            rows = lexical_rows.result()
-            for i, cid in enumerate(rows["ids"]):
-                meta = rows["metadatas"][i]
-                if not meta or generations.get(meta.get("doc")) != meta.get("gen"):
-                    continue  # a BM25 index a version behind may name replaced chunks
-                records.setdefault(cid, (rows["documents"][i], meta))
-                if query_vector is not None and cid not in dense_scores:
-                    vector = np.asarray(rows["embeddings"][i])
-                    dense_scores[cid] = float(np.dot(vector, query_vector))
+                dense_scores[cid] = 1.0 - dist
+        for cid in lexical_ids:
+            if cid not in rows:
+                continue
+            text, meta, vector = rows[cid]
+            if generations.get(meta.get("doc")) != meta.get("gen"):
+                continue  # a BM25 index a version behind may name replaced chunks
+            records.setdefault(cid, (text, meta))
+            if query_vector is not None and cid not in dense_scores and vector is not None:
+                dense_scores[cid] = float(np.dot(np.asarray(vector), query_vector))
         lexical_scores = dict(lexical_hits)
         # With a re-ranker, a deeper pool goes on, for it to promote from.
         depth = k if self._reranker is None else max(k, POOL)

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -121,11 +123,19 @@ class ChunkStore:
     the embedded store for this process and turns Chroma's errors into `ChunkStoreError`.
     """
 
+    rows_kept = 2048  # chunk rows remembered by `rows` (~3 KB each)
+
     def __init__(self, access: EmbeddedAccess | ServerAccess, where: str) -> None:
         self.access = access
         self.where = where
         self._collections: dict[str, Any] = {}
         self._epoch = -1
+        self._state: tuple[bytes, State | None] | None = None  # (access mark, state)
+        # (collection, id) -> (document, metadata, embedding): a chunk id names one write of
+        # one document (`doc:generation:ordinal`), so its row never changes; callers check
+        # the generation is still live. Popular passages are read from Chroma once.
+        self._rows: OrderedDict[tuple[str, str], tuple[str, dict[str, Any], Any]] = OrderedDict()
+        self._rows_lock = threading.Lock()
 
     @contextmanager
     def _call(self, write: bool = False) -> Iterator[Any]:
@@ -179,13 +189,21 @@ class ChunkStore:
     def state(self) -> State | None:
         for _ in range(5):
             with self._call() as client:
+                mark = self.access.mark
+                if mark is not None and self._state is not None and self._state[0] == mark:
+                    return self._state[1]  # nobody wrote since it was read
                 got = self._meta(client).get(ids=[STATE_ID], include=["metadatas"])
-            if not got["ids"]:
-                return None
-            m = got["metadatas"][0]
-            if m:  # None while a server is mid-way through replacing the record: read again
-                return State(str(m["version"]), str(m["collection"]), str(m["embedding"]))
-            time.sleep(0.01)
+                m = got["metadatas"][0] if got["ids"] else None
+                state = (
+                    State(str(m["version"]), str(m["collection"]), str(m["embedding"]))
+                    if m
+                    else None
+                )
+                if mark is not None and (m or not got["ids"]):
+                    self._state = (mark, state)
+            if not got["ids"] or state is not None:
+                return state
+            time.sleep(0.01)  # None while a server is mid-way through replacing the record
         raise ChunkStoreError(self.where, "the state record keeps coming back empty")
 
     def write_state(self, collection: str, embedding: str) -> State:
@@ -396,6 +414,51 @@ class ChunkStore:
         return self._read(
             lambda client: self._col(client, collection).get(ids=list(ids), include=include)
         )
+
+    def rows(
+        self, collection: str, ids: Sequence[str]
+    ) -> dict[str, tuple[str, dict[str, Any], Any]]:
+        """id -> (document, metadata, embedding) of the chunks of `ids` that exist; those
+        read before come from memory, the rest in one read."""
+        found: dict[str, tuple[str, dict[str, Any], Any]] = {}
+        with self._rows_lock:
+            for cid in ids:
+                row = self._rows.get((collection, cid))
+                if row is not None:
+                    found[cid] = row
+                    self._rows.move_to_end((collection, cid))
+        missing = [cid for cid in dict.fromkeys(ids) if cid not in found]
+        if missing:
+            got = self.get_chunks(collection, missing, ["documents", "metadatas", "embeddings"])
+            embeddings = got.get("embeddings")
+            with self._rows_lock:
+                for i, cid in enumerate(got["ids"]):
+                    meta = got["metadatas"][i]
+                    if not meta:  # mid-way through a server's replace: not remembered
+                        continue
+                    vector = embeddings[i] if embeddings is not None else None
+                    found[cid] = self._rows[(collection, cid)] = (
+                        got["documents"][i],
+                        meta,
+                        vector,
+                    )
+                while len(self._rows) > self.rows_kept:
+                    self._rows.popitem(last=False)
+        return found
+
+    def nearest(
+        self, collection: str, vector: Any, n: int, where: dict[str, Any] | None
+    ) -> tuple[list[str], list[float]]:
+        """The ids of the `n` chunks nearest `vector` and their distances, nearest first
+        (only the index: the rows themselves come from `rows`)."""
+
+        def query(client: Any) -> dict[str, Any]:
+            return self._col(client, collection).query(
+                query_embeddings=[vector], n_results=n, where=where, include=["distances"]
+            )
+
+        got = self._read(query)
+        return list(got["ids"][0]), [float(d) for d in got["distances"][0]]
 
     def query_chunks(
         self, collection: str, vector: Any, n: int, where: dict[str, Any] | None
