@@ -126,6 +126,22 @@ async def test_a_stream_slack_ends_midway_is_finished_whole_with_chat_update(
         assert not bot.slack.calls("chat.postMessage")
 
 
+async def test_an_answer_slack_refuses_is_told_and_left_with_nothing_to_resume(
+    tmp_path: Path,
+) -> None:
+    """Slack refuses the answer's post outright (not a lost response): the person is told,
+    and the saved intent is dropped, so no restart posts the answer later."""
+    async with running_bot(tmp_path) as bot:
+        bot.slack.refuse_streaming = True
+        bot.slack.faults.add("chat.postMessage", Fault.api_error("msg_too_long", "refused"))
+        await bot.event(mention())
+        await bot.slack.wait_for(lambda: bot_messages(bot.slack))
+        await bot.idle()
+        [notice] = bot_messages(bot.slack)
+        assert notice["metadata"]["event_type"] != ANSWER_EVENT  # the failure, in words
+        assert await bot.server.services.store.unposted_answers(0) == []
+
+
 async def test_the_orphan_is_the_bots_unmarked_message_after_the_question() -> None:
     """What `find_stream_orphan` takes for a stream whose start's response was lost: the
     bot's first message after the question with no metadata, never a notice, an earlier

@@ -25,7 +25,7 @@ from bot.slack.limits import BUSY, RATE_LIMITED, Busy, Slot
 from bot.slack.markup import clean_markup, mentioned_users
 from bot.slack.mrkdwn import escape
 from bot.slack.places import asking_in
-from bot.slack.posting import find_stream_orphan, notice_metadata
+from bot.slack.posting import find_stream_orphan, lost_response, notice_metadata
 from bot.slack.services import SlackServices
 from bot.slack.streaming import ThreadWriter
 from bot.store.base import AnswerRecord
@@ -217,11 +217,9 @@ class AskService:
                 elif isinstance(event, AnswerDone):
                     answer = event.answer
             await saving
-        except Exception:
-            # Told in the thread by `answer`; nothing is left streaming or to resume.
+        except Exception as exc:
             await asyncio.gather(saving, return_exceptions=True)
-            await writer.abandon()
-            await self.s.store.drop_answer(answer_id)
+            await self._given_up(writer, exc)
             raise
         finally:
             if status is not None:
@@ -262,17 +260,30 @@ class AskService:
                 stream_ts=writer.stream_ts,
             )
         )
-        ts = await writer.finish(
-            answer.text,
-            tail=blocks.answer_blocks(answer, answer_id, include_text=False, **kw),
-            full=blocks.answer_blocks(answer, answer_id, **kw),
-        )
+        try:
+            ts = await writer.finish(
+                answer.text,
+                tail=blocks.answer_blocks(answer, answer_id, include_text=False, **kw),
+                full=blocks.answer_blocks(answer, answer_id, **kw),
+            )
+        except Exception as exc:
+            await self._given_up(writer, exc)
+            raise
         await self.s.store.set_answer_message(answer_id, ts)
         ANSWERS.labels(answer.status.value).inc()
         ANSWER_SECONDS.observe(time.monotonic() - started)
         if speaking is not None:
             await speaking
         return answer_id if answered else None
+
+    async def _given_up(self, writer: ThreadWriter, exc: BaseException) -> None:
+        """The answer failed (`answer` tells the thread). Refused outright, it is dropped with
+        its open stream stopped, so no restart posts it after the person was told; a lost
+        response (Slack may have acted) is left to the restart, which looks before posting."""
+        if lost_response(exc):
+            return
+        await writer.abandon()
+        await self.s.store.drop_answer(writer.answer_id)
 
     async def stream_orphan(self, record: AnswerRecord) -> str | None:
         """The stream of `record` whose `chat.startStream` response was lost, if Slack shows

@@ -233,6 +233,7 @@ class ThreadWriter:
                 return str(resp.get("ts") or self._stream.ts)
             except (SlackApiError, *CONNECTION_ERRORS) as exc:
                 await self._noticed(self._stream.ts)
+                await self._recorded()
                 if self._stream.ts:
                     # The stream expired server-side: its message can still be edited.
                     log.info("stopStream failed (%s): finishing with chat.update", error_code(exc))
@@ -246,6 +247,7 @@ class ThreadWriter:
                     return self._stream.ts
                 if not await self._adopt(exc):
                     log.info("streaming refused (%s): posting instead", error_code(exc))
+                await self._recorded()
         if self._ts is None:
             return await post_answer_once(
                 self.client,
