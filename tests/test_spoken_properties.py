@@ -7,7 +7,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from knowledge.answering.sentences import split_sentences
@@ -66,6 +66,8 @@ answer = st.builds(
 
 @settings(max_examples=150, deadline=None)
 @given(answer)
+@example("Set key.\n- Set with `a`.")  # a code span that reads as a word: once a hole
+@example("Set with `a` with key.")
 def test_the_script_is_plain_whole_speech(text: str) -> None:
     script = speakable(text)
     assert script, text

@@ -193,6 +193,8 @@ def say_code(code: str, before: str, after: str) -> str:
     said = ""
     if len(tokens) == 1 and not _UNSPEAKABLE.search(code.removesuffix("()")):
         said = say_identifier(code.removesuffix("()"))
+        if said.lower() in _FUNCTION_WORDS:  # `a` said "a" reads as the article: a hole
+            said = ""
     elif len(tokens) <= 8 and not _PROGRAM.search(code):
         said = _say_command(tokens)
     if said:
@@ -203,6 +205,29 @@ def say_code(code: str, before: str, after: str) -> str:
     return "" if _NOUN_NEXT.match(after) else "code in the thread"
 
 
+_FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "at",
+        "via",
+        "with",
+        "see",
+        "visit",
+        "for",
+        "to",
+        "from",
+        "of",
+        "in",
+        "on",
+        "by",
+        "and",
+        "or",
+        "called",
+        "named",
+    ]
+)
 _FENCE_INFO = re.compile(r"^(?:```|~~~)\s*([\w+-]*)")
 _SHELL = {"bash", "sh", "shell", "console", "zsh", "powershell", "ps1", "cmd", "bat", "fish"}
 _CONFIG = {"yaml", "yml", "json", "toml", "ini", "env", "dotenv", "conf", "properties"}
