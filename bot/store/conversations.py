@@ -55,13 +55,20 @@ class ConversationTables(SqlEngine):
     async def save_answer(self, answer: AnswerRecord) -> None:
         values = answer.model_dump()
         values["created_at"] = answer.created_at or self._clock()
-        stmt = self._insert(answers).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[answers.c.id],
-            set_={k: stmt.excluded[k] for k in values if k != "id"},
-        )
         async with self._tx() as c:
-            await c.execute(stmt)
+            await c.execute(self._answer_upsert(tuple(values)), values)
+
+    def _answer_upsert(self, columns: tuple[str, ...]) -> sa.Executable:
+        """One upsert statement per column set, its values bound at execution: built and
+        compiled once, not per answer (two saves per answer under a burst)."""
+        stmt = self._statements.get(("answer upsert", columns))
+        if stmt is None:
+            insert = self._insert(answers)
+            stmt = self._statements[("answer upsert", columns)] = insert.on_conflict_do_update(
+                index_elements=[answers.c.id],
+                set_={k: insert.excluded[k] for k in columns if k != "id"},
+            )
+        return stmt
 
     async def get_answer(self, answer_id: str) -> AnswerRecord | None:
         async with self._read() as c:

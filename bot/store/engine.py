@@ -86,6 +86,7 @@ class SqlEngine:
         self._poll_interval = poll_interval
         self._engine: AsyncEngine | None = None
         self._pg = self.url.get_backend_name() == "postgresql"
+        self._statements: dict[Any, Any] = {}  # built once, values bound at execution
 
     def __repr__(self) -> str:
         return f"SqlStore({self.where})"
