@@ -33,11 +33,12 @@ _WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
 
 # Words after which a sentence or clause cannot stop, and which cannot be followed by
 # another function word: what is left where a deleted thing stood.
-_NEEDS_OBJECT = r"(?:a|an|the|at|via|with|see|visit|called|named|e\.g\.|i\.e\.|such as)"
+# The article is "a"; "A" alone is the letter (a name read out: "the A option").
+_NEEDS_OBJECT = r"(?:a|(?i:an|the|at|via|with|see|visit|called|named|e\.g\.|i\.e\.|such as))"
 _PREPOSITION = r"(?:at|via|with|for|to|from|of|in|on|by|and|or)"
 _FLAWS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("dangling word", re.compile(rf"(?:^|\s){_NEEDS_OBJECT}\s*[.,;:!?)](?!\w)", re.I)),
-    ("missing word", re.compile(rf"\b(?:a|an|the)\s+(?:a|an|the|{_PREPOSITION})\b", re.I)),
+    ("dangling word", re.compile(rf"(?:^|\s){_NEEDS_OBJECT}\s*[.,;:!?)](?!\w)")),
+    ("missing word", re.compile(rf"\b(?:a|(?i:an|the))\s+(?:a|(?i:an|the|{_PREPOSITION}))\b")),
     ("missing word", re.compile(rf"\b(?:with|at|via|see|visit)\s+{_PREPOSITION}\b", re.I)),
     ("orphan punctuation", re.compile(r"^\W*[.,;:!?]|\s[.,;:!?]|[,;:]\s*[.,;:!?]|\.\.(?!\.)")),
     ("empty parentheses", re.compile(r"\(\s*[,;:.]?\s*\)|\[\s*\]")),

@@ -68,6 +68,7 @@ answer = st.builds(
 @given(answer)
 @example("Set key.\n- Set with `a`.")  # a code span that reads as a word: once a hole
 @example("Set with `a` with key.")
+@example("Set with `-a`.")
 def test_the_script_is_plain_whole_speech(text: str) -> None:
     script = speakable(text)
     assert script, text

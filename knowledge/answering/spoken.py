@@ -57,9 +57,9 @@ _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,;:.!?])")
 # What is left where an unsayable thing stood at a clause end ("the guide at ."): an
 # example phrase with no example after it, or a word that needs an object.
 _DANGLING = re.compile(
-    r"(?:,?\s*\b(?:for example|for instance|that is|such as)\s*([.;:!?])"
-    r"|\b(?:at|see|visit|via|with|the|a|an)\s*([.,;:!?]))(?!\w)",
-    re.IGNORECASE,
+    r"(?:(?i:,?\s*\b(?:for example|for instance|that is|such as))\s*([.;:!?])"
+    # "A" alone is the letter (`a` said as code), not the article
+    r"|\b(?:(?i:at|see|visit|via|with|the|an)|a)\s*([.,;:!?]))(?!\w)",
 )
 _MORE_THAN_ONE = re.compile(r"[.!?][\"')\]]*\s+\S")
 _LEAD_IN = re.compile(r"\b(?:with|using|via|like|run|type|enter|use|add|in|to|from)$", re.I)

@@ -80,7 +80,8 @@ def say_identifier(code: str) -> str:
         # camelCase pieces are words of one name ("spoken variant"); "X-Slack-Signature"
         # keeps its own capitals.
         words += pieces if len(pieces) == 1 else [p if p.isupper() else p.lower() for p in pieces]
-    return " ".join(words)
+    # The letter, not the article: `-a` is "the A option", not "the a option".
+    return " ".join("A" if w == "a" else w for w in words)
 
 
 def say_version(code: str) -> str:
@@ -193,7 +194,7 @@ def say_code(code: str, before: str, after: str) -> str:
     said = ""
     if len(tokens) == 1 and not _UNSPEAKABLE.search(code.removesuffix("()")):
         said = say_identifier(code.removesuffix("()"))
-        if said.lower() in _FUNCTION_WORDS:  # `a` said "a" reads as the article: a hole
+        if said.lower() in _FUNCTION_WORDS:  # `to` said "to" reads as a hole in the sentence
             said = ""
     elif len(tokens) <= 8 and not _PROGRAM.search(code):
         said = _say_command(tokens)
@@ -207,7 +208,6 @@ def say_code(code: str, before: str, after: str) -> str:
 
 _FUNCTION_WORDS = frozenset(
     [
-        "a",
         "an",
         "the",
         "at",
