@@ -6,6 +6,7 @@ network failures leave as `StoreError` with the password hidden.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
@@ -87,6 +88,7 @@ class SqlEngine:
         self._engine: AsyncEngine | None = None
         self._pg = self.url.get_backend_name() == "postgresql"
         self._statements: dict[Any, Any] = {}  # built once, values bound at execution
+        self._writing: asyncio.Lock | None = None  # SQLite: this process's writers in turn
 
     def __repr__(self) -> str:
         return f"SqlStore({self.where})"
@@ -120,6 +122,11 @@ class SqlEngine:
             )
             _sqlite_pragmas(engine)
         self._engine = engine
+        # SQLite lets one writer in at a time; the others sleep in its busy handler with a
+        # growing back-off (up to 100 ms a nap), so writes racing inside one process (a
+        # burst's claims and answers) waited hundreds of ms for a lock free within a few.
+        # They take turns here instead; other processes still meet the busy timeout.
+        self._writing = None if self._pg else asyncio.Lock()
         try:
             await migrate.upgrade(engine)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
@@ -156,8 +163,9 @@ class SqlEngine:
         """One transaction; database and network failures become StoreError."""
         if self._engine is None:
             raise StoreError("The state store is not started.")
+        turn = self._writing if self._writing is not None and not read_only else None
         try:
-            async with self._engine.connect() as conn:
+            async with turn or contextlib.nullcontext(), self._engine.connect() as conn:
                 if read_only:
                     await conn.execution_options(**{_READ_ONLY: True})
                 async with conn.begin():
