@@ -4,6 +4,7 @@ knowledge (part of `SqlStore`)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.base import (
     AnswerRecord,
@@ -29,7 +30,8 @@ class ConversationTables(SqlEngine):
 
     async def claim_once(self, namespace: str, key: str, ttl_seconds: float) -> bool:
         now = self._clock()
-        async with self._tx() as c:
+
+        async def claim(c: AsyncConnection) -> bool:
             inserted = await c.execute(
                 self._insert(claims)
                 .values(namespace=namespace, key=key, expires_at=now + ttl_seconds)
@@ -50,13 +52,19 @@ class ConversationTables(SqlEngine):
             )
             return renewed.rowcount == 1
 
+        return await self._together(claim)
+
     # --- answers, feedback ---------------------------------------------------------------
 
     async def save_answer(self, answer: AnswerRecord) -> None:
         values = answer.model_dump()
         values["created_at"] = answer.created_at or self._clock()
-        async with self._tx() as c:
-            await c.execute(self._answer_upsert(tuple(values)), values)
+        upsert = self._answer_upsert(tuple(values))
+
+        async def save(c: AsyncConnection) -> None:
+            await c.execute(upsert, values)
+
+        await self._together(save)
 
     def _answer_upsert(self, columns: tuple[str, ...]) -> sa.Executable:
         """One upsert statement per column set, its values bound at execution: built and
@@ -76,18 +84,19 @@ class ConversationTables(SqlEngine):
         return AnswerRecord.model_validate(row._asdict()) if row else None
 
     async def set_answer_message(self, answer_id: str, message_ts: str) -> None:
-        async with self._tx() as c:
-            result = await c.execute(
-                sa.update(answers).where(answers.c.id == answer_id).values(message_ts=message_ts)
-            )
-        if result.rowcount == 0:
+        async def record(c: AsyncConnection) -> int:
+            update = sa.update(answers).where(answers.c.id == answer_id)
+            return (await c.execute(update.values(message_ts=message_ts))).rowcount
+
+        if await self._together(record) == 0:
             raise StoreError(f"No answer {answer_id!r} in the state store.")
 
     async def set_answer_stream(self, answer_id: str, stream_ts: str) -> None:
-        async with self._tx() as c:
-            await c.execute(
-                sa.update(answers).where(answers.c.id == answer_id).values(stream_ts=stream_ts)
-            )
+        async def record(c: AsyncConnection) -> None:
+            update = sa.update(answers).where(answers.c.id == answer_id)
+            await c.execute(update.values(stream_ts=stream_ts))
+
+        await self._together(record)
 
     async def drop_answer(self, answer_id: str) -> None:
         async with self._tx() as c:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -26,6 +26,7 @@ from bot.store.sealing import Sealer
 
 # SQLite waits this long for another process's write lock before giving up.
 SQLITE_BUSY_SECONDS = 30.0
+_T = TypeVar("_T")
 _READ_ONLY = "avatarbot_read_only"  # execution option: a transaction that only reads
 
 
@@ -89,6 +90,8 @@ class SqlEngine:
         self._pg = self.url.get_backend_name() == "postgresql"
         self._statements: dict[Any, Any] = {}  # built once, values bound at execution
         self._writing: asyncio.Lock | None = None  # SQLite: this process's writers in turn
+        self._writes: list[tuple[Callable[[AsyncConnection], Awaitable[Any]], Any]] = []
+        self._committing = False  # a `_together` transaction is running
 
     def __repr__(self) -> str:
         return f"SqlStore({self.where})"
@@ -174,6 +177,35 @@ class SqlEngine:
             raise
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise self._error(exc) from exc
+
+    async def _together(self, write: Callable[[AsyncConnection], Awaitable[_T]]) -> _T:
+        """Run `write` in a transaction shared with the writes asked for meanwhile (group
+        commit): under a burst, claims and answer records made at the same moment cost one
+        BEGIN/COMMIT and one turn at the write lock, not one each. A write that must fail
+        returns its verdict and raises after; a failing transaction fails all of its writes."""
+        loop = asyncio.get_running_loop()
+        mine: asyncio.Future[Any] = loop.create_future()
+        self._writes.append((write, mine))
+        if not self._committing:
+            self._committing = True
+            try:
+                while self._writes:
+                    batch, self._writes = self._writes, []
+                    try:
+                        async with self._tx() as c:
+                            results = [await w(c) for w, _ in batch]
+                    except BaseException as exc:  # every write of the batch hears it
+                        for _, future in batch:
+                            if not future.done():
+                                future.set_exception(exc)
+                        if not isinstance(exc, Exception):
+                            raise
+                    else:
+                        for (_, future), result in zip(batch, results, strict=True):
+                            future.set_result(result)
+            finally:
+                self._committing = False
+        return await mine
 
     def _read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         """A transaction that only reads (SQLite: does not take the write lock)."""
