@@ -61,6 +61,27 @@ async def test_event_id_is_claimed_once_until_it_expires(
     assert not await any_store.claim_once("slack-event", "Ev1", ttl_seconds=60)
 
 
+async def test_writes_made_at_once_each_keep_their_own_outcome(any_store: SqlStore) -> None:
+    # A burst: claims (some of the same event), answers and a message id for an unknown
+    # answer, asked for together, share transactions yet each gets its own result.
+    keys = [f"Ev{n % 10}" for n in range(40)]
+    claimed, *_ = await asyncio.gather(
+        asyncio.gather(*(any_store.claim_once("slack-event", k, 60) for k in keys)),
+        *(any_store.save_answer(answer(f"b{n}")) for n in range(10)),
+    )
+    assert sum(claimed) == 10  # one winner per event id
+    assert {k for k, won in zip(keys, claimed, strict=True) if won} == set(keys)
+    results = await asyncio.gather(
+        any_store.set_answer_message("b1", "1.1"),
+        any_store.set_answer_message("nobody", "1.2"),
+        any_store.set_answer_message("b2", "1.3"),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], StoreError)
+    assert (await any_store.get_answer("b2")).message_ts == "1.3"  # type: ignore[union-attr]
+
+
 async def test_answers_round_trip_and_thread_history(
     any_store: SqlStore, store_clock: FakeClock
 ) -> None:
