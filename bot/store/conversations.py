@@ -208,13 +208,16 @@ class ConversationTables(SqlEngine):
         return out
 
     async def bindings(self, channel: str) -> list[str]:
-        async with self._read() as c:
-            rows = await c.execute(
-                sa.select(bindings.c.datasource)
-                .where(bindings.c.channel == channel)
-                .order_by(bindings.c.created_at, bindings.c.datasource)
-            )
-            return [r[0] for r in rows]
+        async def read() -> list[str]:
+            async with self._read() as c:
+                rows = await c.execute(
+                    sa.select(bindings.c.datasource)
+                    .where(bindings.c.channel == channel)
+                    .order_by(bindings.c.created_at, bindings.c.datasource)
+                )
+                return [r[0] for r in rows]
+
+        return list(await self._shared(("bindings", channel), read))
 
     # --- channels whose Slack threads are knowledge -----------------------------------------
 
@@ -253,12 +256,15 @@ class ConversationTables(SqlEngine):
             await c.execute(stmt)
 
     async def private_answers(self, channel: str) -> bool:
-        async with self._read() as c:
-            row = (
-                await c.execute(
-                    sa.select(channel_settings.c.private_answers).where(
-                        channel_settings.c.channel == channel
+        async def read() -> bool:
+            async with self._read() as c:
+                row = (
+                    await c.execute(
+                        sa.select(channel_settings.c.private_answers).where(
+                            channel_settings.c.channel == channel
+                        )
                     )
-                )
-            ).first()
-        return bool(row and row[0])
+                ).first()
+            return bool(row and row[0])
+
+        return await self._shared(("private answers", channel), read)

@@ -92,6 +92,8 @@ class SqlEngine:
         self._writing: asyncio.Lock | None = None  # SQLite: this process's writers in turn
         self._writes: list[tuple[Callable[[AsyncConnection], Awaitable[Any]], Any]] = []
         self._committing = False  # a `_together` transaction is running
+        self._wrote = 0  # this process's write transactions, counted (see `_shared`)
+        self._reading: dict[Any, tuple[int, asyncio.Future[Any]]] = {}
 
     def __repr__(self) -> str:
         return f"SqlStore({self.where})"
@@ -173,6 +175,8 @@ class SqlEngine:
                     await conn.execution_options(**{_READ_ONLY: True})
                 async with conn.begin():
                     yield conn
+            if not read_only:
+                self._wrote += 1
         except StoreError:
             raise
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
@@ -206,6 +210,21 @@ class SqlEngine:
             finally:
                 self._committing = False
         return await mine
+
+    async def _shared(self, key: Any, read: Callable[[], Awaitable[_T]]) -> _T:
+        """`read()`, or the same read already running, when it began after this process's
+        last write (so a process always reads its own writes): a burst in one channel reads
+        its settings once, not once per question."""
+        running = self._reading.get(key)
+        if running is not None and running[0] == self._wrote:
+            return await asyncio.shield(running[1])
+        task: asyncio.Future[_T] = asyncio.ensure_future(read())
+        self._reading[key] = (self._wrote, task)
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if self._reading.get(key, (0, None))[1] is task:
+                del self._reading[key]
 
     def _read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         """A transaction that only reads (SQLite: does not take the write lock)."""
