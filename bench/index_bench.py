@@ -122,7 +122,7 @@ def ours_search(data: Path, pool: Path, models: Path, rounds: int) -> Figures:
         # The model itself: embed_query would return the vector the search just computed.
         v = embedder._model._queries(q)
         t2 = time.perf_counter()
-        kb._store.query_chunks(collection, v, 20, None)
+        kb._store.nearest(collection, v, 20, None)
         t3 = time.perf_counter()
         lexical.search(q, 20)
         t4 = time.perf_counter()

@@ -460,19 +460,6 @@ class ChunkStore:
         got = self._read(query)
         return list(got["ids"][0]), [float(d) for d in got["distances"][0]]
 
-    def query_chunks(
-        self, collection: str, vector: Any, n: int, where: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        def query(client: Any) -> dict[str, Any]:
-            return self._col(client, collection).query(
-                query_embeddings=[vector],
-                n_results=n,
-                where=where,
-                include=["documents", "metadatas", "distances"],
-            )
-
-        return self._read(query)
-
     def _read(self, read: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         """A read, retried a few times on Chroma's transient internal errors: a server
         answers "Error finding id" when a query meets a concurrent delete, and "Nothing
