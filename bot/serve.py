@@ -23,7 +23,6 @@ import contextlib
 import logging
 import signal
 import time
-from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
@@ -47,6 +46,7 @@ from bot.store.factory import retention_cutoff
 from bot.web.headers import install_security_headers
 from knowledge.answering.answer import Answerer
 from knowledge.index import KnowledgeBase
+from knowledge.recent import Recent
 
 log = logging.getLogger("bot.serve")
 
@@ -133,7 +133,7 @@ class Server:
         self._resumer: asyncio.Task[None] | None = None
         self._auth_ok_until = 0.0
         self._dispatching: set[asyncio.Future[None]] = set()
-        self._delivered: OrderedDict[str, None] = OrderedDict()  # event ids taken here
+        self._delivered: Recent[str, bool] = Recent(DELIVERED_REMEMBERED)  # event ids taken
         self.port = 0
 
     # --- the web server ----------------------------------------------------------------
@@ -192,9 +192,7 @@ class Server:
             return True
         if event_id in self._delivered:
             return False
-        self._delivered[event_id] = None
-        if len(self._delivered) > DELIVERED_REMEMBERED:
-            self._delivered.popitem(last=False)
+        self._delivered.put(event_id, True)
         return True
 
     async def _dispatch_later(self, request: AsyncBoltRequest, event_id: Any) -> None:
@@ -203,11 +201,11 @@ class Server:
                 response = await self.app.async_dispatch(request)
             except Exception as exc:  # already acked: the log is the only place left to say it
                 log.error("handling an acked event failed: %s", type(exc).__name__)
-                self._delivered.pop(event_id, None)  # Slack's retry may take it
+                self._delivered.pop(event_id)  # Slack's retry may take it
                 return
         if response.status >= 400:
             log.warning("event refused after its ack: HTTP %s", response.status)
-            self._delivered.pop(event_id, None)
+            self._delivered.pop(event_id)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from knowledge.recent import Recent
 
 if TYPE_CHECKING:  # the embedding providers load Chroma's model code: only when used
     from knowledge.retrieval.embeddings import Embedder
@@ -27,7 +28,7 @@ class RecentVectors:
     def __init__(self, embedder: Embedder, size: int = 4096) -> None:
         self.embedder = embedder
         self.size = size
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors: Recent[str, np.ndarray] = Recent(size)
         self._running: dict[str, Future[np.ndarray]] = {}
         self._lock = threading.Lock()
 
@@ -39,9 +40,8 @@ class RecentVectors:
         theirs: dict[str, Future[np.ndarray]] = {}
         with self._lock:
             for text in dict.fromkeys(texts):
-                if text in self._vectors:
-                    known[text] = self._vectors[text]
-                    self._vectors.move_to_end(text)
+                if (vector := self._vectors.get(text)) is not None:
+                    known[text] = vector
                 elif text in self._running:
                     theirs[text] = self._running[text]
                 else:
@@ -58,10 +58,9 @@ class RecentVectors:
                 raise
             with self._lock:
                 for text, vector in zip(mine, fresh, strict=True):
-                    known[text] = self._vectors[text] = vector
+                    known[text] = vector
+                    self._vectors.put(text, vector)
                     del self._running[text]
-                while len(self._vectors) > self.size:
-                    self._vectors.popitem(last=False)
             for text, future in mine.items():
                 future.set_result(known[text])
         for text, future in theirs.items():

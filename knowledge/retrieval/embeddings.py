@@ -15,7 +15,6 @@ import os
 import shutil
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from functools import cached_property
@@ -26,6 +25,7 @@ import numpy as np
 from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
 
 from knowledge.errors import KnowledgeError
+from knowledge.recent import Recent
 from knowledge.retrieval.onnx_graph import gather_int8_rows
 
 ALTERNATIVES = "set EMBEDDINGS=onnx-minilm (offline default) or EMBEDDINGS=none (lexical only)"
@@ -312,8 +312,7 @@ class OnnxMiniLM:
         # batch of ~15-token texts instead of one call (and one lock wait) each.
         self._queries = MicroBatcher(self._embed_queries)
         self._documents = threading.Lock()
-        self._asked: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._asked_lock = threading.Lock()
+        self._asked: Recent[str, np.ndarray] = Recent(self.asked)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -331,8 +330,7 @@ class OnnxMiniLM:
     def _recall(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Vectors of recent questions among `texts`. The composer scores sentences against
         the question the search has just embedded: it is not embedded a second time."""
-        with self._asked_lock:
-            return {t: self._asked[t] for t in texts if t in self._asked}
+        return self._asked.pick(texts)
 
     def _embed(self, encoded: Sequence[Any]) -> np.ndarray:
         tokens = [len(e.ids) for e in encoded]
@@ -354,14 +352,10 @@ class OnnxMiniLM:
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        known = self._recall([text])
-        if known:
-            return known[text]
-        vector = self._queries(text)
-        with self._asked_lock:
-            self._asked[text] = vector
-            while len(self._asked) > self.asked:
-                self._asked.popitem(last=False)
+        vector = self._asked.get(text)
+        if vector is None:
+            vector = self._queries(text)
+            self._asked.put(text, vector)
         return vector
 
     def _embed_queries(self, texts: list[str]) -> np.ndarray:

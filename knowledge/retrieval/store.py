@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from chromadb.config import Settings as ChromaSettings
 from knowledge.config import KnowledgeConfig
 from knowledge.errors import KnowledgeError
 from knowledge.models import Chunk
+from knowledge.recent import Recent
 from knowledge.retrieval.access import AccessTimeout, EmbeddedAccess, ServerAccess
 
 META_NAME = "avatarbot-meta"
@@ -134,8 +133,9 @@ class ChunkStore:
         # (collection, id) -> (document, metadata, embedding): a chunk id names one write of
         # one document (`doc:generation:ordinal`), so its row never changes; callers check
         # the generation is still live. Popular passages are read from Chroma once.
-        self._rows: OrderedDict[tuple[str, str], tuple[str, dict[str, Any], Any]] = OrderedDict()
-        self._rows_lock = threading.Lock()
+        self._rows: Recent[tuple[str, str], tuple[str, dict[str, Any], Any]] = Recent(
+            self.rows_kept
+        )
 
     @contextmanager
     def _call(self, write: bool = False) -> Iterator[Any]:
@@ -420,30 +420,19 @@ class ChunkStore:
     ) -> dict[str, tuple[str, dict[str, Any], Any]]:
         """id -> (document, metadata, embedding) of the chunks of `ids` that exist; those
         read before come from memory, the rest in one read."""
-        found: dict[str, tuple[str, dict[str, Any], Any]] = {}
-        with self._rows_lock:
-            for cid in ids:
-                row = self._rows.get((collection, cid))
-                if row is not None:
-                    found[cid] = row
-                    self._rows.move_to_end((collection, cid))
+        known = self._rows.pick((collection, cid) for cid in ids)
+        found = {cid: row for (_, cid), row in known.items()}
         missing = [cid for cid in dict.fromkeys(ids) if cid not in found]
         if missing:
             got = self.get_chunks(collection, missing, ["documents", "metadatas", "embeddings"])
             embeddings = got.get("embeddings")
-            with self._rows_lock:
-                for i, cid in enumerate(got["ids"]):
-                    meta = got["metadatas"][i]
-                    if not meta:  # mid-way through a server's replace: not remembered
-                        continue
-                    vector = embeddings[i] if embeddings is not None else None
-                    found[cid] = self._rows[(collection, cid)] = (
-                        got["documents"][i],
-                        meta,
-                        vector,
-                    )
-                while len(self._rows) > self.rows_kept:
-                    self._rows.popitem(last=False)
+            for i, cid in enumerate(got["ids"]):
+                meta = got["metadatas"][i]
+                if not meta:  # mid-way through a server's replace: not remembered
+                    continue
+                vector = embeddings[i] if embeddings is not None else None
+                found[cid] = (got["documents"][i], meta, vector)
+                self._rows.put((collection, cid), found[cid])
         return found
 
     def nearest(
