@@ -139,9 +139,7 @@ class AskService:
     async def _answer(self, q: Question, question: str, slot: Slot) -> str:
         started = time.monotonic()
         # "Working…" is shown while the answer is looked up, not before.
-        status: asyncio.Future[None] | None = asyncio.ensure_future(
-            self._set_status(q, blocks.WORKING_STATUS)
-        )
+        status = asyncio.ensure_future(self._set_status(q, blocks.WORKING_STATUS))
         history = await self.history(q) if q.thread_ts else []
         asking = await asking_in(self.s.store, q.channel, context_channel=q.context_channel)
         datasources = asking.datasources
@@ -203,13 +201,11 @@ class AskService:
                 question, history, datasources, asking=asking
             ):
                 if isinstance(event, TextDelta):
-                    first = status is not None
-                    if status is not None:  # the status first, then the words
-                        await status
-                        status = None
+                    first = held is None
                     if held is not None:
                         say(held)
                     held = event.text
+                    await status  # the status and the intent first, then the words
                     await saving
                     await writer.append(event.text)
                     if first and self.s.gate.waiting:
@@ -222,8 +218,7 @@ class AskService:
             await self._given_up(writer, exc)
             raise
         finally:
-            if status is not None:
-                await status
+            await status
             answered = answer is not None and answer.status is AnswerStatus.ANSWERED
             if held is not None and answered:
                 say(held)
