@@ -12,7 +12,7 @@ import time
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import blocks
-from bot.slack.asking import AskService, Question
+from bot.slack.asking import AskService, Question, answer_record
 from bot.slack.failures import failure
 from bot.slack.posting import (
     error_code,
@@ -92,11 +92,20 @@ class Resumer:
             if isinstance(event, AnswerDone):
                 answer = event.answer
         assert answer is not None
-        fields = record.model_dump(exclude={"id", "question", "channel", "pending"})
-        fields.update(text=answer.text, spoken=answer.spoken, grounded=answer.grounded)
-        fields["sources"] = [src.model_dump() for src in answer.sources]
+        kept = record.model_dump(
+            exclude={
+                "id",
+                "question",
+                "channel",
+                "pending",
+                "text",
+                "spoken",
+                "grounded",
+                "sources",
+            }
+        )
         await self.s.store.save_answer(
-            AnswerRecord(id=record.id, question=record.question, channel=record.channel, **fields)
+            answer_record(answer, record.id, record.question, channel=record.channel, **kept)
         )
         return answer
 
